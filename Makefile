@@ -1,0 +1,46 @@
+# Lathe developer entry points. `make demo` runs the local end-to-end loop,
+# `make test` installs what the tests need (cached outside the repo) and runs them.
+SHELL := /bin/bash
+export LATHE_CACHE ?= $(HOME)/.cache/lathe
+export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/pipelines:$(CURDIR)/serving:$(CURDIR)
+VENV = $(shell hack/venv.sh)
+PY = $(VENV)/bin/python
+
+.PHONY: help tools venv crds check-crds lint test unit integration e2e demo operator clean-cache
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+tools: ## Install or build every real server and binary the tests use
+	hack/setup.sh
+
+venv: ## Create the Python environment and print its path
+	@hack/venv.sh
+
+crds: ## Regenerate the CRDs from the pydantic models
+	$(PY) -m lathe_operator crds
+
+check-crds: ## Fail when the checked-in CRDs differ from the models
+	$(PY) -m lathe_operator crds --check
+
+lint: ## Import layering (import-linter)
+	cd $(CURDIR) && $(VENV)/bin/lint-imports
+
+test: tools ## Install everything, then run the unit and integration tests
+	$(MAKE) lint
+	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+
+unit: ## Unit tests only (no servers)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: tools ## Integration tests against real servers
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+e2e: tools ## The local demo loop as a test
+	$(PY) -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
+
+demo: tools ## The local end-to-end demo
+	$(PY) -m tests.servers.demo
+
+operator: ## Run the operator against the current kube context, all namespaces
+	$(PY) -m lathe_operator operator --all-namespaces --log-format full

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Creates the platform's virtual environment outside the repo, keyed by the hash of the
+# dependency list in pyproject.toml and constraints.txt, and prints its path. Reuses it when present.
+# The project itself is not installed into it: the Makefile puts operator/, pipelines/
+# and serving/ on PYTHONPATH, so one venv serves every checkout.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${LATHE_CACHE:-$HOME/.cache/lathe}"
+requirements="$(python3.11 - "$root/pyproject.toml" <<'PY'
+import sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["test"]))
+PY
+)"
+key="$( (echo "$requirements"; cat "$root/constraints.txt") | sha256sum | cut -c1-12)"
+venv="$CACHE/venv-$key"
+if [[ ! -x "$venv/bin/python" || ! -f "$venv/.complete" ]]; then
+  echo "[venv] Creating $venv (torch is a few GB the first time; pip keeps its cache)" >&2
+  rm -rf "$venv"
+  python3.11 -m venv "$venv"
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install -q -c "$root/constraints.txt" $requirements >&2
+  touch "$venv/.complete"
+fi
+echo "$venv"

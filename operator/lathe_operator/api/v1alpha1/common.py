@@ -1,0 +1,172 @@
+"""Types shared by all four kinds: the camelCase base model, conditions, references.
+
+Everything here ends up in the generated CRDs (see ``lathe_operator.api.crd``), so each
+field carries a ``description`` that ``kubectl explain`` shows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "lathe.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DURATION = r"^([0-9]+(ms|s|m|h|d))+$"
+DATASET_VERSION = r"^sha256:[0-9a-f]{64}$"
+
+Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+Duration = Annotated[str, Field(max_length=32, pattern=DURATION)]
+
+
+def rule(expression: str, message: str, **extra: str) -> dict[str, str]:
+    """One CEL ``x-kubernetes-validations`` entry, so the API server rejects what we reject."""
+    return {"rule": expression, "message": message, **extra}
+
+
+class LatheModel(BaseModel):
+    """Base for every spec and status type: snake_case in Python, camelCase in YAML."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=True,
+        validate_default=True,
+    )
+
+    def dump(self) -> dict[str, Any]:
+        """The YAML/JSON form: camelCase keys, unset optional fields left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ConditionStatus(str, Enum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Phase(str, Enum):
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    READY = "Ready"
+    FAILED = "Failed"
+    DEGRADED = "Degraded"
+
+
+class Condition(LatheModel):
+    """One observation of the object's state, as in Kubernetes API conventions."""
+
+    type: str = Field(max_length=64, description="Ready, Progressing or Degraded.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        max_length=128,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="One CamelCase word a machine can act on.",
+    )
+    message: str = Field(default="", max_length=4096, description="What happened, for people.")
+    last_transition_time: datetime = Field(description="When status last changed.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation this condition was computed from."
+    )
+
+
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        max_length=16,
+        description="Ready, Progressing and Degraded, each with a reason and a message.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    ),
+]
+
+
+class CommonStatus(LatheModel):
+    """Fields every Lathe status carries, which kubectl, Argo CD and dashboards read."""
+
+    phase: Phase | None = Field(default=None, description="A one-word summary; conditions are the detail.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The metadata.generation the operator last acted on."
+    )
+    conditions: Conditions = Field(default_factory=list)
+
+
+class SecretRef(LatheModel):
+    """Credentials live in a Secret in the object's namespace, never in the spec."""
+
+    name: Name = Field(description="Name of the Secret.")
+    access_key_key: str = Field(
+        default="accessKey", max_length=253, description="Key of the access key id in the Secret."
+    )
+    secret_key_key: str = Field(
+        default="secretKey", max_length=253, description="Key of the secret access key in the Secret."
+    )
+
+
+class Toleration(LatheModel):
+    """A Kubernetes toleration, copied onto the pods that need the node pool."""
+
+    key: str | None = Field(default=None, max_length=253, description="Taint key to tolerate.")
+    operator: Literal["Exists", "Equal"] | None = Field(default=None, description="Exists or Equal.")
+    value: str | None = Field(default=None, max_length=253, description="Taint value for Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to tolerate; empty means all."
+    )
+    toleration_seconds: int | None = Field(default=None, ge=0, description="For NoExecute only.")
+
+
+class Resource(LatheModel):
+    """A Lathe custom resource: apiVersion, kind, metadata, spec, status.
+
+    Subclasses set ``spec`` and ``status`` types and the CRD presentation below.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind_name: ClassVar[str]
+    plural: ClassVar[str]
+    short_names: ClassVar[list[str]]
+    printer_columns: ClassVar[list[dict[str, Any]]]
+
+    api_version: Literal["lathe.dev/v1alpha1"] = Field(default=API_VERSION, alias="apiVersion")
+    kind: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", "default"))
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation", 0) or 0)
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid", ""))
+
+
+def ready_column() -> dict[str, Any]:
+    return {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+
+
+def reason_column() -> dict[str, Any]:
+    return {
+        "name": "Reason",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+        "priority": 1,
+    }
+
+
+def age_column() -> dict[str, Any]:
+    return {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}

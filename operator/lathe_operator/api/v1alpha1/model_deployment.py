@@ -1,0 +1,208 @@
+"""The ``ModelDeployment`` kind: a registered model put to work online, in batch, or at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from .common import (
+    CommonStatus,
+    Duration,
+    LatheModel,
+    Name,
+    Resource,
+    age_column,
+    ready_column,
+    reason_column,
+    rule,
+)
+from .training_run import QUANTITY, DatasetRef
+
+Percent = Field(ge=0, le=100, description="Share of requests, 0-100.")
+
+
+class ModelRef(LatheModel):
+    """A registered model version."""
+
+    name: Name = Field(description="Registered model name.")
+    version: int = Field(ge=1, description="Model version number.")
+
+
+class Autoscaling(LatheModel):
+    """Horizontal autoscaling of the serving pods."""
+
+    model_config = LatheModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule("self.minReplicas <= self.maxReplicas", "autoscaling.minReplicas must be <= maxReplicas")
+            ]
+        }
+    }
+
+    min_replicas: int = Field(default=1, ge=0, le=1000, description="Fewest replicas.")
+    max_replicas: int = Field(ge=1, le=1000, description="Most replicas.")
+    target_concurrency: int = Field(default=8, ge=1, le=10000, description="In-flight requests per replica to aim for.")
+
+
+class Analysis(LatheModel):
+    """What a canary step must show before it is promoted."""
+
+    window: Duration = Field(default="5m", description="Metrics window compared at each step.")
+    min_requests: int = Field(default=200, ge=1, description="Requests the candidate needs before a decision.")
+    max_error_rate: float = Field(default=0.01, ge=0, le=1, description="Highest candidate error rate.")
+    max_p99_ms: float | None = Field(default=None, gt=0, description="Highest candidate p99 latency in milliseconds.")
+    min_accuracy: float | None = Field(default=None, ge=0, le=1, description="Lowest live accuracy from feedback.")
+
+
+class Canary(LatheModel):
+    """A candidate version promoted step by step, or rolled back."""
+
+    model_config = LatheModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [rule("self.steps.isSorted()", "canary.steps must be ascending")]
+        }
+    }
+
+    version: int = Field(ge=1, description="Candidate model version.")
+    steps: list[int] = Field(
+        default_factory=lambda: [10, 50, 100],
+        min_length=1,
+        max_length=10,
+        description="Candidate traffic percentages, ascending; 100 promotes.",
+        json_schema_extra={"items": {"type": "integer", "minimum": 1, "maximum": 100}},
+    )
+    analysis: Analysis = Field(default_factory=Analysis, description="Promotion criteria.")
+
+
+class Shadow(LatheModel):
+    """A version that receives a copy of live traffic; its answers are logged, never returned."""
+
+    version: int = Field(ge=1, description="Shadow model version.")
+
+
+class TrafficSplit(LatheModel):
+    """Share of live traffic for one model version."""
+
+    version: int = Field(ge=1, description="Model version.")
+    percent: int = Percent
+
+
+class RequestLogging(LatheModel):
+    """Sampled request/response logging to the object store."""
+
+    sample_rate: float = Field(default=0.1, ge=0, le=1, description="Fraction of requests logged.")
+
+
+class BatchSpec(LatheModel):
+    """Offline scoring of a Dataset version."""
+
+    dataset: DatasetRef = Field(description="Data to score.")
+    chunk_rows: int = Field(default=65536, ge=1, le=10_000_000, description="Rows per scoring chunk.")
+
+
+class EdgeSpec(LatheModel):
+    """An edge bundle: model.onnx, metadata, checksums and a small runner."""
+
+    quantize: bool = Field(default=False, description="Also ship an int8-quantized copy.")
+
+
+class ServingResources(LatheModel):
+    """Requests and limits of each serving container."""
+
+    cpu: str | None = Field(default=None, max_length=32, pattern=QUANTITY, description="CPU, e.g. 1 or 500m.")
+    memory: str | None = Field(default=None, max_length=32, pattern=QUANTITY, description="Memory, e.g. 1Gi.")
+
+
+class ModelDeploymentSpec(LatheModel):
+    """Which model to serve and how."""
+
+    model_config = LatheModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule("self.mode != 'batch' || has(self.batch)", "mode batch needs spec.batch"),
+                rule(
+                    "self.mode == 'online' || (!has(self.canary) && !has(self.shadow) && !has(self.traffic))",
+                    "canary, shadow and traffic apply to mode online only",
+                ),
+                rule(
+                    "!has(self.canary) || self.canary.version != self.model.version",
+                    "canary.version must differ from model.version",
+                    fieldPath=".canary.version",
+                ),
+                rule(
+                    "!has(self.shadow) || self.shadow.version != self.model.version",
+                    "shadow.version must differ from model.version",
+                    fieldPath=".shadow.version",
+                ),
+                rule("!(has(self.replicas) && has(self.autoscaling))", "set replicas or autoscaling, not both"),
+                rule(
+                    "!has(self.traffic) || self.traffic.map(t, t.percent).sum() == 100",
+                    "traffic percentages must add up to 100",
+                    fieldPath=".traffic",
+                ),
+                rule(
+                    "!has(self.traffic) || self.traffic.all(t, t.version == self.model.version"
+                    " || (has(self.canary) && t.version == self.canary.version))",
+                    "traffic may name only model.version and canary.version",
+                    fieldPath=".traffic",
+                ),
+            ]
+        }
+    }
+
+    model: ModelRef = Field(description="The stable model version.")
+    mode: Literal["online", "batch", "edge"] = Field(default="online", description="online, batch or edge.")
+    replicas: int | None = Field(default=None, ge=0, le=1000, description="Fixed replica count (online).")
+    autoscaling: Autoscaling | None = Field(default=None, description="Autoscaling instead of fixed replicas.")
+    canary: Canary | None = Field(default=None, description="A candidate version promoted by metrics.")
+    shadow: Shadow | None = Field(default=None, description="A version mirrored live traffic.")
+    traffic: list[TrafficSplit] | None = Field(
+        default=None, min_length=1, max_length=2, description="Manual traffic split; always wins over the canary."
+    )
+    logging: RequestLogging | None = Field(default=None, description="Sampled request logging.")
+    resources: ServingResources = Field(default_factory=ServingResources, description="Serving container resources.")
+    batch: BatchSpec | None = Field(default=None, description="For mode batch.")
+    edge: EdgeSpec | None = Field(default=None, description="For mode edge.")
+
+
+class HistoryEntry(LatheModel):
+    """One traffic decision."""
+
+    time: datetime = Field(description="When it was made.")
+    action: Literal["Deploy", "Promote", "Rollback", "Override"] = Field(description="What was done.")
+    version: int = Field(ge=1, description="Version it concerned.")
+    percent: int = Field(ge=0, le=100, description="Its traffic share afterwards.")
+    reason: str = Field(default="", max_length=1024, description="Why.")
+
+
+class ModelDeploymentStatus(CommonStatus):
+    """Where traffic goes and what is served."""
+
+    endpoint: str | None = Field(default=None, max_length=2048, description="Prediction URL.")
+    traffic: list[TrafficSplit] = Field(default_factory=list, description="Current split.")
+    serving: str | None = Field(default=None, max_length=256, description="Served versions, e.g. 3:90,4:10.")
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=50, description="Recent decisions.")
+    output_uri: str | None = Field(default=None, max_length=2048, description="Batch output or edge bundle location.")
+
+
+class ModelDeployment(Resource):
+    """A model served online, scored in batch, or bundled for the edge."""
+
+    kind_name: ClassVar[str] = "ModelDeployment"
+    plural: ClassVar[str] = "modeldeployments"
+    short_names: ClassVar[list[str]] = ["md"]
+    printer_columns: ClassVar[list[dict[str, Any]]] = [
+        {"name": "Model", "type": "string", "jsonPath": ".spec.model.name"},
+        {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+        {"name": "Serving", "type": "string", "jsonPath": ".status.serving"},
+        {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1},
+        ready_column(),
+        reason_column(),
+        age_column(),
+    ]
+
+    kind: Literal["ModelDeployment"] = "ModelDeployment"
+    spec: ModelDeploymentSpec = Field(description="Which model to serve and how.")
+    status: ModelDeploymentStatus = Field(default_factory=ModelDeploymentStatus, description="Observed state.")

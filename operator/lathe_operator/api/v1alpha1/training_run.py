@@ -1,0 +1,172 @@
+"""The ``TrainingRun`` kind: one reproducible training pipeline run and the model it registers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from .common import (
+    DATASET_VERSION,
+    CommonStatus,
+    LatheModel,
+    Name,
+    Resource,
+    Toleration,
+    age_column,
+    ready_column,
+    reason_column,
+    rule,
+)
+
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
+IMMUTABLE = rule("self == oldSelf", "is immutable: create a new TrainingRun instead")
+
+
+class DatasetRef(LatheModel):
+    """A Dataset in the same namespace; the version is pinned at start when omitted."""
+
+    name: Name = Field(description="Dataset name.")
+    version: str | None = Field(
+        default=None, pattern=DATASET_VERSION, description="Version id; defaults to the current one, then pinned."
+    )
+
+
+class ModelSpec(LatheModel):
+    """What to train."""
+
+    name: Name = Field(description="Registered model name; versions are numbered under it.")
+    type: Literal["mlp", "logistic"] = Field(default="mlp", description="Architecture: mlp or logistic.")
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description="e.g. hidden: [128, 64], epochs: 20, lr: 0.001, batchSize: 64."
+    )
+    seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Seed for the split, initialisation and shuffling.")
+
+
+class TrainingResources(LatheModel):
+    """The node pool and resources of the training step."""
+
+    model_config = LatheModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule("!has(self.acceleratorType) || self.gpus > 0", "acceleratorType needs gpus > 0", fieldPath=".gpus")
+            ]
+        }
+    }
+
+    gpus: int = Field(default=0, ge=0, le=16, description="GPUs for the training step.")
+    accelerator_type: str | None = Field(
+        default=None, max_length=128, description="e.g. nvidia-tesla-t4; becomes the accelerator node selector."
+    )
+    cpu: str | None = Field(default=None, max_length=32, pattern=QUANTITY, description="CPU limit, e.g. 2 or 500m.")
+    memory: str | None = Field(default=None, max_length=32, pattern=QUANTITY, description="Memory limit, e.g. 4Gi.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the training pod needs.")
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=32, description="Taints it tolerates.")
+
+
+class Gate(LatheModel):
+    """A metric range the new model must land in; maxRegression is against the baseline."""
+
+    model_config = LatheModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule(
+                    "has(self.min) || has(self.max) || has(self.maxRegression)",
+                    "a gate needs at least one of min, max or maxRegression",
+                ),
+                rule("!has(self.min) || !has(self.max) || self.min <= self.max", "gate min must be <= max"),
+            ]
+        }
+    }
+
+    metric: str = Field(
+        min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="accuracy, macro_f1, loss..."
+    )
+    min: float | None = Field(default=None, description="Lowest acceptable value.")
+    max: float | None = Field(default=None, description="Highest acceptable value.")
+    max_regression: float | None = Field(
+        default=None, ge=0, description="Largest allowed drop below the baseline model's value."
+    )
+
+
+class PipelineSettings(LatheModel):
+    """Where and how the pipeline runs."""
+
+    backend: Literal["kfp", "local"] | None = Field(
+        default=None, description="kfp (Kubeflow Pipelines API) or local (kfp.local); operator default when empty."
+    )
+    experiment: str | None = Field(default=None, max_length=128, description="KFP experiment; the namespace by default.")
+    caching: bool = Field(default=False, description="Let kfp reuse cached step results.")
+
+
+class TrainingRunSpec(LatheModel):
+    """What to train, on which data, where, and what it must achieve."""
+
+    dataset: DatasetRef = Field(
+        description="The data to train on.", json_schema_extra={"x-kubernetes-validations": [IMMUTABLE]}
+    )
+    model: ModelSpec = Field(
+        description="Model name, type, hyperparameters and seed.",
+        json_schema_extra={"x-kubernetes-validations": [IMMUTABLE]},
+    )
+    resources: TrainingResources = Field(default_factory=TrainingResources, description="Node pool and resources.")
+    gates: list[Gate] = Field(default_factory=list, max_length=32, description="Metric ranges the model must pass.")
+    baseline_version: int | None = Field(
+        default=None, ge=1, description="Model version to compare with; the promoted one by default."
+    )
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings, description="Pipeline backend settings.")
+
+
+class GateResult(LatheModel):
+    """How one gate came out."""
+
+    metric: str = Field(description="Metric name.")
+    value: float | None = Field(default=None, description="Measured value.")
+    min: float | None = Field(default=None, description="Effective lower bound.")
+    max: float | None = Field(default=None, description="Effective upper bound.")
+    baseline: float | None = Field(default=None, description="Baseline model's value, if any.")
+    passed: bool = Field(description="Whether the value is within its bounds.")
+
+
+class RegisteredModel(LatheModel):
+    """The model version this run registered."""
+
+    name: str = Field(description="Model name.")
+    version: int = Field(ge=1, description="Monotonic version number.")
+    uri: str = Field(description="Location of model.onnx.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Checksum of model.onnx.")
+
+
+class TrainingRunStatus(CommonStatus):
+    """Where the run stands and what it produced."""
+
+    dataset_version: str | None = Field(default=None, pattern=DATASET_VERSION, description="Pinned data version.")
+    run_id: str | None = Field(default=None, max_length=256, description="Pipeline run id.")
+    run_url: str | None = Field(default=None, max_length=2048, description="Run page in the Kubeflow UI.")
+    metrics: dict[str, float] = Field(default_factory=dict, description="Evaluation metrics.")
+    gates: list[GateResult] = Field(default_factory=list, description="Gate results.")
+    model: RegisteredModel | None = Field(default=None, description="The registered model version.")
+    start_time: datetime | None = Field(default=None, description="When the run started.")
+    completion_time: datetime | None = Field(default=None, description="When it finished.")
+
+
+class TrainingRun(Resource):
+    """A reproducible training pipeline run."""
+
+    kind_name: ClassVar[str] = "TrainingRun"
+    plural: ClassVar[str] = "trainingruns"
+    short_names: ClassVar[list[str]] = ["tr"]
+    printer_columns: ClassVar[list[dict[str, Any]]] = [
+        {"name": "Dataset", "type": "string", "jsonPath": ".spec.dataset.name"},
+        {"name": "Accuracy", "type": "number", "jsonPath": ".status.metrics.accuracy"},
+        {"name": "Model", "type": "string", "jsonPath": ".spec.model.name"},
+        {"name": "Version", "type": "integer", "jsonPath": ".status.model.version"},
+        ready_column(),
+        reason_column(),
+        age_column(),
+    ]
+
+    kind: Literal["TrainingRun"] = "TrainingRun"
+    spec: TrainingRunSpec = Field(description="What to train and what it must achieve.")
+    status: TrainingRunStatus = Field(default_factory=TrainingRunStatus, description="Observed state.")

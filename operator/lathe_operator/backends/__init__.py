@@ -1,0 +1,1 @@
+"""Adapters to external systems, each behind a narrow Protocol in ``ports``."""

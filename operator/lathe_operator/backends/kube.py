@@ -1,0 +1,52 @@
+"""Kubernetes adapter for the ``Kube`` port, over the official client's dynamic API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+
+
+class KubeClient:
+    """Gets and creates arbitrary objects; resource discovery is cached per (apiVersion, kind)."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._dynamic = DynamicClient(api_client)
+        self._resources: dict[tuple[str, str], Any] = {}
+
+    @classmethod
+    def from_environment(cls) -> KubeClient:
+        """In-cluster config when running in a pod, else $KUBECONFIG or ~/.kube/config."""
+        try:
+            config.load_incluster_config()
+            return cls(client.ApiClient())
+        except config.ConfigException:
+            return cls(config.new_client_from_config())
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        key = (api_version, kind)
+        if key not in self._resources:
+            self._resources[key] = self._dynamic.resources.get(api_version=api_version, kind=kind)
+        return self._resources[key]
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found = self._resource(api_version, kind).get(name=name, namespace=namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found.to_dict()
+
+    def ensure(self, manifest: dict[str, Any]) -> bool:
+        meta = manifest["metadata"]
+        resource = self._resource(manifest["apiVersion"], manifest["kind"])
+        try:
+            resource.create(body=manifest, namespace=meta.get("namespace"))
+        except ApiException as error:
+            if error.status == 409:  # AlreadyExists: a previous run (or operator) made it
+                return False
+            raise
+        return True

@@ -1,0 +1,6 @@
+"""Thin kopf wiring: one module per kind, shared plumbing in ``apply`` and ``settings``.
+
+Importing this package registers every handler with kopf's default registry.
+"""
+
+from . import dataset, others, settings  # noqa: F401  (registration side effects)

@@ -1,0 +1,39 @@
+"""Operator-wide kopf settings and the objects handlers share through ``memo``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from ..backends.kube import KubeClient
+from ..config import Config
+
+PREFIX = "lathe.dev"
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    # Progress and the diff base live in annotations: status stays ours and typed.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    # Events are ours, on condition transitions; kopf's per-handler chatter would bury them.
+    settings.posting.enabled = False
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+    memo.config = Config.from_env()
+    memo.kube = KubeClient.from_environment()
+    if memo.config.metrics_port:
+        start_http_server(memo.config.metrics_port)
+        logger.info("Started metrics endpoint on port %d", memo.config.metrics_port)
+
+
+@kopf.on.probe(id="kube")
+def kube_reachable(memo: kopf.Memo, **_: Any) -> bool:
+    """Liveness: the operator's own client is configured (kopf adds its watch health)."""
+    return memo.kube is not None

@@ -1,0 +1,1 @@
+"""Pure reconcilers: (resource, observed state) -> Plan. No kopf, no clients, no I/O."""

@@ -1,0 +1,131 @@
+"""etcd + kube-apiserver (RBAC, client certificates) + kube-controller-manager on loopback."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .certs import make_pki
+from .process import Process, binary, free_port
+
+K8S_VERSION = os.environ.get("K8S_VERSION", "v1.34.4")
+ETCD_VERSION = os.environ.get("ETCD_VERSION", "v3.6.16")
+ADMIN = "lathe-admin"
+
+
+def kubeconfig(server: str, ca: Path, cert: Path, key: Path, user: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "lathe-test", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+        "contexts": [{"name": "lathe-test", "context": {"cluster": "lathe-test", "user": user}}],
+        "current-context": "lathe-test",
+    }
+
+
+@dataclass
+class ControlPlane:
+    """Start with ``start()``; ``kubeconfig`` is an admin (system:masters) config for tests."""
+
+    work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="lathe-kube-")))
+    processes: list[Process] = field(default_factory=list)
+    server: str = ""
+    kubeconfig: Path = Path()
+
+    @property
+    def bin(self) -> Path:
+        return binary(f"kubernetes-{K8S_VERSION}")
+
+    @property
+    def kubectl(self) -> Path:
+        return self.bin / "kubectl"
+
+    def start(self) -> ControlPlane:
+        pki = make_pki(self.work / "pki", {ADMIN: "system:masters"})
+        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        etcd = Process(
+            "etcd",
+            [
+                str(binary(f"etcd-{ETCD_VERSION}/etcd")),
+                f"--data-dir={self.work / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+            self.work,
+        )
+        self.processes.append(etcd)
+        self.server = f"https://127.0.0.1:{api_port}"
+        apiserver = Process(
+            "kube-apiserver",
+            [
+                str(self.bin / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--cert-dir={self.work / 'certs'}",
+                f"--tls-cert-file={pki['apiserver.crt']}",
+                f"--tls-private-key-file={pki['apiserver.key']}",
+                f"--client-ca-file={pki['ca.crt']}",
+                "--authorization-mode=RBAC",
+                f"--service-account-key-file={pki['sa.pub']}",
+                f"--service-account-signing-key-file={pki['sa.key']}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--endpoint-reconciler-type=none",
+                "--disable-admission-plugins=ServiceAccount",
+                "--v=0",
+            ],
+            self.work,
+        )
+        self.processes.append(apiserver)
+        self.kubeconfig = self.work / "kubeconfig"
+        self.kubeconfig.write_text(
+            yaml.safe_dump(kubeconfig(self.server, pki["ca.crt"], pki[f"{ADMIN}.crt"], pki[f"{ADMIN}.key"], ADMIN))
+        )
+        context = ssl.create_default_context(cafile=str(pki["ca.crt"]))
+        context.load_cert_chain(str(pki[f"{ADMIN}.crt"]), str(pki[f"{ADMIN}.key"]))
+
+        def ready() -> bool:
+            with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=2) as response:
+                return response.status == 200
+
+        apiserver.wait_until(ready, timeout=60)
+        # The controller manager runs as the admin user: a test cluster needs no separate identity.
+        self.processes.append(
+            Process(
+                "kube-controller-manager",
+                [
+                    str(self.bin / "kube-controller-manager"),
+                    f"--kubeconfig={self.kubeconfig}",
+                    "--controllers=garbage-collector-controller,namespace-controller,job-controller,"
+                    "serviceaccount-controller",
+                    "--leader-elect=false",
+                    "--secure-port=0",
+                    f"--service-account-private-key-file={pki['sa.key']}",
+                    f"--root-ca-file={pki['ca.crt']}",
+                    "--use-service-account-credentials=false",
+                ],
+                self.work,
+            )
+        )
+        return self
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()

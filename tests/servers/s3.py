@@ -1,0 +1,63 @@
+"""S3Proxy (Apache-2.0) with its filesystem backend: a real S3 server on loopback.
+
+Lathe talks to it with the ``minio`` client exactly as it talks to MinIO in a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .process import Process, binary, free_port
+
+S3PROXY_VERSION = os.environ.get("S3PROXY_VERSION", "4.1.0")
+
+
+@dataclass
+class S3Server:
+    work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="lathe-s3-")))
+    access_key: str = "lathe"
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    endpoint: str = ""
+    process: Process | None = None
+
+    def start(self) -> S3Server:
+        port = free_port()
+        self.endpoint = f"127.0.0.1:{port}"
+        (self.work / "data").mkdir(parents=True, exist_ok=True)
+        conf = self.work / "s3proxy.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    f"s3proxy.endpoint=http://{self.endpoint}",
+                    "s3proxy.authorization=aws-v2-or-v4",
+                    f"s3proxy.identity={self.access_key}",
+                    f"s3proxy.credential={self.secret_key}",
+                    "jclouds.provider=filesystem",
+                    f"jclouds.filesystem.basedir={self.work / 'data'}",
+                ]
+            )
+        )
+        jar = binary(f"s3proxy-{S3PROXY_VERSION}/s3proxy.jar")
+        self.process = Process(
+            "s3proxy", ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-jar", str(jar), "--properties", str(conf)], self.work
+        )
+
+        def answers() -> bool:
+            try:
+                urllib.request.urlopen(f"http://{self.endpoint}/", timeout=2)
+            except urllib.error.HTTPError:
+                return True  # 403 to an anonymous request: it is serving S3
+            return True
+
+        self.process.wait_until(answers, timeout=60)
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
