@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/pipelines:$(CURDIR)/serving:$(
 VENV = $(shell hack/venv.sh)
 PY = $(VENV)/bin/python
 
-.PHONY: help tools venv crds check-crds lint test unit integration e2e demo operator clean-cache
+.PHONY: help tools venv crds check-crds lint test unit integration e2e demo operator
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ e2e: tools ## The local demo loop as a test
 	$(PY) -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
 
 demo: tools ## The local end-to-end demo
-	$(PY) -m tests.servers.demo
+	$(PY) hack/demo.py
 
 operator: ## Run the operator against the current kube context, all namespaces
 	$(PY) -m lathe_operator operator --all-namespaces --log-format full

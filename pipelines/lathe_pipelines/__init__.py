@@ -1,0 +1,1 @@
+"""Kubeflow pipeline steps and components for Lathe (the TrainingRun slice)."""

@@ -1,0 +1,1 @@
+"""Lathe model server: Seldon-compatible model class and a fast async server (the ModelDeployment slice)."""
