@@ -57,14 +57,31 @@ GO
   rm -rf "$work"
 }
 
+# etcd's server module also carries replace directives (for its sibling modules), so it
+# is built the same way; `go mod tidy` pins the siblings to their published versions.
 build_etcd() {
   local out="$CACHE/etcd-$ETCD_VERSION"
   [[ -x "$out/etcd" ]] && return
   log "Building etcd $ETCD_VERSION"
-  mkdir -p "$out.tmp"
-  GOBIN="$out.tmp" go install -ldflags="-s -w" "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-  mv "$out.tmp/v3" "$out.tmp/etcd" 2>/dev/null || mv "$out.tmp/server" "$out.tmp/etcd"
+  local work
+  work="$(mktemp -d)"
+  (
+    cd "$work"
+    go mod init lathe.dev/etcd-build >/dev/null 2>&1
+    cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "go.etcd.io/etcd/server/v3"
+GO
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1
+    go mod tidy >/dev/null 2>&1 || true
+    mkdir -p "$out.tmp"
+    go build -ldflags="-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
+  )
   rm -rf "$out" && mv "$out.tmp" "$out"
+  rm -rf "$work"
 }
 
 build_helm() {

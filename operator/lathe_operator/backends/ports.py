@@ -1,4 +1,4 @@
-"""The narrow interfaces reconcilers' plans are applied through; one adapter per system."""
+"""The narrow interfaces plans are applied through; one adapter per system."""
 
 from __future__ import annotations
 
@@ -13,3 +13,40 @@ class Kube(Protocol):
 
     def ensure(self, manifest: dict[str, Any]) -> bool:
         """Create the object unless it exists; True when this call created it."""
+
+
+class StoreError(Exception):
+    """Base of object store failures; ``reason`` is the condition reason a user sees."""
+
+    reason = "StoreError"
+
+
+class ObjectNotFound(StoreError):
+    reason = "NotFound"
+
+
+class StoreUnavailable(StoreError):
+    reason = "StoreUnavailable"
+
+
+class StoreAccessDenied(StoreError):
+    reason = "StoreAccessDenied"
+
+
+class ObjectStore(Protocol):
+    """Bytes under keys in one bucket (S3/MinIO) or one directory (local mode)."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write an object; readers see all of it or none of it."""
+
+    def get(self, key: str) -> bytes:
+        """Read an object; ObjectNotFound when absent."""
+
+    def exists(self, key: str) -> bool:
+        """Whether the object exists."""
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys under a prefix, recursively, sorted."""
+
+    def delete(self, key: str) -> None:
+        """Remove an object; absent is fine."""

@@ -22,8 +22,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
         prefix=PREFIX, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
-    # Events are ours, on condition transitions; kopf's per-handler chatter would bury them.
-    settings.posting.enabled = False
+    # Our Events mark condition transitions; kopf's "handler succeeded" chatter would bury
+    # them, so only its warnings and errors (failed handlers) become Events.
+    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     memo.config = Config.from_env()

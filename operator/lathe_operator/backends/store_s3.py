@@ -1,0 +1,86 @@
+"""S3 object store through the ``minio`` client: MinIO in a cluster, any S3 server elsewhere."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import TypeVar
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from .ports import ObjectNotFound, StoreAccessDenied, StoreError, StoreUnavailable
+
+T = TypeVar("T")
+_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+
+
+class S3Store:
+    """One bucket; created on first use when the credentials allow it."""
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
+                 region: str | None = None) -> None:
+        # Few quick retries: an unreachable store should surface as StoreUnavailable, not hang a reconcile.
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=60),
+                                   retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[502, 503, 504]))
+        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region,
+                            http_client=http)
+        self.endpoint, self.bucket = endpoint, bucket
+        self._bucket_checked = False
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.endpoint!r}, bucket={self.bucket!r})"
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _call(self, action: Callable[[], T], key: str = "") -> T:
+        try:
+            return action()
+        except S3Error as error:
+            if error.code in ("NoSuchKey", "NoSuchBucket"):
+                raise ObjectNotFound(f"{self.bucket}/{key}") from error
+            if error.code in _DENIED:
+                raise StoreAccessDenied(f"{self.endpoint}: {error.code}") from error
+            raise StoreError(f"{self.endpoint}: {error.code}: {error.message}") from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise StoreUnavailable(f"{self.endpoint} unreachable: {error}") from error
+
+    def _ensure_bucket(self) -> None:
+        if not self._bucket_checked:
+            if not self._call(lambda: self.client.bucket_exists(self.bucket)):
+                self._call(lambda: self.client.make_bucket(self.bucket))
+            self._bucket_checked = True
+
+    def put(self, key: str, data: bytes) -> None:
+        self._ensure_bucket()
+        self._call(lambda: self.client.put_object(self.bucket, key, io.BytesIO(data), len(data)), key)
+
+    def get(self, key: str) -> bytes:
+        def read() -> bytes:
+            response = self.client.get_object(self.bucket, key)
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+        return self._call(read, key)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._call(lambda: self.client.stat_object(self.bucket, key), key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def list(self, prefix: str) -> list[str]:
+        try:
+            found = self._call(lambda: [o.object_name for o in self.client.list_objects(self.bucket, prefix, recursive=True)])
+        except ObjectNotFound:
+            return []
+        return sorted(str(k) for k in found)
+
+    def delete(self, key: str) -> None:
+        self._call(lambda: self.client.remove_object(self.bucket, key), key)
