@@ -89,7 +89,14 @@ build_helm() {
   [[ -x "$out/helm" ]] && return
   log "Building helm $HELM_VERSION"
   mkdir -p "$out.tmp"
-  GOBIN="$out.tmp" go install -ldflags="-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  # As helm's own Makefile does: stamp its version and the Kubernetes version it assumes
+  # (otherwise `helm template` checks kubeVersion against v1.20).
+  local kube_minor="${K8S_VERSION#v1.}"; kube_minor="${kube_minor%%.*}"
+  GOBIN="$out.tmp" go install -ldflags="-s -w \
+    -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$kube_minor \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$kube_minor" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
