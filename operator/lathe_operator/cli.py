@@ -22,6 +22,33 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    """One ingest run, configured by the environment the Job or the local executor sets."""
+    import json
+    import os
+
+    from lathe_pipelines.ingest import IngestRequest, ingest
+    from lathe_pipelines.steps.read import S3Access
+
+    from .backends.stores import open_store
+    from .config import Config
+
+    config = Config.from_env()
+    spec = json.loads(os.environ["LATHE_DATASET_SPEC"])
+    source = spec["source"]
+    s3 = S3Access(
+        endpoint=source.get("endpoint") or config.store.endpoint,
+        access_key=os.environ.get("LATHE_SOURCE_ACCESS_KEY") or config.store.access_key,
+        secret_key=os.environ.get("LATHE_SOURCE_SECRET_KEY") or config.store.secret_key,
+        secure=config.store.secure if source.get("secure") is None else bool(source["secure"]),
+    )
+    request = IngestRequest(namespace=args.namespace, name=args.name, run=args.run, spec=spec,
+                            parent_version=args.parent, source_path=args.source_path)
+    report = ingest(request, open_store(config.store), s3)
+    print(json.dumps({k: v for k, v in report.items() if k != "validation"}, default=str))
+    return 0
+
+
 def _crds(args: argparse.Namespace) -> int:
     from .api.crd import all_crds
 
@@ -52,17 +79,25 @@ def main(argv: list[str] | None = None) -> int:
     op.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL, '' to disable")
     op.add_argument("--log-format", choices=["json", "full"], default="json")
     op.add_argument("-v", "--verbose", action="store_true")
-    op.set_defaults(run=_operator)
+    op.set_defaults(run_command=_operator)
+
+    ing = commands.add_parser("ingest", help="run one Dataset ingest (what the ingest Job runs)")
+    ing.add_argument("--namespace", required=True)
+    ing.add_argument("--name", required=True)
+    ing.add_argument("--run", required=True, help="run name; its report goes to datasets/<ns>/<name>/runs/<run>.json")
+    ing.add_argument("--parent", help="the current version, recorded as the new version's parent")
+    ing.add_argument("--source-path", help="read this file instead of spec.source.uri (a mounted ConfigMap)")
+    ing.set_defaults(run_command=_ingest)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the models")
     crds.add_argument("--out", action="append", default=None, help="directory (repeatable)")
     crds.add_argument("--check", action="store_true", help="fail when the files differ from the models")
-    crds.set_defaults(run=_crds)
+    crds.set_defaults(run_command=_crds)
 
     args = parser.parse_args(argv)
     if args.command == "crds" and not args.out:
         args.out = ["charts/lathe/crds", "manifests/crds"]
-    return int(args.run(args))
+    return int(args.run_command(args))
 
 
 if __name__ == "__main__":

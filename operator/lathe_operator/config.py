@@ -4,6 +4,27 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where Lathe keeps datasets, models, logs and reports: an S3 bucket or a local directory."""
+
+    uri: str = "s3://lathe"  # s3://<bucket> or file:///<directory>
+    endpoint: str = "minio.lathe-system.svc:9000"
+    secure: bool = False
+    access_key: str = ""
+    secret_key: str = ""
+    secret_name: str = "lathe-store"  # Secret in each workload namespace that Jobs read credentials from
+
+    @property
+    def bucket(self) -> str:
+        return self.uri.removeprefix("s3://").split("/")[0]
+
+    @property
+    def local(self) -> bool:
+        return self.uri.startswith("file://")
 
 
 @dataclass(frozen=True)
@@ -11,11 +32,27 @@ class Config:
     pipelines_image: str = "ghcr.io/lathe-dev/lathe-pipelines:0.1.0"
     job_service_account: str = "lathe-jobs"
     metrics_port: int = 9090
+    executor: Literal["job", "local"] = "job"
+    store: StoreSettings = StoreSettings()
 
     @classmethod
-    def from_env(cls) -> Config:
+    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+        env = dict(os.environ if env is None else env)
+        store = StoreSettings(
+            uri=env.get("LATHE_STORE_URI", StoreSettings.uri),
+            endpoint=env.get("LATHE_STORE_ENDPOINT", StoreSettings.endpoint),
+            secure=env.get("LATHE_STORE_SECURE", "false").lower() == "true",
+            access_key=env.get("LATHE_STORE_ACCESS_KEY", ""),
+            secret_key=env.get("LATHE_STORE_SECRET_KEY", ""),
+            secret_name=env.get("LATHE_STORE_SECRET", StoreSettings.secret_name),
+        )
+        executor = env.get("LATHE_EXECUTOR", "job")
+        if executor not in ("job", "local"):
+            raise ValueError(f"LATHE_EXECUTOR must be job or local, not {executor!r}")
         return cls(
-            pipelines_image=os.environ.get("LATHE_PIPELINES_IMAGE", cls.pipelines_image),
-            job_service_account=os.environ.get("LATHE_JOB_SERVICE_ACCOUNT", cls.job_service_account),
-            metrics_port=int(os.environ.get("LATHE_METRICS_PORT", cls.metrics_port)),
+            pipelines_image=env.get("LATHE_PIPELINES_IMAGE", cls.pipelines_image),
+            job_service_account=env.get("LATHE_JOB_SERVICE_ACCOUNT", cls.job_service_account),
+            metrics_port=int(env.get("LATHE_METRICS_PORT", cls.metrics_port)),
+            executor=executor,  # type: ignore[arg-type]
+            store=store,
         )

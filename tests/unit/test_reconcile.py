@@ -6,55 +6,111 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lathe_operator.api.v1alpha1 import Dataset, DriftMonitor, TrainingRun
-from lathe_operator.reconcile import dataset, unsupported
+from lathe_operator.config import StoreSettings
+from lathe_operator.reconcile import dataset as reconcile
+from lathe_operator.reconcile import unsupported
+from lathe_operator.reconcile.dataset import DatasetObserved, RunObservation
+from lathe_operator.reconcile.ingest_job import ingest_job
 from lathe_operator.reconcile.plan import Observed
 
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 META = {"name": "digits", "namespace": "team-a", "uid": "1234", "generation": 2}
+V1, V2, V3, V4 = (f"sha256:{c * 64}" for c in "1234")
 
 
-def make_dataset(**status: Any) -> Dataset:
-    return Dataset.model_validate(
-        {"kind": "Dataset", "metadata": META, "spec": {"source": {"uri": "s3://raw/d.csv"}}, "status": status}
-    )
+def make(status: dict[str, Any] | None = None, **spec: Any) -> Dataset:
+    return Dataset.model_validate({"kind": "Dataset", "metadata": META,
+                                   "spec": {"source": {"uri": "s3://raw/d.csv"}, **spec}, "status": status or {}})
 
 
-def test_dataset_first_plan_creates_an_owned_job_and_reports_progress() -> None:
-    plan = dataset.plan(make_dataset(), Observed(now=NOW), image="img", service_account="sa")
-    [job] = plan.create
-    assert job["kind"] == "Job" and job["metadata"]["name"].startswith("digits-ingest-")
-    owner = job["metadata"]["ownerReferences"][0]
-    assert (owner["kind"], owner["uid"], owner["controller"]) == ("Dataset", "1234", True)
-    assert plan.status["observedGeneration"] == 2
-    ready = next(c for c in plan.status["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", "IngestPending")
-    assert [e.reason for e in plan.events] == ["CreatedIngestJob", "IngestPending"]
+def report(outcome: str, version: str = V1, **extra: Any) -> RunObservation:
+    body = {"outcome": outcome, "reason": extra.pop("reason", outcome), "version": version, "rows": 10, "columns": 3,
+            "message": extra.pop("message", outcome), "finishedAt": NOW.isoformat(), **extra}
+    return RunObservation("Done", body)
 
 
-def test_dataset_plan_twice_is_empty() -> None:
-    first = dataset.plan(make_dataset(), Observed(now=NOW), image="img", service_account="sa")
-    job = first.create[0]
-    later = Observed(now=NOW + timedelta(seconds=30), children={("Job", job["metadata"]["name"]): job})
-    second = dataset.plan(make_dataset(**first.status), later, image="img", service_account="sa")
-    assert second.empty
-    assert second.status == first.status
+def step(dataset: Dataset, run: RunObservation, now: datetime = NOW, **observed: Any) -> tuple[reconcile.DatasetPlan, Dataset]:
+    plan = reconcile.plan(dataset, DatasetObserved(now=now, run=run, **observed))
+    return plan, Dataset.model_validate({**dataset.dump(), "status": plan.status})
 
 
-def test_dataset_job_name_is_stable_and_follows_the_spec() -> None:
-    a, b = make_dataset(), make_dataset()
-    assert dataset.job_name(a) == dataset.job_name(b)
-    changed = Dataset.model_validate({"kind": "Dataset", "metadata": META, "spec": {"source": {"uri": "s3://raw/e.csv"}}})
-    assert dataset.job_name(changed) != dataset.job_name(a)
+def ready(dataset: Dataset) -> tuple[str, str]:
+    c = next(c for c in dataset.status.conditions if c.type == "Ready")
+    return c.status, c.reason
 
 
-def test_failed_ingest_job_degrades_the_dataset_with_a_warning() -> None:
-    first = dataset.plan(make_dataset(), Observed(now=NOW), image="img", service_account="sa")
-    job = {**first.create[0], "status": {"conditions": [{"type": "Failed", "status": "True"}]}}
-    plan = dataset.plan(make_dataset(**first.status), Observed(now=NOW, children={("Job", job["metadata"]["name"]): job}),
-                        image="img", service_account="sa")
-    assert not plan.create
-    assert plan.status["phase"] == "Failed"
-    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "IngestFailed")]
+def test_first_plan_starts_a_run_and_reports_progress() -> None:
+    plan, after = step(make(), RunObservation("Absent"))
+    assert plan.start is not None and plan.start.name.startswith("digits-") and plan.start.name.endswith("-0")
+    assert ready(after) == ("False", "Ingesting") and after.status.phase == "Progressing"
+    assert after.status.observed_generation == 2
+    assert [e.reason for e in plan.events] == ["Ingesting"]
+
+
+def test_plan_twice_is_empty_while_running_and_after_publishing() -> None:
+    first, running = step(make(), RunObservation("Absent"))
+    second, again = step(running, RunObservation("Running"), NOW + timedelta(seconds=5))
+    assert second.start is None and second.empty and again.status == running.status
+    published, done = step(running, report("Published"))
+    assert done.status.current_version == V1 and done.status.rows == 10 and ready(done) == ("True", "Published")
+    assert [h.version for h in done.status.history] == [V1]
+    repeat, same = step(done, report("Published"), NOW + timedelta(minutes=1), stored_versions=[V1])
+    assert repeat.empty and repeat.start is None and same.status == done.status
+
+
+def test_validation_failure_keeps_the_previous_version_current() -> None:
+    _, done = step(step(make(), RunObservation("Absent"))[1], report("Published"))
+    changed = Dataset.model_validate({**done.dump(), "spec": {**done.spec.dump(), "target": "label"},
+                                      "metadata": {**META, "generation": 3}})
+    _, running = step(changed, RunObservation("Absent"))
+    failed = report("Failed", V2, reason="ValidationFailed", message="1 of 3 expectations failed: expect_x",
+                    validation={"evaluated": 3, "successful": 2, "failed": 1, "failures": ["expect_x"]})
+    plan, after = step(running, failed)
+    assert after.status.current_version == V1
+    assert ready(after) == ("False", "ValidationFailed") and after.status.phase == "Failed"
+    assert after.status.validation is not None and after.status.validation.failures == ["expect_x"]
+    assert [(h.version, h.validation) for h in after.status.history] == [(V2, "Failed"), (V1, "Passed")]
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "ValidationFailed")]
+
+
+def test_transient_failures_retry_with_back_off() -> None:
+    _, running = step(make(), RunObservation("Absent"))
+    down = report("Failed", reason="SourceUnavailable", transient=True)
+    plan, failed = step(running, down)
+    assert plan.requeue_after == reconcile.retry_delay(0) and ready(failed) == ("False", "SourceUnavailable")
+    assert reconcile.current_run(failed, NOW + timedelta(seconds=1))[1] == 0  # still backing off
+    name, attempt = reconcile.current_run(failed, NOW + timedelta(seconds=reconcile.retry_delay(0)))
+    assert attempt == 1 and name.endswith("-1")
+    assert not reconcile.settled(failed, NOW)
+
+
+def test_refresh_interval_starts_a_new_run_each_period() -> None:
+    dataset = make(refresh={"interval": "1h"})
+    name, _ = reconcile.current_run(dataset, NOW)
+    assert reconcile.current_run(dataset, NOW + timedelta(minutes=59))[0] == name
+    assert reconcile.current_run(dataset, NOW + timedelta(hours=1))[0] != name
+    _, done = step(step(dataset, RunObservation("Absent"))[1], report("Published"))
+    assert reconcile.settled(done, NOW + timedelta(minutes=30))
+    assert not reconcile.settled(done, NOW + timedelta(hours=1))
+
+
+def test_retention_deletes_old_unreferenced_versions_only() -> None:
+    history = [{"version": v, "time": NOW.isoformat(), "rows": 1, "validation": "Passed"} for v in (V3, V2, V1)]
+    dataset = make({"currentVersion": V3, "history": history}, retention={"keep": 1})
+    _, running = step(dataset, RunObservation("Absent"))
+    plan, _ = step(running, report("Published", V4), stored_versions=[V1, V2, V3, V4], referenced={V1})
+    assert plan.delete_versions == [V2, V3]
+    assert [e.reason for e in plan.events if e.reason == "DeletedVersion"] == ["DeletedVersion"] * 2
+
+
+def test_ingest_job_is_owned_and_takes_credentials_from_secrets() -> None:
+    dataset = make(source={"uri": "s3://raw/d.csv", "credentialsSecret": {"name": "raw-creds"}})
+    job = ingest_job(dataset, "digits-abc-0-0", None, image="img", service_account="sa", store=StoreSettings())
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "1234"
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["LATHE_SOURCE_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "raw-creds", "key": "accessKey"}
+    assert env["LATHE_STORE_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "lathe-store"
+    assert "value" not in env["LATHE_SOURCE_SECRET_KEY"]
 
 
 def test_unsupported_kinds_say_so_and_settle() -> None:
@@ -64,7 +120,7 @@ def test_unsupported_kinds_say_so_and_settle() -> None:
         DriftMonitor.model_validate({"kind": "DriftMonitor", "metadata": META, "spec": {"deployment": "d"}}),
     ):
         first = unsupported.plan(resource, Observed(now=NOW))
-        ready = next(c for c in first.status["conditions"] if c["type"] == "Ready")
-        assert (ready["status"], ready["reason"]) == ("False", "NotImplemented")
+        ready_ = next(c for c in first.status["conditions"] if c["type"] == "Ready")
+        assert (ready_["status"], ready_["reason"]) == ("False", "NotImplemented")
         again = type(resource).model_validate({**resource.dump(), "status": first.status})
         assert unsupported.plan(again, Observed(now=NOW)).empty

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from kubernetes import client, config
@@ -39,6 +40,25 @@ class KubeClient:
                 return None
             raise
         return found.to_dict()
+
+    def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+        try:
+            found = self._resource(api_version, kind).get(namespace=namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return []
+            raise
+        return list(found.to_dict().get("items") or [])
+
+    def data(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's (decoded) or ConfigMap's data; None when it does not exist."""
+        found = self.get("v1", kind, namespace, name)
+        if found is None:
+            return None
+        data = found.get("data") or {}
+        if kind == "Secret":
+            return {k: base64.b64decode(v).decode() for k, v in data.items()}
+        return dict(data)
 
     def ensure(self, manifest: dict[str, Any]) -> bool:
         meta = manifest["metadata"]

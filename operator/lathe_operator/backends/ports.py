@@ -14,6 +14,12 @@ class Kube(Protocol):
     def ensure(self, manifest: dict[str, Any]) -> bool:
         """Create the object unless it exists; True when this call created it."""
 
+    def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+        """Objects of a kind in a namespace; empty when the kind is not served."""
+
+    def data(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's decoded data or a ConfigMap's data; None when absent."""
+
 
 class StoreError(Exception):
     """Base of object store failures; ``reason`` is the condition reason a user sees."""

@@ -1,4 +1,4 @@
-"""kopf handlers for Dataset: one level-based reconcile reached from every trigger."""
+"""kopf handlers for Dataset: one level-based reconcile from every trigger, a poll, and cleanup."""
 
 from __future__ import annotations
 
@@ -7,22 +7,94 @@ from typing import Any
 
 import kopf
 
+from lathe_pipelines.datasets import DatasetVersions
+
 from ..api.v1alpha1 import GROUP, VERSION, Dataset
+from ..backends.executors import MissingInput
+from ..backends.ports import StoreError
+from ..reconcile import conditions as cond
 from ..reconcile import dataset as reconcile
-from .apply import apply, observe_children, parse, reconciler
+from .apply import apply, now, parse, reconciler
 
 PLURAL = Dataset.plural
+POLL = reconcile.RUNNING_POLL
+
+
+def _referenced(memo: kopf.Memo, dataset: Dataset) -> set[str]:
+    """Versions of this Dataset that TrainingRuns or batch ModelDeployments point at."""
+    used = set()
+    for run in memo.kube.list(f"{GROUP}/{VERSION}", "TrainingRun", dataset.namespace):
+        spec, status = run.get("spec") or {}, run.get("status") or {}
+        if (spec.get("dataset") or {}).get("name") == dataset.name:
+            used |= {v for v in ((spec.get("dataset") or {}).get("version"), status.get("datasetVersion")) if v}
+    for deployment in memo.kube.list(f"{GROUP}/{VERSION}", "ModelDeployment", dataset.namespace):
+        ref = ((deployment.get("spec") or {}).get("batch") or {}).get("dataset") or {}
+        if ref.get("name") == dataset.name and ref.get("version"):
+            used.add(ref["version"])
+    return used
+
+
+def _unavailable(dataset: Dataset, error: StoreError, patch: kopf.Patch) -> None:
+    conditions = cond.standard(dataset.status.conditions, ready=False, progressing=True, degraded=True,
+                               reason=error.reason, message=str(error)[:1000], generation=dataset.generation, now=now())
+    patch.status.update(conditions=[c.dump() for c in conditions], phase=cond.phase(conditions).value)
+
+
+def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
+    dataset: Dataset = parse(Dataset, body)
+    moment = now()
+    run, _ = reconcile.current_run(dataset, moment)
+    versions = DatasetVersions(memo.store, dataset.namespace, dataset.name)
+    try:
+        report = versions.report(run)
+        if report is not None:
+            observed = reconcile.DatasetObserved(now=moment, run=reconcile.RunObservation("Done", report),
+                                                 stored_versions=versions.versions(), referenced=_referenced(memo, dataset))
+        else:
+            state = memo.executor.state(dataset, run)
+            observed = reconcile.DatasetObserved(now=moment, run=reconcile.RunObservation(state.phase, None, state.message))
+        plan = reconcile.plan(dataset, observed)
+        if plan.start is not None:
+            try:
+                if memo.executor.start(dataset, plan.start.name, plan.start.parent):
+                    logger.info("Started ingest run %s", plan.start.name)
+            except MissingInput as error:  # recorded as the run's outcome; retried with back-off
+                versions.put_report(plan.start.name, {"run": plan.start.name, "outcome": "Failed", "reason": error.reason,
+                                                      "message": str(error), "transient": True, "finishedAt": moment})
+                raise kopf.TemporaryError(str(error), delay=1) from error
+        for version in plan.delete_versions:
+            versions.delete(version)
+            logger.info("Deleted dataset version %s", version)
+    except StoreError as error:
+        _unavailable(dataset, error, patch)
+        raise kopf.TemporaryError(f"Object store: {error}", delay=15) from error
+    apply(plan, body, patch, memo.kube, logger)
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 @kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.timer(GROUP, VERSION, PLURAL, interval=reconcile.JOB_POLL_SECONDS, initial_delay=reconcile.JOB_POLL_SECONDS)
 @reconciler("Dataset")
 def reconcile_dataset(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    _reconcile(body, patch, memo, logger)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=POLL, initial_delay=POLL)
+@reconciler("Dataset")
+def poll_dataset(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """Follow running ingests, retry transient failures, and start scheduled refreshes."""
     dataset: Dataset = parse(Dataset, body)
-    observed = observe_children(memo.kube, dataset.namespace, [("batch/v1", "Job", reconcile.job_name(dataset))])
-    plan = reconcile.plan(
-        dataset, observed, image=memo.config.pipelines_image, service_account=memo.config.job_service_account
-    )
-    apply(plan, body, patch, memo.kube, logger)
+    if not reconcile.settled(dataset, now()):
+        _reconcile(body, patch, memo, logger)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL,
+                when=lambda spec, **_: bool((spec.get("retention") or {}).get("deleteOnRemoval")))
+def delete_dataset_versions(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """With retention.deleteOnRemoval, remove the stored versions before the finalizer is released."""
+    dataset: Dataset = parse(Dataset, body)
+    try:
+        DatasetVersions(memo.store, dataset.namespace, dataset.name).delete_all()
+    except StoreError as error:
+        raise kopf.TemporaryError(f"Object store: {error}", delay=15) from error
+    logger.info("Deleted the stored versions of Dataset %s", dataset.name)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
+from ..api.v1alpha1 import Dataset
+from ..backends.executors import JobExecutor, LocalExecutor
 from ..backends.kube import KubeClient
+from ..backends.stores import open_store
 from ..config import Config
+from ..reconcile.ingest_job import ingest_job
 
 PREFIX = "lathe.dev"
 
@@ -27,8 +32,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
-    memo.config = Config.from_env()
+    memo.config = config = Config.from_env()
     memo.kube = KubeClient.from_environment()
+    memo.store = open_store(config.store)
+    if config.executor == "local":
+        memo.executor = LocalExecutor(memo.kube, config)
+    else:
+        memo.executor = JobExecutor(memo.kube, partial(_render_job, config=config))
     if memo.config.metrics_port:
         start_http_server(memo.config.metrics_port)
         logger.info("Started metrics endpoint on port %d", memo.config.metrics_port)
@@ -38,3 +48,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
 def kube_reachable(memo: kopf.Memo, **_: Any) -> bool:
     """Liveness: the operator's own client is configured (kopf adds its watch health)."""
     return memo.kube is not None
+
+
+def _render_job(dataset: Dataset, run: str, parent: str | None, *, config: Config) -> dict[str, Any]:
+    return ingest_job(dataset, run, parent, image=config.pipelines_image,
+                      service_account=config.job_service_account, store=config.store)

@@ -1,106 +1,177 @@
-"""Dataset reconciler: ensure the ingest Job for the current spec and report where it stands.
+"""Dataset reconciler: start the ingest run the spec and schedule call for, and fold its report into status.
 
-Ingest runs as a Kubernetes Job (the pipelines image's ``lathe ingest``) so that large data
-never flows through the operator. The Job's name is derived from the Dataset and a hash of
-its spec: a restarted operator finds the Job it created instead of creating another.
+Run names are deterministic: ``<dataset>-<spec hash>-<refresh slot>-<attempt>``. A restarted
+operator computes the same name, finds the run (or its report) and starts nothing twice;
+content addressing makes even a repeated run publish one version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from ..api.v1alpha1 import Dataset
+from ..api.v1alpha1.dataset import IngestRun, ValidationSummary, VersionRecord
 from . import conditions as cond
-from .plan import MANAGED_BY, Event, Observed, Plan, owner_reference, transition_events
+from . import schedule
+from .plan import Event, Observed, Plan, transition_events
 
-JOB_POLL_SECONDS = 10.0
+RUNNING_POLL = 5.0
+RETRY_BASE, RETRY_MAX = 10.0, 600.0
+HISTORY = 20
+
+
+@dataclass(frozen=True)
+class RunObservation:
+    """Where the current run stands: its report when it wrote one, else the executor's view."""
+
+    phase: Literal["Absent", "Running", "Failed", "Done"]
+    report: dict[str, Any] | None = None
+    message: str = ""
+
+
+@dataclass
+class DatasetObserved(Observed):
+    run: RunObservation = RunObservation("Absent")
+    stored_versions: list[str] | None = None  # published versions in the store, when listed
+    referenced: set[str] = field(default_factory=set)  # versions TrainingRuns/ModelDeployments use
+
+
+@dataclass
+class StartRun:
+    name: str
+    attempt: int
+    parent: str | None
+
+
+@dataclass
+class DatasetPlan(Plan):
+    start: StartRun | None = None
+    delete_versions: list[str] = field(default_factory=list)
 
 
 def spec_hash(dataset: Dataset) -> str:
-    """Short stable hash of the spec: a new spec gets a new ingest Job, the same one never does."""
     canonical = json.dumps(dataset.spec.dump(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
-def job_name(dataset: Dataset) -> str:
-    return f"{dataset.name[:40]}-ingest-{spec_hash(dataset)}"
+def retry_delay(attempt: int) -> float:
+    return min(RETRY_BASE * 2**attempt, RETRY_MAX)
 
 
-def ingest_job(dataset: Dataset, image: str, service_account: str) -> dict[str, Any]:
-    """The batch/v1 Job that ingests, validates, versions and profiles the Dataset."""
-    name = job_name(dataset)
-    labels = {**MANAGED_BY, "lathe.dev/dataset": dataset.name, "app.kubernetes.io/component": "ingest"}
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": dataset.namespace,
-            "labels": labels,
-            "annotations": {"lathe.dev/spec-hash": spec_hash(dataset), "lathe.dev/generation": str(dataset.generation)},
-            "ownerReferences": [owner_reference(dataset)],
-        },
-        "spec": {
-            "backoffLimit": 3,
-            "ttlSecondsAfterFinished": 86400,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "serviceAccountName": service_account,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [
-                        {
-                            "name": "ingest",
-                            "image": image,
-                            "args": ["lathe", "ingest", "--namespace", dataset.namespace, "--name", dataset.name],
-                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                        }
-                    ],
-                },
-            },
-        },
-    }
+def current_run(dataset: Dataset, now: datetime) -> tuple[str, int]:
+    """The run the spec and refresh schedule call for now, and its attempt number."""
+    refresh = dataset.spec.refresh
+    base = f"{dataset.name[:30]}-{spec_hash(dataset)}-{schedule.slot(now, refresh and refresh.interval, refresh and refresh.cron)}"
+    last = dataset.status.last_run
+    if last is None or last.name.rsplit("-", 1)[0] != base:
+        return f"{base}-0", 0
+    attempt = last.attempt
+    if last.outcome == "Failed" and last.transient and last.finished_at is not None:
+        if now >= last.finished_at + timedelta(seconds=retry_delay(attempt)):
+            attempt += 1
+    return f"{base}-{attempt}", attempt
 
 
-def _job_state(job: dict[str, Any] | None) -> str:
-    if job is None:
-        return "Absent"
-    for c in (job.get("status") or {}).get("conditions") or []:
-        if c.get("status") == "True" and c.get("type") in ("Complete", "Failed"):
-            return str(c["type"])
-    return "Running"
+def _next_refresh(dataset: Dataset, now: datetime) -> float | None:
+    refresh = dataset.spec.refresh
+    if refresh is None:
+        return None
+    if refresh.interval:
+        period = schedule.seconds(refresh.interval)
+        return period - (now.timestamp() % period) + 1
+    return 60.0  # cron: look again each minute; the slot changes when it fires
 
 
-def plan(dataset: Dataset, observed: Observed, *, image: str, service_account: str) -> Plan:
+def _outcome(observed: RunObservation) -> dict[str, Any]:
+    if observed.phase == "Done" and observed.report:
+        r = observed.report
+        return {"outcome": r["outcome"], "reason": r["reason"], "message": r.get("message", ""),
+                "transient": bool(r.get("transient")), "finished_at": r.get("finishedAt")}
+    if observed.phase == "Failed":
+        return {"outcome": "Failed", "reason": "IngestFailed", "transient": True,
+                "message": f"Ingest run crashed without a report: {observed.message}"[:4000]}
+    return {"outcome": "Running", "reason": "Ingesting", "message": "", "transient": False}
+
+
+def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
     """Level-based: the same Dataset and observations always give the same plan."""
-    name = job_name(dataset)
-    job = observed.child("Job", name)
-    state = _job_state(job)
-    create = [ingest_job(dataset, image, service_account)] if job is None else []
-    if state == "Failed":
-        verdict = dict(ready=False, progressing=False, degraded=True, reason="IngestFailed",
-                       message=f"Ingest Job {name} failed; see its logs")
-    elif state == "Complete":
-        verdict = dict(ready=False, progressing=False, degraded=False, reason="IngestComplete",
-                       message=f"Ingest Job {name} completed; no published version has been read yet")
+    now, status = observed.now, dataset.status
+    name, attempt = current_run(dataset, now)
+    last = status.last_run
+    fresh = last is None or last.name != name or last.outcome == "Running"  # report not folded in yet
+    result = _outcome(observed.run)
+    start = StartRun(name, attempt, status.current_version) if observed.run.phase == "Absent" else None
+    run = IngestRun(name=name, attempt=attempt, started_at=last.started_at if last and last.name == name else now,
+                    **{k: v for k, v in result.items() if v is not None})
+    if result["outcome"] == "Running" and not result["message"]:
+        run.message = f"Ingest run {name} is running"
+    update: dict[str, Any] = {"last_run": run, "observed_generation": dataset.generation}
+    report = observed.run.report or {}
+    events: list[Event] = []
+    if fresh and result["outcome"] in ("Published", "Unchanged"):
+        update.update(current_version=report["version"], rows=report["rows"], columns=report["columns"])
+        if report.get("validation"):
+            update["validation"] = ValidationSummary.model_validate(report["validation"])
+        if result["outcome"] == "Published" or report["version"] != status.current_version:
+            update["history"] = _history(status.history, report, "Passed", now)
+    elif fresh and result["reason"] == "ValidationFailed":
+        update["validation"] = ValidationSummary.model_validate(report.get("validation") or {})
+        if report.get("version"):
+            update["history"] = _history(status.history, report, "Failed", now)
+    if result["outcome"] == "Running":
+        ready = cond.find(status.conditions, cond.READY)
+        verdict = dict(ready=ready is not None and ready.status == cond.T, progressing=True, degraded=False)
+    elif result["outcome"] == "Failed":
+        verdict = dict(ready=False, progressing=result["transient"], degraded=True)
     else:
-        verdict = dict(ready=False, progressing=True, degraded=False, reason="IngestPending",
-                       message=f"Waiting for ingest Job {name}")
-    old = dataset.status.conditions
-    new = cond.standard(old, generation=dataset.generation, now=observed.now, **verdict)
-    status = dataset.status.model_copy(
-        update={"conditions": new, "observed_generation": dataset.generation, "phase": cond.phase(new), "ingest_job": name}
-    )
-    events = transition_events(old, new)
-    if create:
-        events.insert(0, Event("Normal", "CreatedIngestJob", f"Created ingest Job {name}"))
-    return Plan(
-        status=status.dump(),
-        create=create,
-        events=events,
-        requeue_after=JOB_POLL_SECONDS if state == "Running" or job is None else None,
-    )
+        verdict = dict(ready=True, progressing=False, degraded=False)
+    conditions = cond.standard(status.conditions, reason=result["reason"], message=run.message,
+                               generation=dataset.generation, now=now, **verdict)
+    update.update(conditions=conditions, phase=cond.phase(conditions))
+    new_status = status.model_copy(update=update)
+    deletions = _retention(dataset, new_status.history, new_status.current_version, observed)
+    events += transition_events(status.conditions, conditions)
+    events += [Event("Normal", "DeletedVersion", f"Deleted version {v} (retention keeps {dataset.spec.retention.keep})")
+               for v in deletions]
+    if result["outcome"] == "Running":
+        requeue = RUNNING_POLL
+    elif result["outcome"] == "Failed" and result["transient"]:
+        requeue = retry_delay(attempt)
+    else:
+        requeue = _next_refresh(dataset, now)
+    return DatasetPlan(status=new_status.dump(), events=events, requeue_after=requeue, start=start,
+                       delete_versions=deletions)
 
+
+def _history(history: list[VersionRecord], report: dict[str, Any], verdict: str, now: datetime) -> list[VersionRecord]:
+    entry = VersionRecord(version=report["version"], time=report.get("finishedAt") or now, rows=report["rows"],
+                          validation=verdict)
+    return [entry, *history][:HISTORY]
+
+
+def _retention(dataset: Dataset, history: list[VersionRecord], current: str | None,
+               observed: DatasetObserved) -> list[str]:
+    """Published versions beyond the newest ``keep`` that nothing references."""
+    if observed.stored_versions is None:
+        return []
+    newest = []
+    for record in history:
+        if record.validation == "Passed" and record.version not in newest:
+            newest.append(record.version)
+    keep = set(newest[: dataset.spec.retention.keep]) | observed.referenced | ({current} if current else set())
+    if len(observed.stored_versions) <= dataset.spec.retention.keep:
+        return []
+    return sorted(v for v in observed.stored_versions if v not in keep)
+
+
+def settled(dataset: Dataset, now: datetime) -> bool:
+    """Nothing to look at: the run the spec and schedule call for has ended and needs no retry."""
+    last = dataset.status.last_run
+    if last is None or dataset.status.observed_generation != dataset.generation:
+        return False
+    name, _ = current_run(dataset, now)
+    return last.name == name and last.outcome != "Running" and not (last.outcome == "Failed" and last.transient)

@@ -54,6 +54,13 @@ class DatasetSource(LatheModel):
     config_map: ConfigMapSource | None = Field(default=None, description="Inline data in a ConfigMap.")
     format: Literal["csv", "parquet"] = Field(default="csv", description="File format; a prefix of many files is one dataset.")
     credentials_secret: SecretRef | None = Field(default=None, description="Secret with S3 credentials.")
+    endpoint: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=r"^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$",
+        description="S3 endpoint host:port for s3:// URIs; Lathe's own store endpoint when empty.",
+    )
+    secure: bool | None = Field(default=None, description="Use TLS for the S3 endpoint; as Lathe's store when empty.")
 
 
 class ColumnSchema(LatheModel):
@@ -149,6 +156,19 @@ class VersionRecord(LatheModel):
     validation: Literal["Passed", "Failed"] = Field(description="Great Expectations verdict.")
 
 
+class IngestRun(LatheModel):
+    """One ingest run: a Job in a cluster, a process locally; named deterministically."""
+
+    name: str = Field(max_length=253, description="Run (and Job) name.")
+    attempt: int = Field(default=0, ge=0, description="Retry number after transient failures.")
+    outcome: Literal["Running", "Published", "Unchanged", "Failed"] = Field(description="How it ended, or Running.")
+    reason: str = Field(default="", max_length=128, description="Condition reason it produced.")
+    message: str = Field(default="", max_length=4096, description="What happened.")
+    transient: bool = Field(default=False, description="Whether a failure is retried with back-off.")
+    started_at: datetime | None = Field(default=None, description="When the operator started it.")
+    finished_at: datetime | None = Field(default=None, description="When it ended.")
+
+
 class DatasetStatus(CommonStatus):
     """What the operator observed and published."""
 
@@ -158,7 +178,7 @@ class DatasetStatus(CommonStatus):
     columns: int | None = Field(default=None, ge=0, description="Columns in the current version.")
     validation: ValidationSummary | None = Field(default=None, description="Result of the last validation.")
     history: list[VersionRecord] = Field(default_factory=list, max_length=50, description="Recent versions, newest first.")
-    ingest_job: str | None = Field(default=None, max_length=253, description="Name of the running ingest Job, if any.")
+    last_run: IngestRun | None = Field(default=None, description="The latest ingest run.")
 
 
 class Dataset(Resource):

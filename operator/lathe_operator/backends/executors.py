@@ -1,0 +1,112 @@
+"""Where ingest runs execute: a Kubernetes Job (cluster) or a local process (local mode).
+
+Both run the same ``lathe ingest`` command and are found again by run name; the run's
+report in the object store is the source of truth for how it ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import Popen
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
+
+from ..api.v1alpha1 import Dataset
+from ..config import Config
+from .ports import Kube
+
+Phase = Literal["Absent", "Running", "Failed"]
+
+
+class MissingInput(Exception):
+    """A Secret or ConfigMap the run needs does not exist (yet)."""
+
+    reason = "CredentialsNotFound"
+
+
+@dataclass(frozen=True)
+class RunState:
+    phase: Phase
+    message: str = ""
+
+
+class Executor(Protocol):
+    def state(self, dataset: Dataset, run: str) -> RunState: ...
+
+    def start(self, dataset: Dataset, run: str, parent: str | None) -> bool: ...
+
+
+class JobExecutor:
+    """``render(dataset, run, parent)`` gives the Job manifest (reconcile.ingest_job, wired by the handlers)."""
+
+    def __init__(self, kube: Kube, render: Callable[[Dataset, str, str | None], dict[str, Any]]) -> None:
+        self.kube, self.render = kube, render
+
+    def state(self, dataset: Dataset, run: str) -> RunState:
+        job = self.kube.get("batch/v1", "Job", dataset.namespace, run)
+        if job is None:
+            return RunState("Absent")
+        for condition in (job.get("status") or {}).get("conditions") or []:
+            if condition.get("status") == "True" and condition.get("type") in ("Failed", "Complete"):
+                return RunState("Failed", f"Job {run}: {condition.get('reason', '')} {condition.get('message', '')}")
+        return RunState("Running")
+
+    def start(self, dataset: Dataset, run: str, parent: str | None) -> bool:
+        return self.kube.ensure(self.render(dataset, run, parent))
+
+
+class LocalExecutor:
+    """Child processes of the operator; a restart forgets them and the run starts again (safely)."""
+
+    def __init__(self, kube: Kube, config: Config, work: Path | None = None) -> None:
+        self.kube, self.config = kube, config
+        self.work = work or Path(tempfile.mkdtemp(prefix="lathe-runs-"))
+        self.runs: dict[tuple[str, str], tuple[Popen[bytes], Path]] = {}
+
+    def state(self, dataset: Dataset, run: str) -> RunState:
+        entry = self.runs.get((dataset.namespace, run))
+        if entry is None:
+            return RunState("Absent")
+        process, log = entry
+        code = process.poll()
+        if code is None or code == 0:  # exited 0: its report is in the store for the next look
+            return RunState("Running")
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        return RunState("Failed", f"exit code {code}: {' | '.join(tail)}")
+
+    def start(self, dataset: Dataset, run: str, parent: str | None) -> bool:
+        if (dataset.namespace, run) in self.runs:
+            return False
+        source = dataset.spec.source
+        store = self.config.store
+        env = {**os.environ, "LATHE_DATASET_SPEC": json.dumps(dataset.spec.dump()), "LATHE_STORE_URI": store.uri,
+               "LATHE_STORE_ENDPOINT": store.endpoint, "LATHE_STORE_SECURE": str(store.secure).lower(),
+               "LATHE_STORE_ACCESS_KEY": store.access_key, "LATHE_STORE_SECRET_KEY": store.secret_key}
+        args = [sys.executable, "-m", "lathe_operator", "ingest", "--namespace", dataset.namespace,
+                "--name", dataset.name, "--run", run]
+        if parent:
+            args += ["--parent", parent]
+        if source.credentials_secret:
+            ref = source.credentials_secret
+            secret = self.kube.data("Secret", dataset.namespace, ref.name)
+            if secret is None or ref.access_key_key not in secret or ref.secret_key_key not in secret:
+                raise MissingInput(f"Secret {ref.name} with keys {ref.access_key_key}, {ref.secret_key_key} not found")
+            env.update(LATHE_SOURCE_ACCESS_KEY=secret[ref.access_key_key], LATHE_SOURCE_SECRET_KEY=secret[ref.secret_key_key])
+        if source.config_map:
+            data = self.kube.data("ConfigMap", dataset.namespace, source.config_map.name)
+            if data is None or source.config_map.key not in data:
+                error = MissingInput(f"ConfigMap {source.config_map.name} with key {source.config_map.key} not found")
+                error.reason = "SourceNotFound"
+                raise error
+            path = self.work / f"{dataset.namespace}-{run}.source"
+            path.write_text(data[source.config_map.key])
+            args += ["--source-path", str(path)]
+        log = self.work / f"{dataset.namespace}-{run}.log"
+        with open(log, "wb") as out:
+            self.runs[(dataset.namespace, run)] = (Popen(args, stdout=out, stderr=out, env=env), log)
+        return True

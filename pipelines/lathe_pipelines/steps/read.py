@@ -1,0 +1,113 @@
+"""Read a Dataset source (S3 object or prefix, http(s) URL, local path) into a DataFrame.
+
+A prefix or directory of many files is one dataset: its files, sorted by key, concatenated.
+"""
+
+from __future__ import annotations
+
+import io
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lathe_operator.backends.ports import ObjectNotFound, StoreAccessDenied, StoreError, StoreUnavailable
+from lathe_operator.backends.store_s3 import S3Store
+
+from .errors import EmptyData, MalformedData, SourceAccessDenied, SourceNotFound, SourceUnavailable
+
+MAX_HTTP_BYTES = 2 << 30
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """Where and as whom to read s3:// sources."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    secure: bool = False
+
+
+def parse(data: bytes, fmt: str, where: str) -> pd.DataFrame:
+    """One file's bytes as a DataFrame; bad bytes become MalformedData naming the file."""
+    if not data.strip():
+        raise EmptyData(f"{where} is empty")
+    try:
+        if fmt == "parquet":
+            return pq.read_table(io.BytesIO(data)).to_pandas()
+        return pd.read_csv(io.BytesIO(data), engine="pyarrow" if len(data) > 1 << 20 else "c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowInvalid, UnicodeDecodeError, ValueError) as error:
+        raise MalformedData(f"{where} is not valid {fmt}: {str(error).splitlines()[0][:300]}") from error
+
+
+def _s3_files(uri: str, fmt: str, access: S3Access) -> list[tuple[str, bytes]]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    store = S3Store(access.endpoint, access.access_key, access.secret_key, bucket, secure=access.secure)
+    try:
+        if key and not key.endswith("/") and store.exists(key):
+            return [(uri, store.get(key))]
+        prefix = key if key.endswith("/") or not key else key + "/"
+        keys = [k for k in store.list(prefix) if k.endswith(f".{fmt}")]
+        if not keys:
+            raise SourceNotFound(f"no {fmt} object at {uri}")
+        return [(f"s3://{bucket}/{k}", store.get(k)) for k in keys]
+    except ObjectNotFound as error:
+        raise SourceNotFound(f"{uri} does not exist ({error})") from error
+    except StoreAccessDenied as error:
+        raise SourceAccessDenied(f"access to {uri} denied: check the credentials Secret ({error})") from error
+    except StoreUnavailable as error:
+        raise SourceUnavailable(str(error)) from error
+    except StoreError as error:
+        raise SourceUnavailable(f"reading {uri}: {error}") from error
+
+
+def _http_file(uri: str) -> list[tuple[str, bytes]]:
+    try:
+        with urllib.request.urlopen(uri, timeout=30) as response:
+            return [(uri, response.read(MAX_HTTP_BYTES))]
+    except urllib.error.HTTPError as error:
+        if error.code in (404, 410):
+            raise SourceNotFound(f"{uri} answered {error.code}") from error
+        if error.code in (401, 403):
+            raise SourceAccessDenied(f"{uri} answered {error.code}") from error
+        raise SourceUnavailable(f"{uri} answered {error.code}") from error
+    except (urllib.error.URLError, OSError) as error:
+        raise SourceUnavailable(f"{uri} unreachable: {error}") from error
+
+
+def _local_files(uri: str, fmt: str) -> list[tuple[str, bytes]]:
+    path = Path(uri.removeprefix("file://"))
+    if path.is_dir():
+        files = sorted(p for p in path.rglob(f"*.{fmt}") if p.is_file())
+        if not files:
+            raise SourceNotFound(f"no {fmt} file under {path}")
+        return [(str(p), p.read_bytes()) for p in files]
+    if not path.is_file():
+        raise SourceNotFound(f"{path} does not exist")
+    return [(str(path), path.read_bytes())]
+
+
+def read_source(uri: str, fmt: str, s3: S3Access | None = None) -> pd.DataFrame:
+    """The whole source as one DataFrame, rows in file order."""
+    if uri.startswith("s3://"):
+        if s3 is None:
+            raise SourceAccessDenied(f"{uri} needs S3 credentials")
+        files = _s3_files(uri, fmt, s3)
+    elif uri.startswith(("http://", "https://")):
+        files = _http_file(uri)
+    else:
+        files = _local_files(uri, fmt)
+    frames = [parse(data, fmt, where) for where, data in files]
+    if len(frames) > 1:
+        columns = {tuple(f.columns) for f in frames}
+        if len(columns) > 1:
+            raise MalformedData(f"files under {uri} have different columns: {sorted(columns)[:2]}")
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise EmptyData(f"{uri} has a header but no rows")
+    return frame
