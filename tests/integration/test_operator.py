@@ -52,7 +52,7 @@ def test_dataset_gets_status_event_and_one_owned_job(kubectl: Kubectl, namespace
 
     obj = eventually(reconciled)
     ready = ready_condition(obj)
-    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("False", "IngestPending", 1)
+    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("False", "Ingesting", 1)
     assert {c["type"] for c in obj["status"]["conditions"]} == {"Ready", "Progressing", "Degraded"}
     assert obj["status"]["phase"] == "Progressing"
     assert "kopf" not in obj["status"]  # progress lives in annotations, status stays typed
@@ -60,12 +60,13 @@ def test_dataset_gets_status_event_and_one_owned_job(kubectl: Kubectl, namespace
     [job] = jobs(kubectl, namespace)
     owner = job["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["uid"]) == ("Dataset", "digits", obj["metadata"]["uid"])
-    assert job["metadata"]["name"] == obj["status"]["ingestJob"]
+    assert job["metadata"]["name"] == obj["status"]["lastRun"]["name"]
+    assert obj["status"]["lastRun"]["outcome"] == "Running"
 
     def events() -> set[str]:
         found = kubectl.get("events", "-n", namespace, "--field-selector", "involvedObject.name=digits")["items"]
         reasons = {e["reason"] for e in found if e["involvedObject"]["kind"] == "Dataset"}
-        assert {"CreatedIngestJob", "IngestPending"} <= reasons
+        assert {"StartedIngest", "Ingesting"} <= reasons
         return reasons
 
     eventually(events)

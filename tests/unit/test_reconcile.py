@@ -44,7 +44,7 @@ def test_first_plan_starts_a_run_and_reports_progress() -> None:
     assert plan.start is not None and plan.start.name.startswith("digits-") and plan.start.name.endswith("-0")
     assert ready(after) == ("False", "Ingesting") and after.status.phase == "Progressing"
     assert after.status.observed_generation == 2
-    assert [e.reason for e in plan.events] == ["Ingesting"]
+    assert [e.reason for e in plan.events] == ["StartedIngest", "Ingesting"]
 
 
 def test_plan_twice_is_empty_while_running_and_after_publishing() -> None:
@@ -89,7 +89,9 @@ def test_refresh_interval_starts_a_new_run_each_period() -> None:
     name, _ = reconcile.current_run(dataset, NOW)
     assert reconcile.current_run(dataset, NOW + timedelta(minutes=59))[0] == name
     assert reconcile.current_run(dataset, NOW + timedelta(hours=1))[0] != name
-    _, done = step(step(dataset, RunObservation("Absent"))[1], report("Published"))
+    _, running = step(dataset, RunObservation("Absent"))
+    assert reconcile.current_run(running, NOW + timedelta(hours=1))[0] == name  # a run in flight is finished first
+    _, done = step(running, report("Published"))
     assert reconcile.settled(done, NOW + timedelta(minutes=30))
     assert not reconcile.settled(done, NOW + timedelta(hours=1))
 

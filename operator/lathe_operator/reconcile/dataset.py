@@ -67,6 +67,8 @@ def current_run(dataset: Dataset, now: datetime) -> tuple[str, int]:
     refresh = dataset.spec.refresh
     base = f"{dataset.name[:30]}-{spec_hash(dataset)}-{schedule.slot(now, refresh and refresh.interval, refresh and refresh.cron)}"
     last = dataset.status.last_run
+    if last is not None and last.outcome == "Running" and last.name.startswith(base.rsplit("-", 1)[0] + "-"):
+        return last.name, last.attempt  # finish the run in flight before the next refresh starts
     if last is None or last.name.rsplit("-", 1)[0] != base:
         return f"{base}-0", 0
     attempt = last.attempt
@@ -134,6 +136,8 @@ def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
     update.update(conditions=conditions, phase=cond.phase(conditions))
     new_status = status.model_copy(update=update)
     deletions = _retention(dataset, new_status.history, new_status.current_version, observed)
+    if start is not None:
+        events.append(Event("Normal", "StartedIngest", f"Started ingest run {name}"))
     events += transition_events(status.conditions, conditions)
     events += [Event("Normal", "DeletedVersion", f"Deleted version {v} (retention keeps {dataset.spec.retention.keep})")
                for v in deletions]

@@ -1,0 +1,157 @@
+"""Dataset end to end: the operator ingests from the real S3 server, versions, refuses bad data, survives restarts."""
+
+from __future__ import annotations
+
+import base64
+import io
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from minio import Minio
+
+from lathe_pipelines.datasets import DatasetVersions
+from lathe_operator.backends.store_s3 import S3Store
+from lathe_pipelines.sample_data import digits
+from tests.conftest import ROOT, eventually, load_yaml
+from tests.integration.conftest import Kubectl, OperatorProcess
+from tests.servers.controlplane import ControlPlane
+from tests.servers.s3 import S3Server
+
+EXAMPLE = load_yaml(ROOT / "examples/01-dataset/dataset.yaml")
+
+
+@pytest.fixture
+def raw(s3: S3Server, namespace: str, kubectl: Kubectl) -> Iterator[Any]:
+    """Upload a CSV to s3://raw-<ns>/digits/digits.csv; the store-creds Secret holds the S3 keys."""
+    client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
+    bucket = f"raw-{namespace}"
+    client.make_bucket(bucket)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "store-creds"},
+              "data": {"accessKey": base64.b64encode(s3.access_key.encode()).decode(),
+                       "secretKey": base64.b64encode(s3.secret_key.encode()).decode()}}
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(secret))
+
+    def upload(frame: pd.DataFrame | bytes, key: str = "digits/digits.csv") -> None:
+        data = frame if isinstance(frame, bytes) else frame.to_csv(index=False).encode()
+        client.put_object(bucket, key, io.BytesIO(data), len(data))
+
+    upload.bucket = bucket  # type: ignore[attr-defined]
+    yield upload
+
+
+@pytest.fixture
+def operator(control_plane: ControlPlane, s3: S3Server, namespace: str, tmp_path: Path) -> Iterator[Any]:
+    env = {"LATHE_EXECUTOR": "local", "LATHE_STORE_URI": f"s3://lathe-{namespace}", "LATHE_STORE_ENDPOINT": s3.endpoint,
+           "LATHE_STORE_ACCESS_KEY": s3.access_key, "LATHE_STORE_SECRET_KEY": s3.secret_key}
+    started: list[OperatorProcess] = []
+
+    def start() -> OperatorProcess:
+        started.append(OperatorProcess(control_plane, namespace, tmp_path / "operator.log", extra_env=env))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.kill(signal.SIGTERM)
+
+
+def dataset(bucket: str, **spec: Any) -> str:
+    manifest = {**EXAMPLE, "spec": {**EXAMPLE["spec"], "source": {**EXAMPLE["spec"]["source"],
+                                                                  "uri": f"s3://{bucket}/digits/digits.csv"}, **spec}}
+    return yaml.safe_dump(manifest)
+
+
+def status(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    return dict(kubectl.get("dataset", "digits", "-n", namespace).get("status") or {})
+
+
+def ready(kubectl: Kubectl, namespace: str) -> tuple[str, str]:
+    conditions = status(kubectl, namespace).get("conditions") or []
+    found = next((c for c in conditions if c["type"] == "Ready"), {"status": "", "reason": ""})
+    return found["status"], found["reason"]
+
+
+def stored_versions(s3: S3Server, namespace: str) -> list[str]:
+    store = S3Store(s3.endpoint, s3.access_key, s3.secret_key, f"lathe-{namespace}")
+    return DatasetVersions(store, namespace, "digits").versions()
+
+
+def test_dataset_from_s3_versions_and_refuses_bad_data(
+    kubectl: Kubectl, namespace: str, raw: Any, operator: Any, s3: S3Server
+) -> None:
+    frame = digits()
+    raw(frame)
+    operator()
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket, refresh={"interval": "4s"}))
+    eventually(lambda: ready(kubectl, namespace) == ("True", "Published"), timeout=120)
+    first = status(kubectl, namespace)
+    assert (first["rows"], first["columns"]) == (1797, 65) and first["phase"] == "Ready"
+    assert first["validation"]["failed"] == 0 and first["validation"]["evaluated"] == 4
+    table = kubectl.run("get", "datasets", "-n", namespace).stdout
+    assert first["currentVersion"] in table and "1797" in table
+
+    raw(frame.iloc[:1500])  # changed content: a second version on the next refresh
+    eventually(lambda: status(kubectl, namespace).get("currentVersion") not in (None, first["currentVersion"]),
+               timeout=120)
+    second = status(kubectl, namespace)
+    assert second["rows"] == 1500 and [h["version"] for h in second["history"]][:2] == [
+        second["currentVersion"], first["currentVersion"]]
+
+    raw(frame.iloc[:1500])  # identical content: nothing new
+    run = second["lastRun"]["name"]
+    eventually(lambda: status(kubectl, namespace)["lastRun"]["name"] != run and
+               status(kubectl, namespace)["lastRun"]["outcome"] == "Unchanged", timeout=120)
+    assert len(status(kubectl, namespace)["history"]) == 2
+
+    broken = frame.iloc[:1500].copy()
+    broken.loc[3, "pixel_0_2"] = 17
+    raw(broken)
+    eventually(lambda: ready(kubectl, namespace) == ("False", "ValidationFailed"), timeout=120)
+    failed = status(kubectl, namespace)
+    assert failed["currentVersion"] == second["currentVersion"] and failed["phase"] == "Failed"
+    assert "expect_column_values_to_be_between(column=pixel_0_2" in failed["validation"]["failures"][0]
+    assert sorted(stored_versions(s3, namespace)) == sorted([first["currentVersion"], second["currentVersion"]])
+    events = kubectl.get("events", "-n", namespace, "--field-selector", "involvedObject.name=digits")["items"]
+    assert {"Published", "ValidationFailed"} <= {e["reason"] for e in events}
+
+
+def test_restart_mid_ingest_publishes_one_version(
+    kubectl: Kubectl, namespace: str, raw: Any, operator: Any, s3: S3Server
+) -> None:
+    raw(digits())
+    first = operator()
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket))
+    eventually(lambda: (status(kubectl, namespace).get("lastRun") or {}).get("outcome") == "Running", timeout=60)
+    first.kill(signal.SIGKILL)
+    operator()
+    eventually(lambda: ready(kubectl, namespace) == ("True", "Published"), timeout=120)
+    assert len(stored_versions(s3, namespace)) == 1
+    assert len(status(kubectl, namespace)["history"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"source": {"uri": "s3://{bucket}/digits/missing.csv", "credentialsSecret": {"name": "store-creds"}}},
+         "SourceNotFound"),
+        ({"source": {"uri": "s3://{bucket}/digits/digits.csv", "credentialsSecret": {"name": "no-such-secret"}}},
+         "CredentialsNotFound"),
+        ({"source": {"uri": "s3://{bucket}/digits/digits.csv", "endpoint": "127.0.0.1:1"}}, "SourceUnavailable"),
+        ({"schema": [{"name": "label", "type": "int"}]}, "SchemaMismatch"),
+        ({"source": {"uri": "s3://{bucket}/digits/notes.csv"}}, "MalformedData"),
+    ],
+)
+def test_bad_input_ends_not_ready_with_a_reason(
+    kubectl: Kubectl, namespace: str, raw: Any, operator: Any, change: dict[str, Any], reason: str
+) -> None:
+    raw(digits())
+    raw(b'a,b\n1,2,3,4\n"x', key="digits/notes.csv")
+    operator()
+    spec = yaml.safe_load(yaml.safe_dump(change).replace("{bucket}", raw.bucket))
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket, **spec))
+    eventually(lambda: ready(kubectl, namespace) == ("False", reason), timeout=120)
+    assert status(kubectl, namespace).get("currentVersion") is None
