@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lathe_operator import __version__
@@ -23,7 +24,7 @@ from .steps import profile as profiling
 from .steps import schema as schemas
 from .steps.errors import IngestError, SchemaMismatch, ValidationFailed
 from .steps.read import S3Access, read_source
-from .steps.validate import validate
+from .steps.validate import BackgroundValidator
 from .steps.version import content_version, to_arrow
 
 
@@ -46,19 +47,31 @@ def ingest(request: IngestRequest, store: ObjectStore, s3: S3Access | None) -> d
     versions = DatasetVersions(store, request.namespace, request.name)
     started = time.monotonic()
     report: dict[str, Any] = {"run": request.run, "startedAt": _now()}
+    validator = BackgroundValidator()  # forked first: it imports Great Expectations while we read
     try:
-        report.update(_ingest(request, versions, s3))
+        report.update(_ingest(request, versions, s3, validator))
     except IngestError as error:
         report.update(outcome="Failed", reason=error.reason, message=str(error), transient=error.transient)
         if isinstance(error, ValidationFailed):
             report["validation"] = error.summary
+    finally:
+        validator.close()
     report["finishedAt"] = _now()
     report["seconds"] = round(time.monotonic() - started, 3)
     versions.put_report(request.run, report)
     return report
 
 
-def _ingest(request: IngestRequest, versions: DatasetVersions, s3: S3Access | None) -> dict[str, Any]:
+def _parquet(table: pa.Table) -> bytes:
+    """zstd Parquet; dictionary encoding only for strings, where it pays (floats rarely repeat)."""
+    strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=strings or False)
+    return buffer.getvalue()
+
+
+def _ingest(request: IngestRequest, versions: DatasetVersions, s3: S3Access | None,
+            validator: BackgroundValidator) -> dict[str, Any]:
     spec = request.spec
     source = spec["source"]
     frame = read_source(request.source_path or source["uri"], source.get("format", "csv"), s3)
@@ -74,19 +87,16 @@ def _ingest(request: IngestRequest, versions: DatasetVersions, s3: S3Access | No
                 "validation": versions.manifest(version).get("validation"),
                 "message": f"Content unchanged: {version} is already published"}
     rules = (schemas.expectations(schema) if spec.get("schema") else []) + list(spec.get("expectations") or [])
-    result = validate(frame, rules)
+    validator.submit(table, rules)
+    parquet = _parquet(table)  # meanwhile: encode and profile
+    profile = dumps(profiling.profile(frame, schema, target))
+    result = validator.result()
     summary = result["lathe"]
     if summary["failed"]:
         first = summary["failures"][0] if summary["failures"] else "see validation.json"
         versions.store.put(f"{versions.prefix}runs/{request.run}-validation.json", dumps(result))
         raise ValidationFailed(f"{summary['failed']} of {summary['evaluated']} expectations failed: {first}", summary)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    files = {
-        "data.parquet": buffer.getvalue(),
-        "profile.json": dumps(profiling.profile(frame, schema, target)),
-        "validation.json": dumps(result),
-    }
+    files = {"data.parquet": parquet, "profile.json": profile, "validation.json": dumps(result)}
     manifest = {
         "apiVersion": "lathe.dev/v1alpha1",
         "kind": "DatasetVersion",

@@ -20,28 +20,29 @@ OTHER = "__other__"
 
 
 def _numeric(series: pd.Series) -> dict[str, Any]:
-    values = series.dropna().to_numpy(dtype="float64")
+    values = np.sort(series.dropna().to_numpy(dtype="float64"))  # one sort gives quantiles and counts
     if values.size == 0:
         return {"kind": "numeric", "count": 0, "missing": int(series.isna().sum())}
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)))
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1), method="linear"))
     if edges.size == 1:  # constant column: one bin around the value
         edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
     # Interior edges split the data; the outer bins are open-ended, so live values beyond the
     # reference range still land in the first or last bin.
-    counts = np.bincount(np.searchsorted(edges[1:-1], values, side="right"), minlength=edges.size - 1)
+    cuts = np.searchsorted(values, edges[1:-1], side="right")
+    counts = np.diff(np.concatenate(([0], cuts, [values.size])))
     rng = np.random.default_rng(SEED)
-    sample = values if values.size <= SAMPLE else rng.choice(values, SAMPLE, replace=False)
+    sample = values if values.size <= SAMPLE else np.sort(values[rng.choice(values.size, SAMPLE, replace=False)])
     return {
         "kind": "numeric",
         "count": int(values.size),
         "missing": int(series.isna().sum()),
         "mean": float(values.mean()),
         "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
-        "min": float(values.min()),
-        "max": float(values.max()),
+        "min": float(values[0]),
+        "max": float(values[-1]),
         "binEdges": [float(e) for e in edges],
         "binCounts": [int(c) for c in counts],
-        "sample": [float(v) for v in np.sort(sample)],
+        "sample": [float(v) for v in sample],
     }
 
 

@@ -40,7 +40,7 @@ def parse(data: bytes, fmt: str, where: str) -> pd.DataFrame:
     try:
         if fmt == "parquet":
             return pq.read_table(io.BytesIO(data)).to_pandas()
-        return pd.read_csv(io.BytesIO(data), engine="pyarrow" if len(data) > 1 << 20 else "c")
+        return pd.read_csv(io.BytesIO(data))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowInvalid, UnicodeDecodeError, ValueError) as error:
         raise MalformedData(f"{where} is not valid {fmt}: {str(error).splitlines()[0][:300]}") from error
 

@@ -3,16 +3,77 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from .errors import InvalidExpectation
 
 MAX_FAILURES = 10
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+class BackgroundValidator:
+    """Validation in a forked process that imports Great Expectations (seconds) while the caller reads data.
+
+    Fork before the caller starts pyarrow's thread pools. The table travels as an Arrow IPC
+    file in memory-backed /dev/shm where there is one; the result comes back as JSON-able data.
+    """
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child,), daemon=True, name="lathe-validator")
+        self._process.start()
+        child.close()
+        self._dir = tempfile.mkdtemp(prefix="lathe-validate-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+
+    def submit(self, table: pa.Table, rules: list[dict[str, Any]]) -> None:
+        path = os.path.join(self._dir, "table.arrow")
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        self._conn.send((path, rules))
+
+    def result(self) -> dict[str, Any]:
+        try:
+            kind, payload = self._conn.recv()
+        except EOFError as error:
+            raise RuntimeError(f"validator process died with exit code {self._process.exitcode}") from error
+        finally:
+            self.close()
+        if kind == "invalid":
+            raise InvalidExpectation(payload)
+        if kind == "error":
+            raise RuntimeError(payload)
+        return dict(payload)
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(5)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _serve(conn: Any) -> None:
+    try:
+        import great_expectations  # noqa: F401  (the slow import, overlapped with the parent's work)
+
+        path, rules = conn.recv()
+        with pa.memory_map(path) as source:
+            frame = pa.ipc.open_file(source).read_all().to_pandas()
+        conn.send(("ok", validate(frame, rules)))
+    except InvalidExpectation as error:
+        conn.send(("invalid", str(error)))
+    except BaseException as error:  # report, never hang the parent
+        conn.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        conn.close()
 
 
 def _describe(result: dict[str, Any]) -> str:
