@@ -155,3 +155,59 @@ def test_bad_input_ends_not_ready_with_a_reason(
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket, **spec))
     eventually(lambda: ready(kubectl, namespace) == ("False", reason), timeout=120)
     assert status(kubectl, namespace).get("currentVersion") is None
+
+
+def test_http_and_configmap_sources(kubectl: Kubectl, namespace: str, operator: Any, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    digits().iloc[:300].to_csv(tmp_path / "digits.csv", index=False)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        operator()
+        url = f"http://127.0.0.1:{server.server_address[1]}/digits.csv"
+        web = {"apiVersion": "lathe.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": "digits"},
+               "spec": {"source": {"uri": url}, "target": "label"}}
+        small = "a,label\n1,0\n2,1\n3,0\n"
+        kubectl.run("create", "configmap", "tiny", "-n", namespace, f"--from-literal=data.csv={small}")
+        inline = {"apiVersion": "lathe.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": "tiny"},
+                  "spec": {"source": {"configMap": {"name": "tiny", "key": "data.csv"}}, "target": "label"}}
+        kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all([web, inline]))
+        eventually(lambda: ready(kubectl, namespace) == ("True", "Published"), timeout=120)
+        assert status(kubectl, namespace)["rows"] == 300
+        eventually(lambda: (kubectl.get("dataset", "tiny", "-n", namespace).get("status") or {}).get("rows") == 3,
+                   timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_delete_on_removal_removes_stored_versions(
+    kubectl: Kubectl, namespace: str, raw: Any, operator: Any, s3: S3Server
+) -> None:
+    raw(digits().iloc[:1200])  # the example expects at least 1,000 rows
+    operator()
+    kubectl.run("apply", "-n", namespace, "-f", "-",
+                stdin=dataset(raw.bucket, retention={"keep": 3, "deleteOnRemoval": True}))
+    eventually(lambda: ready(kubectl, namespace) == ("True", "Published"), timeout=120)
+    assert "lathe.dev/finalizer" in kubectl.get("dataset", "digits", "-n", namespace)["metadata"]["finalizers"]
+    assert len(stored_versions(s3, namespace)) == 1
+    kubectl.run("delete", "dataset", "digits", "-n", namespace, "--timeout=60s")
+    assert stored_versions(s3, namespace) == []
+
+
+def test_unreachable_store_is_reported(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, raw: Any, tmp_path: Path
+) -> None:
+    raw(digits().iloc[:200])
+    env = {"LATHE_EXECUTOR": "local", "LATHE_STORE_URI": "s3://lathe", "LATHE_STORE_ENDPOINT": "127.0.0.1:1"}
+    process = OperatorProcess(control_plane, namespace, tmp_path / "operator.log", extra_env=env)
+    try:
+        kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket))
+        eventually(lambda: ready(kubectl, namespace) == ("False", "StoreUnavailable"), timeout=60)
+        assert status(kubectl, namespace)["phase"] == "Failed"
+    finally:
+        process.kill(signal.SIGTERM)
