@@ -1,21 +1,32 @@
 """The local demo: real servers on loopback, the operator, the examples applied, their status shown.
 
 Run with `make demo`. It grows with each slice toward the full loop (ingest, validate,
-train, serve, replay shifted traffic, detect drift, retrain, promote); today it shows the
-foundation: every kind accepted, validated and reconciled with honest status.
+train, serve, replay shifted traffic, detect drift, retrain, promote). Today: the digits
+data is uploaded to a real S3 server, the Dataset is ingested, validated with Great
+Expectations, versioned and profiled; a broken upload is refused and the good version
+stays current; the other kinds are validated and report that their slice is not here yet.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import yaml
+from minio import Minio
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lathe_operator.backends.store_s3 import S3Store  # noqa: E402
+from lathe_pipelines.datasets import DatasetVersions  # noqa: E402
+from lathe_pipelines.sample_data import digits  # noqa: E402
 from tests.servers.controlplane import ControlPlane  # noqa: E402
 from tests.servers.s3 import S3Server  # noqa: E402
 
@@ -26,33 +37,74 @@ def kubectl(plane: ControlPlane, *args: str, stdin: str | None = None) -> str:
     return result.stdout + result.stderr
 
 
+def show(plane: ControlPlane, *args: str) -> None:
+    print(f"\n$ kubectl {' '.join(args)}")
+    print(kubectl(plane, *args).rstrip())
+
+
+def wait_for(plane: ControlPlane, reason: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    query = '{.status.conditions[?(@.type=="Ready")].reason}'
+    while kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", f"jsonpath={query}") != reason:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"Dataset did not reach {reason} within {timeout}s")
+        time.sleep(1)
+
+
+def upload(client: Minio, frame_csv: bytes) -> None:
+    client.put_object("raw", "digits/digits.csv", io.BytesIO(frame_csv), len(frame_csv))
+
+
 def main() -> int:
     started = time.monotonic()
     plane, s3 = ControlPlane().start(), S3Server().start()
     print(f"Started kube-apiserver {plane.server} and S3 http://{s3.endpoint} in {time.monotonic() - started:.1f}s")
-    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "LATHE_METRICS_PORT": "0"}
+    client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
+    client.make_bucket("raw")
+    frame = digits()
+    upload(client, frame.to_csv(index=False).encode())
+    print(f"Uploaded s3://raw/digits/digits.csv ({len(frame)} rows, scikit-learn's digits)")
+    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "LATHE_METRICS_PORT": "0", "LATHE_EXECUTOR": "local",
+           "LATHE_STORE_URI": "s3://lathe", "LATHE_STORE_ENDPOINT": s3.endpoint,
+           "LATHE_STORE_ACCESS_KEY": s3.access_key, "LATHE_STORE_SECRET_KEY": s3.secret_key}
+    log = open(Path(plane.work) / "operator.log", "wb")  # noqa: SIM115
     operator = subprocess.Popen([sys.executable, "-m", "lathe_operator", "operator", "-n", "demo", "--liveness", ""],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        print(kubectl(plane, "apply", "--server-side", "-f", str(ROOT / "charts/lathe/crds")), end="")
+        kubectl(plane, "apply", "--server-side", "-f", str(ROOT / "charts/lathe/crds"))
         kubectl(plane, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=lathe")
-        print(kubectl(plane, "create", "namespace", "demo"), end="")
-        print(kubectl(plane, "apply", "-n", "demo", "-R", "-f", str(ROOT / "examples")), end="")
+        kubectl(plane, "create", "namespace", "demo")
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "store-creds"}, "data": {
+            "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
+            "secretKey": base64.b64encode(s3.secret_key.encode()).decode()}}
+        kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=yaml.safe_dump(secret))
+        show(plane, "apply", "-n", "demo", "-R", "-f", str(ROOT / "examples"))
         print("\nAn invalid spec is refused by the API server:")
         bad = (ROOT / "examples/02-training-run/trainingrun.yaml").read_text().replace("min: 0.9}", "min: 0.9, max: 0.5}")
-        print(kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=bad.replace("digits-mlp-1", "bad-run")), end="")
-        deadline = time.monotonic() + 60
-        while "IngestPending" not in kubectl(plane, "get", "lathe", "-n", "demo", "-o", "wide") and time.monotonic() < deadline:
-            time.sleep(1)
-        print("\n$ kubectl get lathe -n demo -o wide")
-        print(kubectl(plane, "get", "lathe", "-n", "demo", "-o", "wide"))
-        print("$ kubectl get jobs -n demo")
-        print(kubectl(plane, "get", "jobs", "-n", "demo"))
-        print("$ kubectl get events -n demo")
-        print(kubectl(plane, "get", "events", "-n", "demo", "--sort-by=.lastTimestamp"))
+        print(kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=bad.replace("digits-mlp-1", "bad-run")).rstrip())
+        wait_for(plane, "Published")
+        show(plane, "get", "lathe", "-n", "demo")
+        version = kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", "jsonpath={.status.currentVersion}")
+        versions = DatasetVersions(S3Store(s3.endpoint, s3.access_key, s3.secret_key, "lathe"), "demo", "digits")
+        manifest = versions.manifest(version)
+        print(f"\nStored in s3://lathe/{versions.key(version, '')}: {', '.join(manifest['files'])} + manifest.json")
+        print(json.dumps({k: manifest[k] for k in ("version", "rows", "columns", "validation")}, indent=1))
+
+        broken = frame.copy()
+        broken.loc[7, "pixel_0_2"] = 99
+        upload(client, broken.to_csv(index=False).encode())
+        print("\nUploaded a broken file (pixel_0_2 = 99) and changed the spec to re-read it:")
+        kubectl(plane, "patch", "dataset", "digits", "-n", "demo", "--type=merge", "-p",
+                '{"spec":{"retention":{"keep":5}}}')
+        wait_for(plane, "ValidationFailed")
+        show(plane, "get", "dataset", "digits", "-n", "demo", "-o", "wide")
+        query = "{.status.validation.failures[0]}{'\\n'}current version: {.status.currentVersion}"
+        print(kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", f"jsonpath={query}"))
+        show(plane, "get", "events", "-n", "demo", "--sort-by=.lastTimestamp")
     finally:
         operator.terminate()
         operator.wait(30)
+        log.close()
         s3.stop()
         plane.stop()
     return 0

@@ -39,6 +39,9 @@ def test_renders_operator_with_all_namespaces_by_default() -> None:
     assert container["image"] == "ghcr.io/lathe-dev/lathe-operator:0.1.0"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert ("ClusterRole", "lathe") in docs and ("ServiceMonitor", "lathe") not in docs
+    env = {e["name"]: e for e in container["env"]}
+    assert env["LATHE_STORE_URI"]["value"] == "s3://lathe" and env["LATHE_EXECUTOR"]["value"] == "job"
+    assert env["LATHE_STORE_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "lathe-store", "key": "secretKey"}
 
 
 def test_watch_namespaces_and_service_monitor() -> None:
@@ -49,7 +52,8 @@ def test_watch_namespaces_and_service_monitor() -> None:
     assert any(d["kind"] == "ServiceMonitor" for d in docs)
 
 
-@pytest.mark.parametrize("bad", ["imag.tag=1", "logFormat=xml", "replicaCount=2", "metrics.port=0"])
+@pytest.mark.parametrize("bad", ["imag.tag=1", "logFormat=xml", "replicaCount=2", "metrics.port=0",
+                                 "store.uri=minio://x", "executor=thread"])
 def test_schema_rejects_unknown_or_invalid_values(bad: str) -> None:
     result = run_helm("template", "lathe", str(CHART), "--set", bad, check=False)
     assert result.returncode != 0 and "values don't meet the specifications of the schema" in result.stderr
