@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/pipelines:$(CURDIR)/serving:$(
 VENV = $(shell hack/venv.sh)
 PY = $(VENV)/bin/python
 
-.PHONY: help tools venv crds check-crds lint test unit integration e2e demo operator
+.PHONY: help tools venv crds pipelines check-crds lint test unit integration e2e demo operator
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ venv: ## Create the Python environment and print its path
 
 crds: ## Regenerate the CRDs from the pydantic models
 	$(PY) -m lathe_operator crds
+
+pipelines: ## Recompile the checked-in training pipeline IR
+	$(PY) -c "from lathe_pipelines import training; open('pipelines/compiled/training.yaml', 'w').write(training.compile_yaml(training.build()))"
 
 check-crds: ## Fail when the checked-in CRDs differ from the models
 	$(PY) -m lathe_operator crds --check

@@ -1,0 +1,14 @@
+"""Train the PyTorch model on the training split (the step that needs the GPU node pool)."""
+
+from kfp import dsl
+
+from . import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def train_model(splits: dsl.Input[dsl.Dataset], model_type: str, hyperparameters: dict, seed: int,
+                model: dsl.Output[dsl.Model]) -> str:
+    """Write model.pt to ``model``; return the training summary (device, history, seconds) as JSON."""
+    from lathe_pipelines.steps import train_step as step
+
+    return step.run(splits.path, model_type, hyperparameters, seed, model.path)

@@ -1,0 +1,76 @@
+"""The model registry in the object store, in domain words.
+
+    models/<namespace>/<name>/<version>/model.onnx, model.json   # model.json: the model card and lineage
+    models/<namespace>/<name>/promoted.json                        # the version serving as the baseline
+
+Versions are integers, monotonic and immutable; model.json is written last. Registering
+the same training run twice returns the version it already has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from lathe_operator.backends.ports import ObjectNotFound, ObjectStore
+
+from .datasets import dumps
+
+CARD, ONNX = "model.json", "model.onnx"
+
+
+class ModelRegistry:
+    def __init__(self, store: ObjectStore, namespace: str, name: str) -> None:
+        self.store = store
+        self.prefix = f"models/{namespace}/{name}/"
+
+    def key(self, version: int, file: str) -> str:
+        return f"{self.prefix}{version}/{file}"
+
+    def versions(self) -> list[int]:
+        found = set()
+        for key in self.store.list(self.prefix):
+            head, _, tail = key[len(self.prefix):].partition("/")
+            if tail == CARD and head.isdigit():
+                found.add(int(head))
+        return sorted(found)
+
+    def card(self, version: int) -> dict[str, Any]:
+        return dict(json.loads(self.store.get(self.key(version, CARD))))
+
+    def find_run(self, run_id: str) -> int | None:
+        """The version a training run already registered, if any (newest first: runs are recent)."""
+        for version in reversed(self.versions()):
+            if self.card(version).get("run", {}).get("id") == run_id:
+                return version
+        return None
+
+    def register(self, onnx: bytes, card: dict[str, Any]) -> tuple[int, str]:
+        """Store model.onnx and its card as the next version; idempotent per ``card['run']['id']``."""
+        existing = self.find_run(card["run"]["id"])
+        if existing is not None:
+            return existing, self.card(existing)["sha256"]
+        version = (self.versions() or [0])[-1] + 1
+        digest = hashlib.sha256(onnx).hexdigest()
+        self.store.put(self.key(version, ONNX), onnx)
+        self.store.put(self.key(version, CARD), dumps({**card, "version": version, "sha256": digest,
+                                                        "uri": self.key(version, ONNX)}))
+        return version, digest
+
+    def onnx(self, version: int) -> bytes:
+        """model.onnx, refused when its checksum does not match the card."""
+        data = self.store.get(self.key(version, ONNX))
+        expected = self.card(version)["sha256"]
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise ValueError(f"model {self.prefix}{version} fails its sha256 check")
+        return data
+
+    def promoted(self) -> int | None:
+        try:
+            return int(json.loads(self.store.get(f"{self.prefix}promoted.json"))["version"])
+        except ObjectNotFound:
+            return None
+
+    def promote(self, version: int, reason: str = "") -> None:
+        self.store.put(f"{self.prefix}promoted.json", dumps({"version": version, "reason": reason}))

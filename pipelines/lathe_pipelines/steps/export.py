@@ -1,0 +1,44 @@
+"""Export the trained module to ONNX and check that onnxruntime agrees with PyTorch."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from .train import Classifier, TrainingFailed
+
+INPUT, OUTPUT = "input", "logits"
+OPSET = 18
+
+
+def export(model: Classifier, features: int, path: Path) -> str:
+    """Write model.onnx (dynamic batch dimension) and return its sha256."""
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" noise
+    example = torch.zeros(2, features, dtype=torch.float32)
+    program = torch.onnx.export(
+        model, (example,), dynamo=True, input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET,
+        dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), verbose=False,
+    )
+    assert program is not None
+    program.save(str(path))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def parity(model: Classifier, path: Path, x: np.ndarray, atol: float = 1e-4) -> dict[str, float]:
+    """Max absolute logit difference and argmax agreement on held-out rows; TrainingFailed past ``atol``."""
+    with torch.no_grad():
+        expected = model(torch.tensor(x)).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    actual = session.run([OUTPUT], {INPUT: x.astype("float32")})[0]
+    diff = float(np.abs(actual - expected).max())
+    agreement = float((actual.argmax(1) == expected.argmax(1)).mean())
+    if diff > atol or agreement < 1.0:
+        raise TrainingFailed("ParityMismatch",
+                             f"onnxruntime differs from PyTorch: max |logit diff| {diff:.2e} > {atol:.0e} "
+                             f"or argmax agreement {agreement:.4f} < 1")
+    return {"maxAbsDiff": diff, "argmaxAgreement": agreement, "rows": float(len(x)), "atol": atol}

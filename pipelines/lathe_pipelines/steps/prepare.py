@@ -1,0 +1,30 @@
+"""Step: fetch a Dataset version's data.parquet from the store and write the seeded split."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from ..datasets import DatasetVersions
+from .split import split
+
+
+def open_configured_store():  # type: ignore[no-untyped-def]
+    from lathe_operator.backends.stores import open_store
+    from lathe_operator.config import Config
+
+    return open_store(Config.from_env().store)
+
+
+def run(namespace: str, dataset: str, version: str, target: str, seed: int, out_path: str) -> str:
+    versions = DatasetVersions(open_configured_store(), namespace, dataset)
+    frame = pq.read_table(io.BytesIO(versions.store.get(versions.key(version, "data.parquet")))).to_pandas()
+    parts = split(frame, target, seed)
+    with open(out_path, "wb") as out:
+        np.savez(out, x_train=parts.x_train, y_train=parts.y_train, x_val=parts.x_val, y_val=parts.y_val,
+                 x_test=parts.x_test, y_test=parts.y_test)
+    return json.dumps({"features": parts.features, "classes": parts.classes, "target": target, "rows": len(frame),
+                       "train": len(parts.y_train), "val": len(parts.y_val), "test": len(parts.y_test)})

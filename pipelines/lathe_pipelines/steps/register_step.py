@@ -1,0 +1,52 @@
+"""Step: apply the gates against the baseline and register the model with its full lineage."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from pathlib import Path
+from typing import Any
+
+from ..models import ModelRegistry
+from .gate import evaluate
+from .prepare import open_configured_store
+
+LIBRARIES = ("torch", "onnx", "onnxruntime", "numpy", "pandas", "kfp", "great-expectations")
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def run(onnx_path: str, evaluation: str, training: str, columns: str, gates: list[dict[str, Any]], namespace: str,
+        model_name: str, baseline_version: int, lineage: dict[str, Any]) -> str:
+    """``baseline_version`` 0 means the promoted version, if any."""
+    registry = ModelRegistry(open_configured_store(), namespace, model_name)
+    result, train_summary, meta = json.loads(evaluation), json.loads(training), json.loads(columns)
+    baseline = baseline_version or registry.promoted()
+    baseline_metrics = registry.card(baseline)["metrics"] if baseline else None
+    gate_results = evaluate(gates, result["metrics"], baseline_metrics)
+    outcome: dict[str, Any] = {"gates": gate_results, "passed": all(g["passed"] for g in gate_results),
+                               "metrics": result["metrics"], "baseline": baseline, "device": train_summary["device"]}
+    if not outcome["passed"]:
+        return json.dumps(outcome)
+    card = {
+        "name": model_name,
+        "metrics": result["metrics"],
+        "gates": gate_results,
+        "parity": result["parity"],
+        "baselineVersion": baseline,
+        "training": {k: train_summary[k] for k in ("device", "params", "seconds", "history", "cuda")},
+        "columns": meta,
+        "libraries": versions(),
+        **lineage,  # dataset, run, code, image, pipeline hash, seed
+    }
+    version, sha256 = registry.register(Path(onnx_path).read_bytes(), card)
+    outcome.update(version=version, sha256=sha256, uri=registry.key(version, "model.onnx"))
+    return json.dumps(outcome)

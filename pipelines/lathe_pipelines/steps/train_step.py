@@ -1,0 +1,33 @@
+"""Step: train on the split and save model.pt (weights plus architecture)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import torch
+
+from .train import Classifier, train
+
+
+def load(model_path: str) -> Classifier:
+    saved = torch.load(model_path, map_location="cpu", weights_only=True)
+    arch = json.loads(saved["arch"])
+    model = Classifier(np.zeros(arch["features"]), np.ones(arch["features"]), arch["hidden"], arch["classes"],
+                       arch["dropout"])
+    model.load_state_dict(saved["state"])
+    return model.eval()
+
+
+def run(splits_path: str, model_type: str, hyperparameters: dict[str, Any], seed: int, model_path: str) -> str:
+    data = np.load(splits_path)
+    classes = int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
+    trained = train(data["x_train"], data["y_train"], data["x_val"], data["y_val"], classes, model_type,
+                    hyperparameters, seed)
+    arch = {"features": int(data["x_train"].shape[1]), "hidden": list(trained.params["hidden"]), "classes": classes,
+            "dropout": float(trained.params["dropout"])}
+    torch.save({"state": trained.model.state_dict(), "arch": json.dumps(arch)}, model_path)
+    return json.dumps({"device": trained.device, "params": trained.params, "seconds": round(trained.seconds, 3),
+                       "history": trained.history, "torch": torch.__version__,
+                       "cuda": torch.version.cuda if trained.device == "cuda" else None})

@@ -1,0 +1,97 @@
+"""The training pipeline: prepare -> train (GPU pool) -> evaluate and export -> gate and register.
+
+``build`` makes the pipeline for one TrainingRun's resources (accelerator, limits, node
+selector, tolerations are compile-time settings in kfp); ``compile_yaml`` gives the IR
+YAML that the KFP API runs; ``run_local`` executes it for real with kfp.local.
+"""
+
+# No `from __future__ import annotations`: kfp reads the pipeline signature's real types.
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kfp import compiler, dsl, kubernetes
+
+from .components.evaluate import evaluate_and_export
+from .components.prepare import prepare_data
+from .components.register import gate_and_register
+from .components.train import train_model
+
+STORE_ENV = {"accessKey": "LATHE_STORE_ACCESS_KEY", "secretKey": "LATHE_STORE_SECRET_KEY"}
+
+
+GPU_RESOURCE = "nvidia.com/gpu"
+ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # node label that names the GPU model
+
+
+def build(resources: dict[str, Any] | None = None, store_secret: str = "lathe-store",
+          store_env: dict[str, str] | None = None, caching: bool = False,
+          accelerator_label: str = ACCELERATOR_LABEL) -> Callable[..., Any]:
+    """The pipeline function for these resources (TrainingRun ``spec.resources`` in YAML form).
+
+    ``gpus`` becomes an nvidia.com/gpu limit on the training step and ``acceleratorType``
+    a node selector on ``accelerator_label``, as Kubeflow documents for GPU node pools.
+    """
+    resources = resources or {}
+
+    def store_access(task: dsl.PipelineTask) -> dsl.PipelineTask:
+        kubernetes.use_secret_as_env(task, secret_name=store_secret, secret_key_to_env=STORE_ENV)
+        for name, value in (store_env or {}).items():
+            task.set_env_variable(name, value)
+        return task.set_caching_options(caching)
+
+    @dsl.pipeline(name="lathe-training", description="Train, evaluate, export to ONNX, gate and register a model")
+    def training_pipeline(namespace: str, dataset: str, dataset_version: str, target: str, model_name: str,
+                          model_type: str, hyperparameters: dict, seed: int, gates: list, baseline_version: int,
+                          lineage: dict) -> str:
+        prepared = store_access(prepare_data(namespace=namespace, dataset=dataset, version=dataset_version,
+                                             target=target, seed=seed))
+        trained = train_model(splits=prepared.outputs["splits"], model_type=model_type,
+                              hyperparameters=hyperparameters, seed=seed).set_caching_options(caching)
+        if resources.get("gpus"):
+            trained.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(int(resources["gpus"]))
+        if resources.get("acceleratorType"):
+            kubernetes.add_node_selector(trained, label_key=accelerator_label, label_value=resources["acceleratorType"])
+        if resources.get("cpu"):
+            trained.set_cpu_limit(str(resources["cpu"]))
+        if resources.get("memory"):
+            trained.set_memory_limit(str(resources["memory"]))
+        for key, value in (resources.get("nodeSelector") or {}).items():
+            kubernetes.add_node_selector(trained, label_key=key, label_value=value)
+        for toleration in resources.get("tolerations") or []:
+            kubernetes.add_toleration(trained, key=toleration.get("key"), operator=toleration.get("operator", "Equal"),
+                                      value=toleration.get("value"), effect=toleration.get("effect"),
+                                      toleration_seconds=toleration.get("tolerationSeconds"))
+        evaluated = evaluate_and_export(splits=prepared.outputs["splits"],
+                                        model=trained.outputs["model"]).set_caching_options(caching)
+        registered = store_access(gate_and_register(
+            onnx=evaluated.outputs["onnx"], evaluation=evaluated.outputs["Output"],
+            training=trained.outputs["Output"], columns=prepared.outputs["Output"], gates=gates,
+            namespace=namespace, model_name=model_name, baseline_version=baseline_version, lineage=lineage))
+        return registered.output
+
+    return training_pipeline
+
+
+def compile_yaml(pipeline: Callable[..., Any]) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pipeline.yaml"
+        compiler.Compiler().compile(pipeline, str(path))
+        return path.read_text()
+
+
+def spec_hash(pipeline_yaml: str) -> str:
+    return hashlib.sha256(pipeline_yaml.encode()).hexdigest()
+
+
+def run_local(arguments: dict[str, Any], pipeline_root: str, resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Execute the pipeline with kfp.local's subprocess runner in this environment; return the register result."""
+    from kfp import local
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root, raise_on_error=True)
+    task = build(resources)(**arguments)
+    return dict(json.loads(task.output))
