@@ -49,6 +49,29 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    """One training pipeline run under kfp.local, configured by $LATHE_TRAINING_REQUEST (local mode)."""
+    import json
+    import os
+
+    from lathe_pipelines import training
+    from lathe_pipelines.steps import reports
+
+    request = json.loads(os.environ["LATHE_TRAINING_REQUEST"])
+    arguments = request["arguments"]
+    try:
+        result = training.run_local(arguments, request["pipelineRoot"], request.get("resources"))
+    except Exception as error:  # a failing step has usually written the reason already
+        from lathe_pipelines.steps.prepare import open_configured_store
+
+        if not open_configured_store().exists(arguments["report_key"]):
+            reports.write(arguments["report_key"], {"outcome": "Failed", "reason": "PipelineFailed",
+                                                    "message": f"{type(error).__name__}: {error}"[:2000]})
+        raise
+    print(json.dumps({k: result.get(k) for k in ("passed", "version", "device")}))
+    return 0
+
+
 def _crds(args: argparse.Namespace) -> int:
     from .api.crd import all_crds
 
@@ -88,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     ing.add_argument("--parent", help="the current version, recorded as the new version's parent")
     ing.add_argument("--source-path", help="read this file instead of spec.source.uri (a mounted ConfigMap)")
     ing.set_defaults(run_command=_ingest)
+
+    tr = commands.add_parser("train", help="run one training pipeline with kfp.local (local mode)")
+    tr.set_defaults(run_command=_train)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the models")
     crds.add_argument("--out", action="append", default=None, help="directory (repeatable)")

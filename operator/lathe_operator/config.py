@@ -33,6 +33,8 @@ class Config:
     job_service_account: str = "lathe-jobs"
     metrics_port: int = 9090
     executor: Literal["job", "local"] = "job"
+    pipeline_backend: str = "kfp"  # default for TrainingRuns that do not name one: kfp or local
+    code_revision: str = ""  # recorded in model cards; the image's git revision in a release build
     store: StoreSettings = StoreSettings()
 
     @classmethod
@@ -54,5 +56,7 @@ class Config:
             job_service_account=env.get("LATHE_JOB_SERVICE_ACCOUNT", cls.job_service_account),
             metrics_port=int(env.get("LATHE_METRICS_PORT", cls.metrics_port)),
             executor=executor,  # type: ignore[arg-type]
+            pipeline_backend=env.get("LATHE_PIPELINE_BACKEND", "local" if executor == "local" else "kfp"),
+            code_revision=env.get("LATHE_CODE_REVISION", ""),
             store=store,
         )

@@ -28,6 +28,19 @@ class ModelRegistry:
     def key(self, version: int, file: str) -> str:
         return f"{self.prefix}{version}/{file}"
 
+    def store_uri(self, version: int) -> str:
+        uri = getattr(self.store, "uri", None)
+        return uri(self.key(version, ONNX)) if callable(uri) else self.key(version, ONNX)
+
+    def report_key(self, run: str) -> str:
+        return f"{self.prefix}runs/{run}.json"
+
+    def report(self, run: str) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.store.get(self.report_key(run))))
+        except ObjectNotFound:
+            return None
+
     def versions(self) -> list[int]:
         found = set()
         for key in self.store.list(self.prefix):

@@ -47,11 +47,11 @@ def build(resources: dict[str, Any] | None = None, store_secret: str = "lathe-st
     @dsl.pipeline(name="lathe-training", description="Train, evaluate, export to ONNX, gate and register a model")
     def training_pipeline(namespace: str, dataset: str, dataset_version: str, target: str, model_name: str,
                           model_type: str, hyperparameters: dict, seed: int, gates: list, baseline_version: int,
-                          lineage: dict) -> str:
+                          lineage: dict, report_key: str) -> str:
         prepared = store_access(prepare_data(namespace=namespace, dataset=dataset, version=dataset_version,
                                              target=target, seed=seed))
-        trained = train_model(splits=prepared.outputs["splits"], model_type=model_type,
-                              hyperparameters=hyperparameters, seed=seed).set_caching_options(caching)
+        trained = store_access(train_model(splits=prepared.outputs["splits"], model_type=model_type,
+                                           hyperparameters=hyperparameters, seed=seed, report_key=report_key))
         if resources.get("gpus"):
             trained.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(int(resources["gpus"]))
         if resources.get("acceleratorType"):
@@ -66,12 +66,13 @@ def build(resources: dict[str, Any] | None = None, store_secret: str = "lathe-st
             kubernetes.add_toleration(trained, key=toleration.get("key"), operator=toleration.get("operator", "Equal"),
                                       value=toleration.get("value"), effect=toleration.get("effect"),
                                       toleration_seconds=toleration.get("tolerationSeconds"))
-        evaluated = evaluate_and_export(splits=prepared.outputs["splits"],
-                                        model=trained.outputs["model"]).set_caching_options(caching)
+        evaluated = store_access(evaluate_and_export(splits=prepared.outputs["splits"], model=trained.outputs["model"],
+                                                     report_key=report_key))
         registered = store_access(gate_and_register(
             onnx=evaluated.outputs["onnx"], evaluation=evaluated.outputs["Output"],
             training=trained.outputs["Output"], columns=prepared.outputs["Output"], gates=gates,
-            namespace=namespace, model_name=model_name, baseline_version=baseline_version, lineage=lineage))
+            namespace=namespace, model_name=model_name, baseline_version=baseline_version, lineage=lineage,
+            report_key=report_key))
         return registered.output
 
     return training_pipeline

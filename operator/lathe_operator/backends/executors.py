@@ -9,30 +9,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from subprocess import Popen
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ..api.v1alpha1 import Dataset
 from ..config import Config
 from .ports import Kube
-
-Phase = Literal["Absent", "Running", "Failed"]
+from .processes import LocalProcesses, RunState
 
 
 class MissingInput(Exception):
     """A Secret or ConfigMap the run needs does not exist (yet)."""
 
     reason = "CredentialsNotFound"
-
-
-@dataclass(frozen=True)
-class RunState:
-    phase: Phase
-    message: str = ""
 
 
 class Executor(Protocol):
@@ -61,32 +50,21 @@ class JobExecutor:
 
 
 class LocalExecutor:
-    """Child processes of the operator; a restart forgets them and the run starts again (safely)."""
+    """``lathe ingest`` as a child process of the operator."""
 
-    def __init__(self, kube: Kube, config: Config, work: Path | None = None) -> None:
+    def __init__(self, kube: Kube, config: Config, processes: LocalProcesses | None = None) -> None:
         self.kube, self.config = kube, config
-        self.work = work or Path(tempfile.mkdtemp(prefix="lathe-runs-"))
-        self.runs: dict[tuple[str, str], tuple[Popen[bytes], Path]] = {}
+        self.processes = processes or LocalProcesses()
 
     def state(self, dataset: Dataset, run: str) -> RunState:
-        entry = self.runs.get((dataset.namespace, run))
-        if entry is None:
-            return RunState("Absent")
-        process, log = entry
-        code = process.poll()
-        if code is None or code == 0:  # exited 0: its report is in the store for the next look
-            return RunState("Running")
-        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-        return RunState("Failed", f"exit code {code}: {' | '.join(tail)}")
+        return self.processes.state(f"{dataset.namespace}/{run}")
 
     def start(self, dataset: Dataset, run: str, parent: str | None) -> bool:
-        if (dataset.namespace, run) in self.runs:
+        key = f"{dataset.namespace}/{run}"
+        if key in self.processes.runs:
             return False
         source = dataset.spec.source
-        store = self.config.store
-        env = {**os.environ, "LATHE_DATASET_SPEC": json.dumps(dataset.spec.dump()), "LATHE_STORE_URI": store.uri,
-               "LATHE_STORE_ENDPOINT": store.endpoint, "LATHE_STORE_SECURE": str(store.secure).lower(),
-               "LATHE_STORE_ACCESS_KEY": store.access_key, "LATHE_STORE_SECRET_KEY": store.secret_key}
+        env = {**os.environ, **store_env(self.config), "LATHE_DATASET_SPEC": json.dumps(dataset.spec.dump())}
         args = [sys.executable, "-m", "lathe_operator", "ingest", "--namespace", dataset.namespace,
                 "--name", dataset.name, "--run", run]
         if parent:
@@ -103,10 +81,15 @@ class LocalExecutor:
                 error = MissingInput(f"ConfigMap {source.config_map.name} with key {source.config_map.key} not found")
                 error.reason = "SourceNotFound"
                 raise error
-            path = self.work / f"{dataset.namespace}-{run}.source"
+            path = self.processes.path(key, "source")
             path.write_text(data[source.config_map.key])
             args += ["--source-path", str(path)]
-        log = self.work / f"{dataset.namespace}-{run}.log"
-        with open(log, "wb") as out:
-            self.runs[(dataset.namespace, run)] = (Popen(args, stdout=out, stderr=out, env=env), log)
-        return True
+        return self.processes.start(key, args, env)
+
+
+def store_env(config: Config) -> dict[str, str]:
+    """The environment that points a child process at Lathe's store."""
+    store = config.store
+    return {"LATHE_STORE_URI": store.uri, "LATHE_STORE_ENDPOINT": store.endpoint,
+            "LATHE_STORE_SECURE": str(store.secure).lower(), "LATHE_STORE_ACCESS_KEY": store.access_key,
+            "LATHE_STORE_SECRET_KEY": store.secret_key}

@@ -12,6 +12,8 @@ from prometheus_client import start_http_server
 from ..api.v1alpha1 import Dataset
 from ..backends.executors import JobExecutor, LocalExecutor
 from ..backends.kube import KubeClient
+from ..backends.pipelines_local import LocalPipelines
+from ..backends.processes import LocalProcesses
 from ..backends.stores import open_store
 from ..config import Config
 from ..reconcile.ingest_job import ingest_job
@@ -35,8 +37,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.config = config = Config.from_env()
     memo.kube = KubeClient.from_environment()
     memo.store = open_store(config.store)
+    processes = LocalProcesses()
+    memo.pipelines = {"local": LocalPipelines(config, processes)}
     if config.executor == "local":
-        memo.executor = LocalExecutor(memo.kube, config)
+        memo.executor = LocalExecutor(memo.kube, config, processes)
     else:
         memo.executor = JobExecutor(memo.kube, partial(_render_job, config=config))
     if memo.config.metrics_port:

@@ -11,15 +11,15 @@ from . import conditions as cond
 from .plan import Observed, Plan, transition_events
 
 
-def plan(resource: Resource, observed: Observed) -> Plan:
+def plan(resource: Resource, observed: Observed, reason: str = "NotImplemented", message: str = "") -> Plan:
     status = getattr(resource, "status")
-    message = f"{resource.kind_name} reconciliation is not available in this Lathe release; nothing was started"
+    message = message or f"{resource.kind_name} reconciliation is not available in this Lathe release; nothing was started"
     new = cond.standard(
         status.conditions,
         ready=False,
         progressing=False,
         degraded=False,
-        reason="NotImplemented",
+        reason=reason,
         message=message,
         generation=resource.generation,
         now=observed.now,

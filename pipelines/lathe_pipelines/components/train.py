@@ -6,9 +6,9 @@ from . import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def train_model(splits: dsl.Input[dsl.Dataset], model_type: str, hyperparameters: dict, seed: int,
+def train_model(splits: dsl.Input[dsl.Dataset], model_type: str, hyperparameters: dict, seed: int, report_key: str,
                 model: dsl.Output[dsl.Model]) -> str:
     """Write model.pt to ``model``; return the training summary (device, history, seconds) as JSON."""
     from lathe_pipelines.steps import train_step as step
 
-    return step.run(splits.path, model_type, hyperparameters, seed, model.path)
+    return step.run(splits.path, model_type, hyperparameters, seed, model.path, report_key)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..models import ModelRegistry
-from .gate import evaluate
+from . import reports
+from .gate import describe, evaluate
 from .prepare import open_configured_store
 
 LIBRARIES = ("torch", "onnx", "onnxruntime", "numpy", "pandas", "kfp", "great-expectations")
@@ -25,7 +26,7 @@ def versions() -> dict[str, str]:
 
 
 def run(onnx_path: str, evaluation: str, training: str, columns: str, gates: list[dict[str, Any]], namespace: str,
-        model_name: str, baseline_version: int, lineage: dict[str, Any]) -> str:
+        model_name: str, baseline_version: int, lineage: dict[str, Any], report_key: str = "") -> str:
     """``baseline_version`` 0 means the promoted version, if any."""
     registry = ModelRegistry(open_configured_store(), namespace, model_name)
     result, train_summary, meta = json.loads(evaluation), json.loads(training), json.loads(columns)
@@ -35,6 +36,8 @@ def run(onnx_path: str, evaluation: str, training: str, columns: str, gates: lis
     outcome: dict[str, Any] = {"gates": gate_results, "passed": all(g["passed"] for g in gate_results),
                                "metrics": result["metrics"], "baseline": baseline, "device": train_summary["device"]}
     if not outcome["passed"]:
+        reports.write(report_key, {**outcome, "outcome": "Failed", "reason": "GateFailed",
+                                   "message": "; ".join(describe(g) for g in gate_results if not g["passed"])})
         return json.dumps(outcome)
     card = {
         "name": model_name,
@@ -48,5 +51,7 @@ def run(onnx_path: str, evaluation: str, training: str, columns: str, gates: lis
         **lineage,  # dataset, run, code, image, pipeline hash, seed
     }
     version, sha256 = registry.register(Path(onnx_path).read_bytes(), card)
-    outcome.update(version=version, sha256=sha256, uri=registry.key(version, "model.onnx"))
+    outcome.update(version=version, sha256=sha256, uri=registry.store_uri(version))
+    reports.write(report_key, {**outcome, "outcome": "Succeeded", "reason": "Registered",
+                               "message": f"Registered {model_name} version {version}"})
     return json.dumps(outcome)

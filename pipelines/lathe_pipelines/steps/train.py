@@ -59,6 +59,15 @@ def params_for(model_type: str, hyperparameters: dict[str, Any]) -> dict[str, An
     unknown = set(hyperparameters) - set(DEFAULTS)
     if unknown:
         raise TrainingFailed("InvalidHyperparameters", f"unknown hyperparameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    try:  # kfp carries parameters as protobuf Struct values, where every number is a float
+        params["hidden"] = [int(h) for h in params["hidden"]]
+        params["epochs"], params["batchSize"] = int(params["epochs"]), int(params["batchSize"])
+        params["lr"], params["weightDecay"] = float(params["lr"]), float(params["weightDecay"])
+        params["dropout"] = float(params["dropout"])
+    except (TypeError, ValueError) as error:
+        raise TrainingFailed("InvalidHyperparameters", f"hyperparameters {hyperparameters}: {error}") from error
+    if params["epochs"] < 1 or params["batchSize"] < 1 or any(h < 1 for h in params["hidden"]) or params["lr"] <= 0:
+        raise TrainingFailed("InvalidHyperparameters", "epochs, batchSize, hidden sizes and lr must be positive")
     return params
 
 

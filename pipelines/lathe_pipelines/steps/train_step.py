@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import reports
 from .train import Classifier, train
 
 
@@ -20,11 +21,13 @@ def load(model_path: str) -> Classifier:
     return model.eval()
 
 
-def run(splits_path: str, model_type: str, hyperparameters: dict[str, Any], seed: int, model_path: str) -> str:
+def run(splits_path: str, model_type: str, hyperparameters: dict[str, Any], seed: int, model_path: str,
+        report_key: str = "") -> str:
     data = np.load(splits_path)
     classes = int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
-    trained = train(data["x_train"], data["y_train"], data["x_val"], data["y_val"], classes, model_type,
-                    hyperparameters, seed)
+    with reports.failures(report_key, "train"):
+        trained = train(data["x_train"], data["y_train"], data["x_val"], data["y_val"], classes, model_type,
+                        hyperparameters, seed)
     arch = {"features": int(data["x_train"].shape[1]), "hidden": list(trained.params["hidden"]), "classes": classes,
             "dropout": float(trained.params["dropout"])}
     torch.save({"state": trained.model.state_dict(), "arch": json.dumps(arch)}, model_path)

@@ -1,0 +1,33 @@
+"""Local pipeline backend: the compiled training pipeline executed for real by kfp.local, in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from ..config import Config
+from .executors import store_env
+from .processes import LocalProcesses, RunState
+
+
+class LocalPipelines:
+    def __init__(self, config: Config, processes: LocalProcesses | None = None) -> None:
+        self.config = config
+        self.processes = processes or LocalProcesses()
+
+    def state(self, namespace: str, run: str) -> RunState:
+        return self.processes.state(f"{namespace}/{run}")
+
+    def run_url(self, run_id: str) -> str | None:
+        return None  # no UI in local mode; the run's files are under the pipeline root
+
+    def submit(self, namespace: str, run: str, arguments: dict[str, Any], resources: dict[str, Any],
+               caching: bool) -> str:
+        key = f"{namespace}/{run}"
+        request = {"arguments": arguments, "resources": resources, "caching": caching,
+                   "pipelineRoot": str(self.processes.path(key, "root"))}
+        env = {**os.environ, **store_env(self.config), "LATHE_TRAINING_REQUEST": json.dumps(request)}
+        self.processes.start(key, [sys.executable, "-m", "lathe_operator", "train"], env)
+        return run

@@ -1,0 +1,30 @@
+"""Run reports: each training run ends by writing its outcome to the store, whichever backend ran it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from .train import TrainingFailed
+
+
+def write(report_key: str, report: dict[str, Any]) -> None:
+    if not report_key:
+        return
+    from .prepare import open_configured_store
+
+    finished = datetime.now(UTC).replace(microsecond=0).isoformat()
+    open_configured_store().put(report_key, json.dumps({**report, "finishedAt": finished}, default=str).encode())
+
+
+@contextlib.contextmanager
+def failures(report_key: str, step: str) -> Iterator[None]:
+    """Record a TrainingFailed (NaN loss, parity mismatch...) as the run's outcome, then fail the step."""
+    try:
+        yield
+    except TrainingFailed as error:
+        write(report_key, {"outcome": "Failed", "reason": error.reason, "message": f"{step}: {error}", "step": step})
+        raise
