@@ -35,6 +35,9 @@ class Config:
     executor: Literal["job", "local"] = "job"
     pipeline_backend: str = "kfp"  # default for TrainingRuns that do not name one: kfp or local
     code_revision: str = ""  # recorded in model cards; the image's git revision in a release build
+    kfp_host: str = ""  # Kubeflow Pipelines API, e.g. http://ml-pipeline.kubeflow.svc:8888
+    kfp_ui_url: str = ""  # where people open runs; the API host when empty
+    kfp_token: str = ""
     store: StoreSettings = StoreSettings()
 
     @classmethod
@@ -58,5 +61,8 @@ class Config:
             executor=executor,  # type: ignore[arg-type]
             pipeline_backend=env.get("LATHE_PIPELINE_BACKEND", "local" if executor == "local" else "kfp"),
             code_revision=env.get("LATHE_CODE_REVISION", ""),
+            kfp_host=env.get("LATHE_KFP_HOST", ""),
+            kfp_ui_url=env.get("LATHE_KFP_UI_URL", ""),
+            kfp_token=env.get("LATHE_KFP_TOKEN", ""),
             store=store,
         )

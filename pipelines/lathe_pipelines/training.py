@@ -91,8 +91,13 @@ def spec_hash(pipeline_yaml: str) -> str:
 
 def run_local(arguments: dict[str, Any], pipeline_root: str, resources: dict[str, Any] | None = None) -> dict[str, Any]:
     """Execute the pipeline with kfp.local's subprocess runner in this environment; return the register result."""
+    import warnings
+
     from kfp import local
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root, raise_on_error=True)
-    task = build(resources)(**arguments)
+    with warnings.catch_warnings():
+        # This environment is the pipelines image's (same lock file), which kfp cannot know.
+        warnings.filterwarnings("ignore", message=".*custom or non-Python base image", category=RuntimeWarning)
+        task = build(resources)(**arguments)
     return dict(json.loads(task.output))

@@ -17,14 +17,14 @@ class LocalPipelines:
         self.config = config
         self.processes = processes or LocalProcesses()
 
-    def state(self, namespace: str, run: str) -> RunState:
+    def state(self, namespace: str, run: str, experiment: str | None = None) -> RunState:
         return self.processes.state(f"{namespace}/{run}")
 
     def run_url(self, run_id: str) -> str | None:
         return None  # no UI in local mode; the run's files are under the pipeline root
 
     def submit(self, namespace: str, run: str, arguments: dict[str, Any], resources: dict[str, Any],
-               caching: bool) -> str:
+               caching: bool, experiment: str | None = None) -> str:
         key = f"{namespace}/{run}"
         request = {"arguments": arguments, "resources": resources, "caching": caching,
                    "pipelineRoot": str(self.processes.path(key, "root"))}

@@ -15,6 +15,7 @@ Phase = Literal["Absent", "Running", "Failed"]
 class RunState:
     phase: Phase
     message: str = ""
+    run_id: str | None = None
 
 
 class LocalProcesses:

@@ -44,6 +44,15 @@ def observe_children(kube: Kube, namespace: str, wanted: list[tuple[str, str, st
     return Observed(now=now(), children=children)
 
 
+def unavailable(resource: Any, reason: str, message: str, patch: kopf.Patch) -> None:
+    """Record that a backend (object store, KFP API) is unreachable; the caller retries with back-off."""
+    from ..reconcile import conditions as cond
+
+    conditions = cond.standard(resource.status.conditions, ready=False, progressing=True, degraded=True,
+                               reason=reason, message=message[:1000], generation=resource.generation, now=now())
+    patch.status.update(conditions=[c.dump() for c in conditions], phase=cond.phase(conditions).value)
+
+
 def apply(plan: Plan, body: kopf.Body, patch: kopf.Patch, kube: Kube, logger: logging.Logger) -> None:
     for manifest in plan.create:
         if kube.ensure(manifest):

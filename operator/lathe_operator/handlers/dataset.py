@@ -12,9 +12,8 @@ from lathe_pipelines.datasets import DatasetVersions
 from ..api.v1alpha1 import GROUP, VERSION, Dataset
 from ..backends.executors import MissingInput
 from ..backends.ports import StoreError
-from ..reconcile import conditions as cond
 from ..reconcile import dataset as reconcile
-from .apply import apply, now, parse, reconciler
+from .apply import apply, now, parse, reconciler, unavailable
 
 PLURAL = Dataset.plural
 POLL = reconcile.RUNNING_POLL
@@ -32,12 +31,6 @@ def _referenced(memo: kopf.Memo, dataset: Dataset) -> set[str]:
         if ref.get("name") == dataset.name and ref.get("version"):
             used.add(ref["version"])
     return used
-
-
-def _unavailable(dataset: Dataset, error: StoreError, patch: kopf.Patch) -> None:
-    conditions = cond.standard(dataset.status.conditions, ready=False, progressing=True, degraded=True,
-                               reason=error.reason, message=str(error)[:1000], generation=dataset.generation, now=now())
-    patch.status.update(conditions=[c.dump() for c in conditions], phase=cond.phase(conditions).value)
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
@@ -66,7 +59,7 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
             versions.delete(version)
             logger.info("Deleted dataset version %s", version)
     except StoreError as error:
-        _unavailable(dataset, error, patch)
+        unavailable(dataset, error.reason, str(error), patch)
         raise kopf.TemporaryError(f"Object store: {error}", delay=15) from error
     apply(plan, body, patch, memo.kube, logger)
 

@@ -10,7 +10,8 @@ import kopf
 from prometheus_client import start_http_server
 
 from ..api.v1alpha1 import Dataset
-from ..backends.executors import JobExecutor, LocalExecutor
+from ..backends.executors import JobExecutor, LocalExecutor, store_env
+from ..backends.pipelines_kfp import KfpPipelines
 from ..backends.kube import KubeClient
 from ..backends.pipelines_local import LocalPipelines
 from ..backends.processes import LocalProcesses
@@ -39,6 +40,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.store = open_store(config.store)
     processes = LocalProcesses()
     memo.pipelines = {"local": LocalPipelines(config, processes)}
+    if config.kfp_host:
+        store = {k: v for k, v in store_env(config).items() if "KEY" not in k}  # keys come from the Secret
+        memo.pipelines["kfp"] = KfpPipelines(config.kfp_host, config.kfp_ui_url or None, config.kfp_token or None,
+                                             store_secret=config.store.secret_name, store_env=store)
     if config.executor == "local":
         memo.executor = LocalExecutor(memo.kube, config, processes)
     else:

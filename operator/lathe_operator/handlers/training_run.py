@@ -13,11 +13,12 @@ from lathe_pipelines.models import ModelRegistry
 
 from .. import __version__
 from ..api.v1alpha1 import GROUP, VERSION, TrainingRun
+from ..backends.pipelines_kfp import PipelineBackendUnavailable
 from ..backends.ports import StoreError
 from ..reconcile import training_run as reconcile
 from ..reconcile.plan import Plan
 from ..reconcile.unsupported import plan as unsupported
-from .apply import apply, now, parse, reconciler
+from .apply import apply, now, parse, reconciler, unavailable
 
 PLURAL = TrainingRun.plural
 
@@ -51,14 +52,16 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
         return
     name = reconcile.run_name(run)
     registry = ModelRegistry(memo.store, run.namespace, run.spec.model.name)
+    experiment = run.spec.pipeline.experiment
     try:
         report = registry.report(name)
         if report is not None:
             pipeline = reconcile.PipelineView("Done", report, run_id=run.status.run_id, run_url=run.status.run_url)
         else:
-            state = backend.state(run.namespace, name)
-            pipeline = reconcile.PipelineView(state.phase, None, state.message, run_id=run.status.run_id,
-                                              run_url=run.status.run_url)
+            state = backend.state(run.namespace, name, experiment)
+            run_id = state.run_id or run.status.run_id
+            pipeline = reconcile.PipelineView(state.phase, None, state.message, run_id=run_id,
+                                              run_url=backend.run_url(run_id) if run_id else None)
         created = body.metadata.get("creationTimestamp")
         observed = reconcile.TrainingRunObserved(
             now=now(), dataset=_dataset(memo, run), pipeline=pipeline,
@@ -66,11 +69,13 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
         plan = reconcile.plan(run, observed)
         if plan.submit is not None:
             arguments = reconcile.pipeline_arguments(run, plan.submit, registry.report_key(name), _lineage(memo, run))
-            run_id = backend.submit(run.namespace, name, arguments, run.spec.resources.dump(), run.spec.pipeline.caching)
+            run_id = backend.submit(run.namespace, name, arguments, run.spec.resources.dump(), run.spec.pipeline.caching,
+                                    experiment)
             plan.status.update(runId=run_id, **({"runUrl": url} if (url := backend.run_url(run_id)) else {}))
             logger.info("Started pipeline run %s", name)
-    except StoreError as error:
-        raise kopf.TemporaryError(f"Object store: {error}", delay=15) from error
+    except (StoreError, PipelineBackendUnavailable) as error:
+        unavailable(run, error.reason, str(error), patch)
+        raise kopf.TemporaryError(str(error), delay=15) from error
     apply(plan, body, patch, memo.kube, logger)
 
 
