@@ -92,3 +92,13 @@ def test_gpu_node_pool_settings_reach_the_compiled_ir() -> None:
 
 def test_compiled_pipeline_matches_the_checked_in_yaml() -> None:
     assert GOLDEN.read_text() == training.compile_yaml(training.build()), "run `make pipelines`"
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_both_onnx_exporters_pass_parity(dynamo: bool, tmp_path: Any) -> None:
+    from lathe_pipelines.steps.export import export, parity
+
+    parts = split(digits().iloc[:400], "label", 3)
+    trained = train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp", {"epochs": 1, "hidden": [16]}, 3)
+    export(trained.model, len(parts.features), tmp_path / "m.onnx", dynamo=dynamo)
+    assert parity(trained.model, tmp_path / "m.onnx", parts.x_test)["argmaxAgreement"] == 1.0

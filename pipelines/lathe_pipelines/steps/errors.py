@@ -46,3 +46,11 @@ class ValidationFailed(IngestError):
     def __init__(self, message: str, summary: dict[str, object]) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+class TrainingFailed(Exception):
+    """A training-pipeline failure with the condition reason a user can act on (NaNLoss, ParityMismatch...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

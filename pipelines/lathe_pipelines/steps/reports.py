@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .train import TrainingFailed
+from .errors import TrainingFailed
 
 
 def write(report_key: str, report: dict[str, Any]) -> None:

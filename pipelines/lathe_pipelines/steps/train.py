@@ -15,13 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import TrainingFailed
+
 DEFAULTS = {"hidden": [128, 64], "epochs": 20, "lr": 0.001, "batchSize": 64, "weightDecay": 0.0, "dropout": 0.0}
-
-
-class TrainingFailed(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class Classifier(nn.Module):
