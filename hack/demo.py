@@ -3,8 +3,10 @@
 Run with `make demo`. It grows with each slice toward the full loop (ingest, validate,
 train, serve, replay shifted traffic, detect drift, retrain, promote). Today: the digits
 data is uploaded to a real S3 server, the Dataset is ingested, validated with Great
-Expectations, versioned and profiled; a broken upload is refused and the good version
-stays current; the other kinds are validated and report that their slice is not here yet.
+Expectations, versioned and profiled; the TrainingRun runs the Kubeflow pipeline with
+kfp.local (PyTorch, ONNX export and parity, gates) and registers the model with its
+lineage; a broken upload is refused and the good version stays current; ModelDeployment
+and DriftMonitor are validated and report that their slice is not here yet.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from lathe_operator.backends.store_s3 import S3Store  # noqa: E402
 from lathe_pipelines.datasets import DatasetVersions  # noqa: E402
+from lathe_pipelines.models import ModelRegistry  # noqa: E402
 from lathe_pipelines.sample_data import digits  # noqa: E402
 from tests.servers.controlplane import ControlPlane  # noqa: E402
 from tests.servers.s3 import S3Server  # noqa: E402
@@ -42,12 +45,12 @@ def show(plane: ControlPlane, *args: str) -> None:
     print(kubectl(plane, *args).rstrip())
 
 
-def wait_for(plane: ControlPlane, reason: str, timeout: float = 180) -> None:
+def wait_for(plane: ControlPlane, reason: str, kind: str = "dataset/digits", timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     query = '{.status.conditions[?(@.type=="Ready")].reason}'
-    while kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", f"jsonpath={query}") != reason:
+    while (found := kubectl(plane, "get", kind, "-n", "demo", "-o", f"jsonpath={query}")) != reason:
         if time.monotonic() > deadline:
-            raise SystemExit(f"Dataset did not reach {reason} within {timeout}s")
+            raise SystemExit(f"{kind} did not reach {reason} within {timeout}s (now {found!r})")
         time.sleep(1)
 
 
@@ -65,6 +68,7 @@ def main() -> int:
     upload(client, frame.to_csv(index=False).encode())
     print(f"Uploaded s3://raw/digits/digits.csv ({len(frame)} rows, scikit-learn's digits)")
     env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "LATHE_METRICS_PORT": "0", "LATHE_EXECUTOR": "local",
+           "LATHE_PIPELINE_BACKEND": "local",
            "LATHE_STORE_URI": "s3://lathe", "LATHE_STORE_ENDPOINT": s3.endpoint,
            "LATHE_STORE_ACCESS_KEY": s3.access_key, "LATHE_STORE_SECRET_KEY": s3.secret_key}
     log = open(Path(plane.work) / "operator.log", "wb")  # noqa: SIM115
@@ -89,6 +93,17 @@ def main() -> int:
         manifest = versions.manifest(version)
         print(f"\nStored in s3://lathe/{versions.key(version, '')}: {', '.join(manifest['files'])} + manifest.json")
         print(json.dumps({k: manifest[k] for k in ("version", "rows", "columns", "validation")}, indent=1))
+
+        print("\nThe TrainingRun pinned that version and runs the kfp pipeline locally (kfp.local):")
+        wait_for(plane, "Registered", "trainingrun/digits-mlp-1")
+        show(plane, "get", "trainingruns", "-n", "demo")
+        registry = ModelRegistry(versions.store, "demo", "digits-classifier")
+        card = registry.card(1)
+        print(f"\nRegistered s3://lathe/{registry.key(1, 'model.onnx')} (sha256 {card['sha256'][:12]}...), model card:")
+        print(json.dumps({"metrics": {k: round(v, 4) for k, v in card["metrics"].items() if not k.startswith("recall")},
+                          "gates": card["gates"], "dataset": card["dataset"], "seed": card["seed"],
+                          "device": card["training"]["device"], "parity": card["parity"],
+                          "pipelineSha256": card["pipeline"]["specSha256"][:12]}, indent=1))
 
         broken = frame.copy()
         broken.loc[7, "pixel_0_2"] = 99

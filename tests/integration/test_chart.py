@@ -41,6 +41,7 @@ def test_renders_operator_with_all_namespaces_by_default() -> None:
     assert ("ClusterRole", "lathe") in docs and ("ServiceMonitor", "lathe") not in docs
     env = {e["name"]: e for e in container["env"]}
     assert env["LATHE_STORE_URI"]["value"] == "s3://lathe" and env["LATHE_EXECUTOR"]["value"] == "job"
+    assert env["LATHE_PIPELINE_BACKEND"]["value"] == "kfp" and env["LATHE_KFP_HOST"]["value"].startswith("http://ml-pipeline")
     assert env["LATHE_STORE_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "lathe-store", "key": "secretKey"}
 
 
@@ -53,7 +54,7 @@ def test_watch_namespaces_and_service_monitor() -> None:
 
 
 @pytest.mark.parametrize("bad", ["imag.tag=1", "logFormat=xml", "replicaCount=2", "metrics.port=0",
-                                 "store.uri=minio://x", "executor=thread"])
+                                 "store.uri=minio://x", "executor=thread", "pipelines.backend=argo"])
 def test_schema_rejects_unknown_or_invalid_values(bad: str) -> None:
     result = run_helm("template", "lathe", str(CHART), "--set", bad, check=False)
     assert result.returncode != 0 and "values don't meet the specifications of the schema" in result.stderr

@@ -110,7 +110,7 @@ def _outcome(run: TrainingRun, pipeline: PipelineView, update: dict[str, Any],
     finished = report.get("finishedAt")
     update["completion_time"] = run.status.completion_time or (datetime.fromisoformat(finished) if finished else now)
     if report.get("metrics"):
-        update["metrics"] = {k: float(v) for k, v in report["metrics"].items()}
+        update["metrics"] = {k: round(float(v), 4) for k, v in report["metrics"].items()}  # the card keeps full precision
     if report.get("gates"):
         update["gates"] = [GateResult.model_validate(g) for g in report["gates"]]
     if pipeline.phase == "Done" and report.get("outcome") == "Succeeded":

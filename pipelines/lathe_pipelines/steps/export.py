@@ -42,7 +42,7 @@ def export(model: Classifier, features: int, path: Path, dynamo: bool = False) -
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def parity(model: Classifier, path: Path, x: np.ndarray, atol: float = 1e-4) -> dict[str, float]:
+def parity(model: Classifier, path: Path, x: np.ndarray, atol: float = 1e-4) -> dict[str, float | int]:
     """Max absolute logit difference and argmax agreement on held-out rows; TrainingFailed past ``atol``."""
     with torch.no_grad():
         expected = model(torch.tensor(x)).numpy()
@@ -54,4 +54,4 @@ def parity(model: Classifier, path: Path, x: np.ndarray, atol: float = 1e-4) -> 
         raise TrainingFailed("ParityMismatch",
                              f"onnxruntime differs from PyTorch: max |logit diff| {diff:.2e} > {atol:.0e} "
                              f"or argmax agreement {agreement:.4f} < 1")
-    return {"maxAbsDiff": diff, "argmaxAgreement": agreement, "rows": float(len(x)), "atol": atol}
+    return {"maxAbsDiff": diff, "argmaxAgreement": agreement, "rows": len(x), "atol": atol}

@@ -25,6 +25,15 @@ def versions() -> dict[str, str]:
     return found
 
 
+def whole_numbers(value: Any) -> Any:
+    """kfp passes dict parameters as protobuf Structs, where 42 arrives as 42.0: undo that for the card."""
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def run(onnx_path: str, evaluation: str, training: str, columns: str, gates: list[dict[str, Any]], namespace: str,
         model_name: str, baseline_version: int, lineage: dict[str, Any], report_key: str = "") -> str:
     """``baseline_version`` 0 means the promoted version, if any."""
@@ -48,7 +57,7 @@ def run(onnx_path: str, evaluation: str, training: str, columns: str, gates: lis
         "training": {k: train_summary[k] for k in ("device", "params", "seconds", "history", "cuda")},
         "columns": meta,
         "libraries": versions(),
-        **lineage,  # dataset, run, code, image, pipeline hash, seed
+        **whole_numbers(lineage),  # dataset, run, code, image, pipeline hash, seed
     }
     version, sha256 = registry.register(Path(onnx_path).read_bytes(), card)
     outcome.update(version=version, sha256=sha256, uri=registry.store_uri(version))
