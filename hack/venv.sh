@@ -22,4 +22,9 @@ if [[ ! -x "$venv/bin/python" || ! -f "$venv/.complete" ]]; then
   "$venv/bin/pip" install -q -c "$root/constraints.txt" $requirements >&2
   touch "$venv/.complete"
 fi
+# Each is a few GB: forget environments of other dependency sets unused for three days.
+touch "$venv/.used"
+for old in "$CACHE"/venv-*; do
+  [[ "$old" != "$venv" && -f "$old/.used" && -n "$(find "$old/.used" -mtime +3 2>/dev/null)" ]] && rm -rf "$old"
+done
 echo "$venv"

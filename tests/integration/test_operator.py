@@ -102,8 +102,13 @@ def test_spec_change_is_observed_and_deleting_collects_children(
     eventually(lambda: jobs(kubectl, namespace) == [], timeout=60)  # kube-controller-manager's garbage collector
 
 
-@pytest.mark.parametrize("path", ["02-training-run/trainingrun.yaml", "04-drift-monitor/driftmonitor.yaml"])
-def test_kinds_without_a_backend_say_so_honestly(kubectl: Kubectl, namespace: str, start_operator: Any, path: str) -> None:
+@pytest.mark.parametrize(("path", "reason"), [
+    ("02-training-run/trainingrun.yaml", "PipelineBackendUnavailable"),  # no KFP API configured here
+    ("03-model-deployment/modeldeployment.yaml", "NotImplemented"),
+    ("04-drift-monitor/driftmonitor.yaml", "NotImplemented"),
+])
+def test_kinds_without_a_backend_say_so_honestly(kubectl: Kubectl, namespace: str, start_operator: Any, path: str,
+                                                 reason: str) -> None:
     start_operator()
     manifest = load_yaml(ROOT / "examples" / path)
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest))
@@ -111,8 +116,9 @@ def test_kinds_without_a_backend_say_so_honestly(kubectl: Kubectl, namespace: st
     obj = eventually(lambda: kubectl.get(kind, name, "-n", namespace).get("status", {}).get("conditions") and
                      kubectl.get(kind, name, "-n", namespace))
     ready = ready_condition(obj)
-    assert (ready["status"], ready["reason"]) == ("False", "NotImplemented")
+    assert (ready["status"], ready["reason"]) == ("False", reason)
     assert obj["status"]["observedGeneration"] == 1 and obj["status"]["phase"] == "Pending"
+    assert ready["message"]
 
 
 def test_prometheus_scrapes_the_operator(
