@@ -1,4 +1,4 @@
-"""The training pipeline: prepare -> train (GPU pool) -> evaluate and export -> gate and register.
+"""The training pipeline: prepare -> train, export and check parity (GPU pool) -> evaluate the ONNX model -> gate and register.
 
 ``build`` makes the pipeline for one TrainingRun's resources (accelerator, limits, node
 selector, tolerations are compile-time settings in kfp); ``compile_yaml`` gives the IR
@@ -16,7 +16,7 @@ from typing import Any
 
 from kfp import compiler, dsl, kubernetes
 
-from .components.evaluate import evaluate_and_export
+from .components.evaluate import evaluate_model
 from .components.prepare import prepare_data
 from .components.register import gate_and_register
 from .components.train import train_model
@@ -66,10 +66,10 @@ def build(resources: dict[str, Any] | None = None, store_secret: str = "lathe-st
             kubernetes.add_toleration(trained, key=toleration.get("key"), operator=toleration.get("operator", "Equal"),
                                       value=toleration.get("value"), effect=toleration.get("effect"),
                                       toleration_seconds=toleration.get("tolerationSeconds"))
-        evaluated = store_access(evaluate_and_export(splits=prepared.outputs["splits"], model=trained.outputs["model"],
-                                                     report_key=report_key))
+        evaluated = evaluate_model(splits=prepared.outputs["splits"],
+                                   onnx=trained.outputs["onnx"]).set_caching_options(caching)
         registered = store_access(gate_and_register(
-            onnx=evaluated.outputs["onnx"], evaluation=evaluated.outputs["Output"],
+            onnx=trained.outputs["onnx"], evaluation=evaluated.outputs["Output"],
             training=trained.outputs["Output"], columns=prepared.outputs["Output"], gates=gates,
             namespace=namespace, model_name=model_name, baseline_version=baseline_version, lineage=lineage,
             report_key=report_key))

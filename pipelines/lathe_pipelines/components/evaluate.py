@@ -1,4 +1,4 @@
-"""Evaluate on the test split, export ONNX and check onnxruntime parity (CPU)."""
+"""Evaluate the exported ONNX model on the test split with onnxruntime: the artifact that will be served."""
 
 from kfp import dsl
 
@@ -6,14 +6,14 @@ from . import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def evaluate_and_export(splits: dsl.Input[dsl.Dataset], model: dsl.Input[dsl.Model], report_key: str,
-                        onnx: dsl.Output[dsl.Model], metrics: dsl.Output[dsl.Metrics]) -> str:
-    """Write model.onnx to ``onnx``, log metrics, and return metrics + parity as JSON."""
+def evaluate_model(splits: dsl.Input[dsl.Dataset], onnx: dsl.Input[dsl.Model],
+                   metrics: dsl.Output[dsl.Metrics]) -> str:
+    """Log accuracy, macro F1, per-class recall and loss, and return them as JSON."""
     import json
 
     from lathe_pipelines.steps import evaluate_step as step
 
-    result = step.run(splits.path, model.path, onnx.path, report_key)
-    for name, value in result["metrics"].items():
+    result = step.run(splits.path, onnx.path)
+    for name, value in result.items():
         metrics.log_metric(name, value)
     return json.dumps(result)

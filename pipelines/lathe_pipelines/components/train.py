@@ -1,4 +1,4 @@
-"""Train the PyTorch model on the training split (the step that needs the GPU node pool)."""
+"""Train the PyTorch model, export it to ONNX and check parity (the step that needs the GPU node pool)."""
 
 from kfp import dsl
 
@@ -7,8 +7,8 @@ from . import PIPELINE_IMAGE
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def train_model(splits: dsl.Input[dsl.Dataset], model_type: str, hyperparameters: dict, seed: int, report_key: str,
-                model: dsl.Output[dsl.Model]) -> str:
-    """Write model.pt to ``model``; return the training summary (device, history, seconds) as JSON."""
+                model: dsl.Output[dsl.Model], onnx: dsl.Output[dsl.Model]) -> str:
+    """Write model.pt to ``model`` and model.onnx to ``onnx``; return device, history and parity as JSON."""
     from lathe_pipelines.steps import train_step as step
 
-    return step.run(splits.path, model_type, hyperparameters, seed, model.path, report_key)
+    return step.run(splits.path, model_type, hyperparameters, seed, model.path, onnx.path, report_key)

@@ -38,21 +38,21 @@ def run(onnx_path: str, evaluation: str, training: str, columns: str, gates: lis
         model_name: str, baseline_version: int, lineage: dict[str, Any], report_key: str = "") -> str:
     """``baseline_version`` 0 means the promoted version, if any."""
     registry = ModelRegistry(open_configured_store(), namespace, model_name)
-    result, train_summary, meta = json.loads(evaluation), json.loads(training), json.loads(columns)
+    measured, train_summary, meta = json.loads(evaluation), json.loads(training), json.loads(columns)
     baseline = baseline_version or registry.promoted()
     baseline_metrics = registry.card(baseline)["metrics"] if baseline else None
-    gate_results = evaluate(gates, result["metrics"], baseline_metrics)
+    gate_results = evaluate(gates, measured, baseline_metrics)
     outcome: dict[str, Any] = {"gates": gate_results, "passed": all(g["passed"] for g in gate_results),
-                               "metrics": result["metrics"], "baseline": baseline, "device": train_summary["device"]}
+                               "metrics": measured, "baseline": baseline, "device": train_summary["device"]}
     if not outcome["passed"]:
         reports.write(report_key, {**outcome, "outcome": "Failed", "reason": "GateFailed",
                                    "message": "; ".join(describe(g) for g in gate_results if not g["passed"])})
         return json.dumps(outcome)
     card = {
         "name": model_name,
-        "metrics": result["metrics"],
+        "metrics": measured,
         "gates": gate_results,
-        "parity": result["parity"],
+        "parity": train_summary["parity"],
         "baselineVersion": baseline,
         "training": {k: train_summary[k] for k in ("device", "params", "seconds", "history", "cuda")},
         "columns": meta,

@@ -1,14 +1,16 @@
-"""Step: train on the split and save model.pt (weights plus architecture)."""
+"""Step: train on the split, save model.pt (weights plus architecture), export model.onnx and check parity."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from . import reports
+from .export import export, parity
 from .train import Classifier, train
 
 
@@ -22,7 +24,7 @@ def load(model_path: str) -> Classifier:
 
 
 def run(splits_path: str, model_type: str, hyperparameters: dict[str, Any], seed: int, model_path: str,
-        report_key: str = "") -> str:
+        onnx_path: str, report_key: str = "") -> str:
     data = np.load(splits_path)
     classes = int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
     with reports.failures(report_key, "train"):
@@ -31,6 +33,9 @@ def run(splits_path: str, model_type: str, hyperparameters: dict[str, Any], seed
     arch = {"features": int(data["x_train"].shape[1]), "hidden": list(trained.params["hidden"]), "classes": classes,
             "dropout": float(trained.params["dropout"])}
     torch.save({"state": trained.model.state_dict(), "arch": json.dumps(arch)}, model_path)
-    return json.dumps({"device": trained.device, "params": trained.params, "seconds": round(trained.seconds, 3),
+    with reports.failures(report_key, "train-model"):
+        sha256 = export(trained.model, arch["features"], Path(onnx_path))
+        checked = parity(trained.model, Path(onnx_path), data["x_test"])
+    return json.dumps({"device": trained.device, "parity": checked, "onnxSha256": sha256, "params": trained.params, "seconds": round(trained.seconds, 3),
                        "history": trained.history, "torch": torch.__version__,
                        "cuda": torch.version.cuda if trained.device == "cuda" else None})
