@@ -102,3 +102,18 @@ def test_both_onnx_exporters_pass_parity(dynamo: bool, tmp_path: Any) -> None:
     trained = train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp", {"epochs": 1, "hidden": [16]}, 3)
     export(trained.model, len(parts.features), tmp_path / "m.onnx", dynamo=dynamo)
     assert parity(trained.model, tmp_path / "m.onnx", parts.x_test)["argmaxAgreement"] == 1.0
+
+
+def test_parity_mismatch_is_refused(tmp_path: Any) -> None:
+    import torch
+
+    from lathe_pipelines.steps.export import export, parity
+
+    parts = split(digits().iloc[:400], "label", 3)
+    trained = train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp", {"epochs": 1, "hidden": [16]}, 3)
+    export(trained.model, len(parts.features), tmp_path / "m.onnx")
+    with torch.no_grad():  # the torch model moves on after export: the ONNX file no longer matches it
+        trained.model.net[-1].bias += 1.0
+    with pytest.raises(TrainingFailed) as error:
+        parity(trained.model, tmp_path / "m.onnx", parts.x_test)
+    assert error.value.reason == "ParityMismatch" and "max |logit diff|" in str(error.value)
