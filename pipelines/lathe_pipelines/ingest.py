@@ -81,7 +81,8 @@ def _ingest(request: IngestRequest, versions: DatasetVersions, s3: S3Access | No
         raise SchemaMismatch(f"target column {target} is not in the data")
     table = to_arrow(frame)
     version = content_version(table)
-    summary_base = {"version": version, "rows": len(frame), "columns": len(frame.columns)}
+    summary_base = {"version": version, "rows": len(frame), "columns": len(frame.columns),
+                    "uri": versions.store.uri(versions.key(version, ""))}
     if versions.exists(version):
         return {"outcome": "Unchanged", "reason": "Unchanged", **summary_base,
                 "validation": versions.manifest(version).get("validation"),

@@ -29,8 +29,7 @@ class ModelRegistry:
         return f"{self.prefix}{version}/{file}"
 
     def store_uri(self, version: int) -> str:
-        uri = getattr(self.store, "uri", None)
-        return uri(self.key(version, ONNX)) if callable(uri) else self.key(version, ONNX)
+        return self.store.uri(self.key(version, ONNX))
 
     def report_key(self, run: str) -> str:
         return f"{self.prefix}runs/{run}.json"

@@ -103,13 +103,13 @@ class OperatorProcess:
     """``python -m lathe_operator operator`` as a subprocess, as it runs in a pod."""
 
     def __init__(self, plane: ControlPlane, namespace: str, log: Path, metrics_port: int = 0,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, liveness: str = "") -> None:
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "LATHE_METRICS_PORT": str(metrics_port),
                "PYTHONUNBUFFERED": "1", "LATHE_STORE_URI": f"file://{log.parent / 'store'}", **(extra_env or {})}
         self.log = log
         self._file = open(log, "ab")  # noqa: SIM115  (closed in kill)
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "lathe_operator", "operator", "-n", namespace, "--liveness", "",
+            [sys.executable, "-m", "lathe_operator", "operator", "-n", namespace, "--liveness", liveness,
              "--log-format", "full"],
             stdout=self._file, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )

@@ -90,6 +90,7 @@ def test_dataset_from_s3_versions_and_refuses_bad_data(
     eventually(lambda: ready(kubectl, namespace) == ("True", "Published"), timeout=120)
     first = status(kubectl, namespace)
     assert (first["rows"], first["columns"]) == (1797, 65) and first["phase"] == "Ready"
+    assert first["uri"] == f"s3://lathe-{namespace}/datasets/{namespace}/digits/{first['currentVersion'][7:]}/"
     assert first["validation"]["failed"] == 0 and first["validation"]["evaluated"] == 4
     table = kubectl.run("get", "datasets", "-n", namespace).stdout
     assert first["currentVersion"] in table and "1797" in table

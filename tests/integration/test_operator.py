@@ -23,8 +23,8 @@ DATASET = load_yaml(ROOT / "examples/01-dataset/dataset.yaml")
 def start_operator(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Iterator[Any]:
     started: list[OperatorProcess] = []
 
-    def start(metrics_port: int = 0) -> OperatorProcess:
-        process = OperatorProcess(control_plane, namespace, tmp_path / "operator.log", metrics_port)
+    def start(metrics_port: int = 0, liveness: str = "") -> OperatorProcess:
+        process = OperatorProcess(control_plane, namespace, tmp_path / "operator.log", metrics_port, liveness=liveness)
         started.append(process)
         return process
 
@@ -134,3 +134,21 @@ def test_prometheus_scrapes_the_operator(
         return float(result[0]["value"][1]) if result else 0.0
 
     assert eventually(scraped, timeout=60) >= 1
+
+
+def test_liveness_endpoint(start_operator: Any) -> None:
+    import json
+    import urllib.request
+
+    port = free_port()
+    start_operator(liveness=f"http://127.0.0.1:{port}/healthz")
+
+    def alive() -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                assert response.status == 200
+                return dict(json.load(response))
+        except OSError:  # not listening yet
+            return {}
+
+    assert "kube" in eventually(alive, timeout=60)  # our probe, next to kopf's own

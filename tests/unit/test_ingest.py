@@ -87,12 +87,17 @@ def test_profile_has_bins_sample_and_classes(frame: pd.DataFrame) -> None:
     assert sum(result["target"]["classes"].values()) == 400
 
 
+def versions_prefix(version: str) -> str:
+    return f"datasets/ns/digits/{version.removeprefix('sha256:')}/"
+
+
 def test_ingest_publishes_once_and_refuses_bad_data(frame: pd.DataFrame, tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "store")
     source = write_csv(frame, tmp_path / "digits.csv")
     spec = {"source": {"uri": source, "format": "csv"}, "target": "label", "expectations": RULES}
     first = ingest(IngestRequest("ns", "digits", "run-0", spec), store, None)
     assert first["outcome"] == "Published" and first["rows"] == 400 and first["validation"]["failed"] == 0
+    assert first["uri"] == (tmp_path / "store" / versions_prefix(first["version"])).as_uri()
     versions = DatasetVersions(store, "ns", "digits")
     assert versions.versions() == [first["version"]]
     manifest = versions.manifest(first["version"])

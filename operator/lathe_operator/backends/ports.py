@@ -56,3 +56,6 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove an object; absent is fine."""
+
+    def uri(self, key: str) -> str:
+        """Where people and other tools find the object: s3://bucket/key or file:///path."""

@@ -115,7 +115,8 @@ def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
     report = observed.run.report or {}
     events: list[Event] = []
     if fresh and result["outcome"] in ("Published", "Unchanged"):
-        update.update(current_version=report["version"], rows=report["rows"], columns=report["columns"])
+        update.update(current_version=report["version"], rows=report["rows"], columns=report["columns"],
+                      uri=report.get("uri"))
         if report.get("validation"):
             update["validation"] = ValidationSummary.model_validate(report["validation"])
         if result["outcome"] == "Published" or report["version"] != status.current_version:

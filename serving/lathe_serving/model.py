@@ -1,0 +1,121 @@
+"""A registered ONNX model behind Seldon's duck-typed Python model contract.
+
+``LatheModel`` has what ``seldon-core-microservice`` calls (``load``, ``predict``,
+``health_status``, ``metrics``, ``init_metadata``) without importing seldon_core, so the
+same class runs under Seldon Core and under Lathe's own server. Only numpy and
+onnxruntime are needed. Bad input raises ``ModelError`` with an HTTP status and a reason
+that the servers turn into a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+MAX_ROWS = 10_000
+
+
+class ModelError(Exception):
+    """Bad input or a model that may not be served; ``status_code`` and ``reason`` go to the client."""
+
+    def __init__(self, reason: str, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.status_code = reason, message, status_code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": {"code": self.status_code, "reason": self.reason, "info": self.message, "status": "FAILURE"}}
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """Threads for the cores this process may use; full graph optimisation; no per-call thread spinning."""
+    options = ort.SessionOptions()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    options.intra_op_num_threads = threads or cores
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+class LatheModel:
+    """``model_dir`` holds model.onnx and model.json (the registry's files for one version)."""
+
+    def __init__(self, model_dir: str = "/mnt/models", threads: int | None = None) -> None:
+        self.model_dir = Path(model_dir)
+        self.threads = int(threads) if threads else None
+        self.session: ort.InferenceSession | None = None
+        self.card: dict[str, Any] = {}
+        self.load_seconds = 0.0
+        self.features = 0
+
+    def load(self) -> None:
+        started = time.perf_counter()
+        data = (self.model_dir / "model.onnx").read_bytes()
+        self.card = json.loads((self.model_dir / "model.json").read_text())
+        expected = self.card.get("sha256")
+        if expected and hashlib.sha256(data).hexdigest() != expected:
+            raise ModelError("ChecksumMismatch", f"{self.model_dir}/model.onnx does not match the sha256 in model.json",
+                             status_code=500)
+        self.session = ort.InferenceSession(data, session_options(self.threads), providers=["CPUExecutionProvider"])
+        shape = self.session.get_inputs()[0].shape
+        self.features = int(shape[1]) if len(shape) > 1 and isinstance(shape[1], int) else 0
+        self.load_seconds = time.perf_counter() - started
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", "model"))
+
+    @property
+    def version(self) -> int:
+        return int(self.card.get("version", 0))
+
+    def check(self, X: Any) -> np.ndarray:  # noqa: N803  (Seldon's argument name)
+        """Rows of numbers with the model's feature count, as float32; ModelError otherwise."""
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf, refused below
+                array = np.asarray(X, dtype=np.float32)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ModelError("InvalidInput", f"inputs must be numbers: {str(error)[:200]}") from error
+        if array.ndim == 1:
+            array = array.reshape(1, -1)
+        if array.ndim != 2 or array.shape[0] == 0:
+            raise ModelError("InvalidShape", f"inputs must be a non-empty list of rows, got shape {list(array.shape)}")
+        if self.features and array.shape[1] != self.features:
+            raise ModelError("InvalidShape", f"each row needs {self.features} features, got {array.shape[1]}")
+        if array.shape[0] > MAX_ROWS:
+            raise ModelError("TooManyRows", f"at most {MAX_ROWS} rows per request, got {array.shape[0]}", 413)
+        if not np.isfinite(array).all():
+            raise ModelError("InvalidInput", "inputs contain NaN, infinity or values beyond float32 range")
+        return array
+
+    def predict(self, X: Any, names: Any = None, meta: Any = None) -> np.ndarray:  # noqa: N803
+        """Class probabilities, one row per input row."""
+        if self.session is None:
+            raise ModelError("NotReady", "model is not loaded", 503)
+        logits = self.session.run(None, {self.session.get_inputs()[0].name: self.check(X)})[0]
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def class_names(self) -> list[str]:
+        return [str(c) for c in (self.card.get("columns") or {}).get("classes", [])]
+
+    def health_status(self) -> dict[str, Any]:
+        if self.session is None:
+            raise ModelError("NotReady", "model is not loaded", 503)
+        return {"model": self.name, "version": self.version, "ready": True}
+
+    def init_metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "versions": [str(self.version)], "platform": "onnxruntime",
+                "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, self.features]}],
+                "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(self.class_names())]}]}
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [{"type": "GAUGE", "key": "lathe_model_load_seconds", "value": self.load_seconds}]
