@@ -1,0 +1,5 @@
+"""``python -m lathe_serving`` runs Lathe's model server."""
+
+from .server import main
+
+main()

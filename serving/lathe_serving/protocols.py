@@ -1,0 +1,56 @@
+"""Request and response bodies of the Seldon and Open Inference (V2) protocols, as plain functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .model import ModelError
+
+
+def seldon_inputs(body: Any) -> Any:
+    """``{"data": {"ndarray": rows}}`` or ``{"data": {"tensor": {"shape": [...], "values": [...]}}}``."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise ModelError("InvalidRequest", 'expected {"data": {"ndarray": [[...]]}} or {"data": {"tensor": ...}}')
+    if "ndarray" in data:
+        return data["ndarray"]
+    tensor = data.get("tensor")
+    if isinstance(tensor, dict) and isinstance(tensor.get("shape"), list) and isinstance(tensor.get("values"), list):
+        try:
+            return np.asarray(tensor["values"], dtype=np.float32).reshape(tensor["shape"])
+        except (ValueError, TypeError) as error:
+            raise ModelError("InvalidShape", f"tensor values do not fit shape {tensor['shape']}: {error}") from error
+    raise ModelError("InvalidRequest", "data needs ndarray or tensor")
+
+
+def seldon_response(probabilities: np.ndarray, names: list[str], model: str, version: int) -> dict[str, Any]:
+    return {"data": {"names": names, "ndarray": probabilities.tolist()},
+            "meta": {"requestPath": {"model": f"{model}:{version}"}}}
+
+
+def v2_inputs(body: Any) -> Any:
+    """``{"inputs": [{"name", "shape", "datatype", "data"}]}``: the first input tensor."""
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    if not isinstance(inputs, list) or not inputs or not isinstance(inputs[0], dict):
+        raise ModelError("InvalidRequest", 'expected {"inputs": [{"name", "shape", "datatype", "data"}]}')
+    tensor = inputs[0]
+    if tensor.get("datatype") not in ("FP32", "FP64", "INT32", "INT64"):
+        raise ModelError("InvalidDatatype", f"datatype {tensor.get('datatype')!r} is not numeric (FP32, FP64, INT32, INT64)")
+    shape, data = tensor.get("shape"), tensor.get("data")
+    if not isinstance(shape, list) or not isinstance(data, list):
+        raise ModelError("InvalidRequest", "an input needs a shape list and a data list")
+    try:
+        return np.asarray(data, dtype=np.float32).reshape(shape)
+    except (ValueError, TypeError) as error:
+        raise ModelError("InvalidShape", f"data does not fit shape {shape}: {str(error)[:200]}") from error
+
+
+def v2_response(probabilities: np.ndarray, model: str, version: int, request_id: str | None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"model_name": model, "model_version": str(version), "outputs": [
+        {"name": "probabilities", "shape": list(probabilities.shape), "datatype": "FP32",
+         "data": probabilities.ravel().tolist()}]}
+    if request_id:
+        answer["id"] = request_id
+    return answer

@@ -1,0 +1,121 @@
+"""Lathe's model server over real HTTP: both protocols, micro-batching, 4xx for bad input, Prometheus scraping."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from lathe_pipelines.sample_data import digits
+from tests.conftest import ROOT, eventually
+from tests.servers.process import free_port
+from tests.servers.prometheus import Prometheus
+from tests.unit.test_serving_model import model_dir  # noqa: F401  (fixture: a tiny trained model)
+
+ROWS = digits().drop(columns="label").to_numpy(dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # noqa: F811
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "lathe_serving", "--model-dir", str(model_dir), "--host",
+                                    "127.0.0.1", "--port", str(port), "--max-wait-ms", "5"], stdout=out, stderr=out,
+                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                       [str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")])})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: call(url, "/v2/health/ready")[0] == 200, timeout=60)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def call(url: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read()
+            return response.status, json.loads(text) if text.startswith((b"{", b"[")) else text.decode()
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        return error.code, json.loads(text) if text.startswith(b"{") else text.decode()
+    except OSError:
+        return 0, None
+
+
+def test_both_protocols_match_in_process_onnxruntime(server: str, model_dir: Path) -> None:  # noqa: F811
+    logits = ort.InferenceSession(str(model_dir / "model.onnx")).run(None, {"input": ROWS[:5]})[0]
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    code, seldon = call(server, "/api/v1.0/predictions", {"data": {"ndarray": ROWS[:5].tolist()}})
+    assert code == 200 and np.allclose(seldon["data"]["ndarray"], expected, atol=1e-6)
+    assert seldon["data"]["names"] == [str(i) for i in range(10)] and seldon["meta"]["requestPath"]["model"] == "digits:3"
+    body = {"id": "r1", "inputs": [{"name": "input", "shape": [5, 64], "datatype": "FP32", "data": ROWS[:5].ravel().tolist()}]}
+    code, v2 = call(server, "/v2/models/digits/infer", body)
+    assert code == 200 and v2["id"] == "r1" and v2["model_version"] == "3"
+    assert np.allclose(np.reshape(v2["outputs"][0]["data"], v2["outputs"][0]["shape"]), expected, atol=1e-6)
+    assert call(server, "/health/ping") == (200, "pong")
+    assert call(server, "/v2/models/digits")[1]["inputs"][0]["shape"] == [-1, 64]
+
+
+@pytest.mark.parametrize(("path", "body", "code", "reason"), [
+    ("/api/v1.0/predictions", b"not json", 400, "InvalidJSON"),
+    ("/api/v1.0/predictions", {"data": {"ndarray": [[1.0] * 3]}}, 400, "InvalidShape"),
+    ("/api/v1.0/predictions", {"data": {"ndarray": [["x"] * 64]}}, 400, "InvalidInput"),
+    ("/api/v1.0/predictions", {"rows": [1]}, 400, "InvalidRequest"),
+    ("/api/v1.0/predictions", [1, 2], 400, "InvalidRequest"),
+    ("/v2/models/other/infer", {"inputs": []}, 404, "ModelNotFound"),
+    ("/v2/models/digits/infer", {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "BYTES", "data": []}]},
+     400, "InvalidDatatype"),
+    ("/v2/models/digits/infer", {"inputs": [{"name": "input", "shape": [2, 64], "datatype": "FP32", "data": [1.0]}]},
+     400, "InvalidShape"),
+])
+def test_bad_requests_get_a_4xx_with_a_reason(server: str, path: str, body: Any, code: int, reason: str) -> None:
+    status, answer = call(server, path, raw=body if isinstance(body, bytes) else json.dumps(body).encode())
+    assert status == code and reason in json.dumps(answer)
+
+
+def test_oversized_body_is_refused_and_the_server_stays_up(server: str) -> None:
+    status, _ = call(server, "/api/v1.0/predictions", raw=b"[" + b"1," * (5 << 20) + b"1]")
+    assert status == 413
+    assert call(server, "/health/ping") == (200, "pong")
+
+
+def test_concurrent_requests_are_batched_and_metrics_are_scraped(server: str, prometheus: Prometheus) -> None:
+    def one(i: int) -> int:
+        return call(server, "/api/v1.0/predictions", {"data": {"ndarray": [ROWS[i % 100].tolist()]}})[0]
+
+    with ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(one, range(400))) == {200}
+    assert call(server, "/api/v1.0/predictions", {"data": {"ndarray": [[1.0]]}})[0] == 400
+    prometheus.scrape([server.removeprefix("http://")])
+    queries = {"ok": 'sum(lathe_model_requests_total{code="200"})', "bad": 'sum(lathe_model_requests_total{code="400"})',
+               "rows_per_call": "sum(lathe_model_batch_rows_sum) / sum(lathe_model_batch_rows_count)"}
+
+    def scraped() -> dict[str, float]:
+        found = {}
+        for name, query in queries.items():
+            result = prometheus.query(query)
+            assert result, query
+            found[name] = float(result[0]["value"][1])
+        return found
+
+    values = eventually(scraped, timeout=60)
+    assert values["ok"] >= 400 and values["bad"] >= 1
+    assert values["rows_per_call"] > 1.0  # concurrent requests shared onnxruntime calls
