@@ -21,7 +21,10 @@ def open_configured_store():  # type: ignore[no-untyped-def]
 
 def run(namespace: str, dataset: str, version: str, target: str, seed: int, out_path: str) -> str:
     versions = DatasetVersions(open_configured_store(), namespace, dataset)
-    frame = pq.read_table(io.BytesIO(versions.store.get(versions.key(version, "data.parquet")))).to_pandas()
+    # No Arrow thread pool in this short-lived step: its teardown at interpreter exit has aborted
+    # the process ("terminate called without an active exception") after the work was done.
+    data = versions.store.get(versions.key(version, "data.parquet"))
+    frame = pq.read_table(io.BytesIO(data), use_threads=False).to_pandas(use_threads=False)
     parts = split(frame, target, seed)
     with open(out_path, "wb") as out:
         np.savez(out, x_train=parts.x_train, y_train=parts.y_train, x_val=parts.x_val, y_val=parts.y_val,
