@@ -119,3 +119,27 @@ class LatheModel:
 
     def metrics(self) -> list[dict[str, Any]]:
         return [{"type": "GAUGE", "key": "lathe_model_load_seconds", "value": self.load_seconds}]
+
+
+def _seldon_error_handler() -> None:
+    """Under seldon-core-microservice (Flask), answer ModelError with its status and reason, not a 500.
+
+    Seldon registers a Flask blueprint found as ``model_error_handler`` on the model class;
+    Flask exists only in the Seldon environment, so Lathe's own server never imports it.
+    """
+    try:
+        import flask
+    except ImportError:
+        return
+    blueprint = flask.Blueprint("lathe_model_errors", __name__)
+
+    @blueprint.app_errorhandler(ModelError)
+    def handle(error: ModelError) -> Any:
+        response = flask.jsonify(error.to_dict())
+        response.status_code = error.status_code
+        return response
+
+    LatheModel.model_error_handler = blueprint  # type: ignore[attr-defined]
+
+
+_seldon_error_handler()
