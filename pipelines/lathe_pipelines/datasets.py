@@ -21,6 +21,14 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, indent=1, sort_keys=True, default=str).encode()
 
 
+def load(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """A JSON object from the store, or None when it is not there (yet)."""
+    try:
+        return dict(json.loads(store.get(key)))
+    except ObjectNotFound:
+        return None
+
+
 class DatasetVersions:
     def __init__(self, store: ObjectStore, namespace: str, name: str) -> None:
         self.store = store
@@ -63,7 +71,4 @@ class DatasetVersions:
         self.store.put(f"{self.prefix}runs/{run}.json", dumps(report))
 
     def report(self, run: str) -> dict[str, Any] | None:
-        try:
-            return dict(json.loads(self.store.get(f"{self.prefix}runs/{run}.json")))
-        except ObjectNotFound:
-            return None
+        return load(self.store, f"{self.prefix}runs/{run}.json")

@@ -13,9 +13,9 @@ import hashlib
 import json
 from typing import Any
 
-from lathe_operator.backends.ports import ObjectNotFound, ObjectStore
+from lathe_operator.backends.ports import ObjectStore
 
-from .datasets import dumps
+from .datasets import dumps, load
 
 CARD, ONNX = "model.json", "model.onnx"
 
@@ -35,10 +35,7 @@ class ModelRegistry:
         return f"{self.prefix}runs/{run}.json"
 
     def report(self, run: str) -> dict[str, Any] | None:
-        try:
-            return dict(json.loads(self.store.get(self.report_key(run))))
-        except ObjectNotFound:
-            return None
+        return load(self.store, self.report_key(run))
 
     def versions(self) -> list[int]:
         found = set()
@@ -79,10 +76,8 @@ class ModelRegistry:
         return data
 
     def promoted(self) -> int | None:
-        try:
-            return int(json.loads(self.store.get(f"{self.prefix}promoted.json"))["version"])
-        except ObjectNotFound:
-            return None
+        pointer = load(self.store, f"{self.prefix}promoted.json")
+        return int(pointer["version"]) if pointer else None
 
     def promote(self, version: int, reason: str = "") -> None:
         self.store.put(f"{self.prefix}promoted.json", dumps({"version": version, "reason": reason}))

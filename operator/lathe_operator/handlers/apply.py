@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ..api.v1alpha1 import Resource
 from ..backends.ports import Kube
+from ..reconcile import conditions as cond
 from ..reconcile.plan import Observed, Plan
 
 RECONCILES = Counter("lathe_reconcile_total", "Reconciliations by kind and result", ["kind", "result"])
@@ -46,8 +47,6 @@ def observe_children(kube: Kube, namespace: str, wanted: list[tuple[str, str, st
 
 def unavailable(resource: Any, reason: str, message: str, patch: kopf.Patch) -> None:
     """Record that a backend (object store, KFP API) is unreachable; the caller retries with back-off."""
-    from ..reconcile import conditions as cond
-
     conditions = cond.standard(resource.status.conditions, ready=False, progressing=True, degraded=True,
                                reason=reason, message=message[:1000], generation=resource.generation, now=now())
     patch.status.update(conditions=[c.dump() for c in conditions], phase=cond.phase(conditions).value)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from ..datasets import dumps
 from .errors import TrainingFailed
 
 
@@ -17,7 +17,7 @@ def write(report_key: str, report: dict[str, Any]) -> None:
     from .prepare import open_configured_store
 
     finished = datetime.now(UTC).replace(microsecond=0).isoformat()
-    open_configured_store().put(report_key, json.dumps({**report, "finishedAt": finished}, default=str).encode())
+    open_configured_store().put(report_key, dumps({**report, "finishedAt": finished}))
 
 
 @contextlib.contextmanager
