@@ -14,6 +14,9 @@ PY
 )"
 key="$( (echo "$requirements"; cat "$root/constraints.txt") | sha256sum | cut -c1-12)"
 venv="$CACHE/venv-$key"
+mkdir -p "$CACHE"
+exec 9>"$CACHE/venv.lock"
+flock 9  # one builder at a time: a second caller waits instead of deleting a half-built venv
 if [[ ! -x "$venv/bin/python" || ! -f "$venv/.complete" ]]; then
   echo "[venv] Creating $venv (torch is a few GB the first time; pip keeps its cache)" >&2
   rm -rf "$venv"

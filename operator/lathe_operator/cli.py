@@ -72,6 +72,37 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _offline(args: argparse.Namespace) -> int:
+    """One batch scoring or edge bundle run (what the Job or the local process runs); always leaves a report."""
+    import json
+
+    from lathe_pipelines import offline
+
+    from .backends.ports import StoreError
+    from .backends.stores import open_store
+    from .config import Config
+
+    store = open_store(Config.from_env().store)
+    try:
+        if args.command == "score":
+            report = offline.score(store, args.namespace, args.deployment, args.run, args.model, args.model_version,
+                                   args.dataset, args.dataset_version, args.chunk_rows)
+        else:
+            report = offline.bundle(store, args.namespace, args.deployment, args.run, args.model, args.model_version,
+                                    args.quantize)
+    except offline.OfflineFailed as error:
+        report = {"outcome": "Failed", "reason": error.reason, "message": str(error)}
+    except StoreError:
+        raise  # no report can be written; the operator sees the failed process or Job
+    except Exception as error:  # noqa: BLE001  (recorded, then the run fails)
+        offline.write_report(store, args.namespace, args.deployment, args.run,
+                             {"outcome": "Failed", "reason": "RunFailed", "message": f"{type(error).__name__}: {error}"})
+        raise
+    offline.write_report(store, args.namespace, args.deployment, args.run, report)
+    print(json.dumps(report, default=str))
+    return 0 if report["outcome"] == "Succeeded" else 1
+
+
 def _crds(args: argparse.Namespace) -> int:
     from .api.crd import all_crds
 
@@ -114,6 +145,22 @@ def main(argv: list[str] | None = None) -> int:
 
     tr = commands.add_parser("train", help="run one training pipeline with kfp.local (local mode)")
     tr.set_defaults(run_command=_train)
+
+    for name, text in (("score", "score a Dataset version with a model version (batch ModelDeployment)"),
+                       ("bundle", "publish an edge bundle of a model version (edge ModelDeployment)")):
+        job = commands.add_parser(name, help=text)
+        job.add_argument("--namespace", required=True)
+        job.add_argument("--deployment", required=True, help="the ModelDeployment's name")
+        job.add_argument("--run", required=True, help="run name; its report goes to deployments/<ns>/<name>/runs/")
+        job.add_argument("--model", required=True)
+        job.add_argument("--model-version", type=int, required=True)
+        if name == "score":
+            job.add_argument("--dataset", required=True)
+            job.add_argument("--dataset-version", required=True)
+            job.add_argument("--chunk-rows", type=int, default=65536)
+        else:
+            job.add_argument("--quantize", action="store_true", help="add an int8 copy and its accuracy delta")
+        job.set_defaults(run_command=_offline)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the models")
     crds.add_argument("--out", action="append", default=None, help="directory (repeatable)")

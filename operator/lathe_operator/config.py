@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,6 +39,11 @@ class Config:
     kfp_host: str = ""  # Kubeflow Pipelines API, e.g. http://ml-pipeline.kubeflow.svc:8888
     kfp_ui_url: str = ""  # where people open runs; the API host when empty
     kfp_token: str = ""
+    serving: Literal["seldon", "local"] = "seldon"  # online ModelDeployments: SeldonDeployments or local processes
+    serving_image: str = "ghcr.io/lathe-dev/lathe-serving:0.1.0"
+    prometheus_url: str = ""  # canary analysis queries it, e.g. http://prometheus-operated.monitoring.svc:9090
+    request_logger_url: str = ""  # Seldon's request logger target (a Lathe log sink or any CloudEvents receiver)
+    local_dir: str = ""  # local mode: model servers' folders; a fixed place so a restarted operator finds them
     store: StoreSettings = StoreSettings()
 
     @classmethod
@@ -54,6 +60,9 @@ class Config:
         executor = env.get("LATHE_EXECUTOR", "job")
         if executor not in ("job", "local"):
             raise ValueError(f"LATHE_EXECUTOR must be job or local, not {executor!r}")
+        serving = env.get("LATHE_SERVING", "local" if executor == "local" else "seldon")
+        if serving not in ("seldon", "local"):
+            raise ValueError(f"LATHE_SERVING must be seldon or local, not {serving!r}")
         return cls(
             pipelines_image=env.get("LATHE_PIPELINES_IMAGE", cls.pipelines_image),
             job_service_account=env.get("LATHE_JOB_SERVICE_ACCOUNT", cls.job_service_account),
@@ -64,5 +73,10 @@ class Config:
             kfp_host=env.get("LATHE_KFP_HOST", ""),
             kfp_ui_url=env.get("LATHE_KFP_UI_URL", ""),
             kfp_token=env.get("LATHE_KFP_TOKEN", ""),
+            serving=serving,  # type: ignore[arg-type]
+            serving_image=env.get("LATHE_SERVING_IMAGE", cls.serving_image),
+            prometheus_url=env.get("LATHE_PROMETHEUS_URL", ""),
+            request_logger_url=env.get("LATHE_REQUEST_LOGGER_URL", ""),
+            local_dir=env.get("LATHE_LOCAL_DIR") or os.path.join(tempfile.gettempdir(), f"lathe-local-{os.getuid()}"),
             store=store,
         )

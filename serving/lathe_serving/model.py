@@ -55,6 +55,7 @@ class LatheModel:
         self.card: dict[str, Any] = {}
         self.load_seconds = 0.0
         self.features = 0
+        self.input_name = "input"
 
     def load(self) -> None:
         started = time.perf_counter()
@@ -65,6 +66,7 @@ class LatheModel:
             raise ModelError("ChecksumMismatch", f"{self.model_dir}/model.onnx does not match the sha256 in model.json",
                              status_code=500)
         self.session = ort.InferenceSession(data, session_options(self.threads), providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape
         self.features = int(shape[1]) if len(shape) > 1 and isinstance(shape[1], int) else 0
         self.load_seconds = time.perf_counter() - started
@@ -98,11 +100,21 @@ class LatheModel:
 
     def predict(self, X: Any, names: Any = None, meta: Any = None) -> np.ndarray:  # noqa: N803
         """Class probabilities, one row per input row."""
+        return self.infer(self.check(X))
+
+    def infer(self, rows: np.ndarray) -> np.ndarray:
+        """``predict`` for rows already checked (the server checks each request before batching)."""
         if self.session is None:
             raise ModelError("NotReady", "model is not loaded", 503)
-        logits = self.session.run(None, {self.session.get_inputs()[0].name: self.check(X)})[0]
+        logits = self.session.run(None, {self.input_name: rows})[0]
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def labels(self, probabilities: np.ndarray) -> list[str]:
+        """The predicted class of each row, as the training data named it."""
+        names = self.class_names()
+        picks = probabilities.argmax(axis=1).tolist()
+        return [names[i] if i < len(names) else str(i) for i in picks]
 
     def class_names(self) -> list[str]:
         return [str(c) for c in (self.card.get("columns") or {}).get("classes", [])]

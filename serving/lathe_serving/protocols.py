@@ -25,9 +25,37 @@ def seldon_inputs(body: Any) -> Any:
     raise ModelError("InvalidRequest", "data needs ndarray or tensor")
 
 
-def seldon_response(probabilities: np.ndarray, names: list[str], model: str, version: int) -> dict[str, Any]:
+def seldon_puid(body: Any) -> str | None:
+    """A request id the caller chose (``meta.puid``), which then names the request in logs and feedback."""
+    meta = body.get("meta") if isinstance(body, dict) else None
+    puid = meta.get("puid") if isinstance(meta, dict) else None
+    return puid if isinstance(puid, str) and 0 < len(puid) <= 128 else None
+
+
+def seldon_response(probabilities: np.ndarray, names: list[str], model: str, version: int,
+                    puid: str) -> dict[str, Any]:
     return {"data": {"names": names, "ndarray": probabilities.tolist()},
-            "meta": {"requestPath": {"model": f"{model}:{version}"}}}
+            "meta": {"puid": puid, "requestPath": {"model": f"{model}:{version}"}}}
+
+
+def seldon_feedback(body: Any) -> tuple[str, list[str]]:
+    """Seldon's feedback: ``{"response": {"meta": {"puid"}}, "truth": {"data": {"ndarray": [...]}}}``."""
+    if not isinstance(body, dict):
+        raise ModelError("InvalidRequest", "feedback must be a JSON object")
+    response = body.get("response")
+    meta = response.get("meta") if isinstance(response, dict) else None
+    puid = meta.get("puid") if isinstance(meta, dict) else None
+    if not isinstance(puid, str) or not puid:
+        raise ModelError("InvalidRequest", "feedback needs response.meta.puid, the id of the answered request")
+    truth = body.get("truth")
+    data = truth.get("data") if isinstance(truth, dict) else None
+    values = data.get("ndarray") if isinstance(data, dict) else None
+    if not isinstance(values, list) or not values:
+        raise ModelError("InvalidRequest", "feedback needs truth.data.ndarray with the true class of each row")
+    flat = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values]
+    if any(isinstance(v, (list, dict)) or v is None for v in flat):
+        raise ModelError("InvalidRequest", "truth.data.ndarray must hold one class per row")
+    return puid, [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in flat]
 
 
 def v2_inputs(body: Any) -> Any:

@@ -70,3 +70,31 @@ class KubeClient:
                 return False
             raise
         return True
+
+    def apply(self, manifest: dict[str, Any]) -> str:
+        if self.ensure(manifest):
+            return "created"
+        meta = manifest["metadata"]
+        found = self.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
+        if found is None:  # deleted in between: the next reconcile creates it
+            return "unchanged"
+        current = found.get("metadata") or {}
+        same = _contains(found.get("spec"), manifest["spec"]) and all(
+            (current.get(k) or {}).get(key) == value for k in ("labels", "annotations")
+            for key, value in (meta.get(k) or {}).items())
+        if same:
+            return "unchanged"
+        patch = {"metadata": {k: meta[k] for k in ("labels", "annotations") if k in meta}, "spec": manifest["spec"]}
+        self._resource(manifest["apiVersion"], manifest["kind"]).patch(
+            body=patch, name=meta["name"], namespace=meta["namespace"], content_type="application/merge-patch+json")
+        return "updated"
+
+
+def _contains(found: Any, wanted: Any) -> bool:
+    """``wanted`` is already in ``found`` (fields the API server defaulted do not count as differences)."""
+    if isinstance(wanted, dict):
+        return isinstance(found, dict) and all(_contains(found.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(found, list) and len(found) == len(wanted) and all(
+            _contains(f, w) for f, w in zip(found, wanted, strict=True))
+    return bool(found == wanted)

@@ -14,6 +14,11 @@ class Kube(Protocol):
     def ensure(self, manifest: dict[str, Any]) -> bool:
         """Create the object unless it exists; True when this call created it."""
 
+    def apply(self, manifest: dict[str, Any]) -> str:
+        """Create the object, or bring an existing one's spec, labels and annotations to the manifest's.
+
+        Returns "created", "updated" or "unchanged"."""
+
     def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
         """Objects of a kind in a namespace; empty when the kind is not served."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from ..api.v1alpha1 import GROUP, VERSION, DriftMonitor, ModelDeployment, Resource
+from ..api.v1alpha1 import GROUP, VERSION, DriftMonitor, Resource
 from ..reconcile import unsupported
 from .apply import apply, now, parse, reconciler
 from ..reconcile.plan import Observed
@@ -27,5 +27,5 @@ def register(model: type[Resource]) -> None:
         apply(unsupported.plan(resource, Observed(now=now())), body, patch, memo.kube, logger)
 
 
-for _model in (ModelDeployment, DriftMonitor):
+for _model in (DriftMonitor,):
     register(_model)

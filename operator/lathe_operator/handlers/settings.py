@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from functools import partial
 from typing import Any
 
@@ -15,6 +17,7 @@ from ..backends.pipelines_kfp import KfpPipelines
 from ..backends.kube import KubeClient
 from ..backends.pipelines_local import LocalPipelines
 from ..backends.processes import LocalProcesses
+from ..backends.serving_local import LocalServing
 from ..backends.stores import open_store
 from ..config import Config
 from ..reconcile.ingest_job import ingest_job
@@ -38,7 +41,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.config = config = Config.from_env()
     memo.kube = KubeClient.from_environment()
     memo.store = open_store(config.store)
-    processes = LocalProcesses()
+    memo.processes = processes = LocalProcesses()
+    memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **store_env(config)})
     memo.pipelines = {"local": LocalPipelines(config, processes)}
     if config.kfp_host:
         store = {k: v for k, v in store_env(config).items() if "KEY" not in k}  # keys come from the Secret

@@ -16,6 +16,17 @@ def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
+def store_env_vars(store: StoreSettings) -> list[dict[str, Any]]:
+    """A Job container's environment pointing at Lathe's store, keys from the store Secret."""
+    return [
+        {"name": "LATHE_STORE_URI", "value": store.uri},
+        {"name": "LATHE_STORE_ENDPOINT", "value": store.endpoint},
+        {"name": "LATHE_STORE_SECURE", "value": str(store.secure).lower()},
+        _secret_env("LATHE_STORE_ACCESS_KEY", store.secret_name, "accessKey"),
+        _secret_env("LATHE_STORE_SECRET_KEY", store.secret_name, "secretKey"),
+    ]
+
+
 def ingest_job(
     dataset: Dataset, run: str, parent: str | None, *, image: str, service_account: str, store: StoreSettings
 ) -> dict[str, Any]:
@@ -24,11 +35,7 @@ def ingest_job(
     args = ["lathe", "ingest", "--namespace", dataset.namespace, "--name", dataset.name, "--run", run]
     env: list[dict[str, Any]] = [
         {"name": "LATHE_DATASET_SPEC", "value": json.dumps(dataset.spec.dump(), sort_keys=True)},
-        {"name": "LATHE_STORE_URI", "value": store.uri},
-        {"name": "LATHE_STORE_ENDPOINT", "value": store.endpoint},
-        {"name": "LATHE_STORE_SECURE", "value": str(store.secure).lower()},
-        _secret_env("LATHE_STORE_ACCESS_KEY", store.secret_name, "accessKey"),
-        _secret_env("LATHE_STORE_SECRET_KEY", store.secret_name, "secretKey"),
+        *store_env_vars(store),
     ]
     if parent:
         args += ["--parent", parent]

@@ -108,6 +108,20 @@ class EdgeSpec(LatheModel):
     quantize: bool = Field(default=False, description="Also ship an int8-quantized copy.")
 
 
+class Transformer(LatheModel):
+    """A container that transforms requests before the model (a Seldon TRANSFORMER node)."""
+
+    name: Name = Field(description="Node name in the inference graph.")
+    image: str = Field(min_length=1, max_length=512, description="Container image speaking the Seldon protocol.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+
+
+class Graph(LatheModel):
+    """The inference graph around the model: transformers run in order, the model last."""
+
+    transformers: list[Transformer] = Field(default_factory=list, max_length=4, description="Applied in order.")
+
+
 class ServingResources(LatheModel):
     """Requests and limits of each serving container."""
 
@@ -136,6 +150,7 @@ class ModelDeploymentSpec(LatheModel):
                     "shadow.version must differ from model.version",
                     fieldPath=".shadow.version",
                 ),
+                rule("self.mode == 'online' || !has(self.graph)", "graph applies to mode online only"),
                 rule("!(has(self.replicas) && has(self.autoscaling))", "set replicas or autoscaling, not both"),
                 rule(
                     "!has(self.traffic) || self.traffic.map(t, t.percent).sum() == 100",
@@ -163,6 +178,7 @@ class ModelDeploymentSpec(LatheModel):
     )
     logging: RequestLogging | None = Field(default=None, description="Sampled request logging.")
     resources: ServingResources = Field(default_factory=ServingResources, description="Serving container resources.")
+    graph: Graph | None = Field(default=None, description="Transformers chained before the model (online, cluster).")
     batch: BatchSpec | None = Field(default=None, description="For mode batch.")
     edge: EdgeSpec | None = Field(default=None, description="For mode edge.")
 
@@ -171,10 +187,20 @@ class HistoryEntry(LatheModel):
     """One traffic decision."""
 
     time: datetime = Field(description="When it was made.")
-    action: Literal["Deploy", "Promote", "Rollback", "Override"] = Field(description="What was done.")
+    action: Literal["Deploy", "Step", "Promote", "Rollback", "Override"] = Field(description="What was done.")
     version: int = Field(ge=1, description="Version it concerned.")
     percent: int = Field(ge=0, le=100, description="Its traffic share afterwards.")
     reason: str = Field(default="", max_length=1024, description="Why.")
+
+
+class CanaryStatus(LatheModel):
+    """Where the canary stands."""
+
+    version: int = Field(ge=1, description="Candidate model version.")
+    percent: int = Field(ge=0, le=100, description="Candidate traffic share now.")
+    phase: Literal["Progressing", "Promoted", "RolledBack"] = Field(description="Progressing, Promoted or RolledBack.")
+    since: datetime = Field(description="When the current step began.")
+    generation: int = Field(ge=0, description="metadata.generation the canary belongs to.")
 
 
 class ModelDeploymentStatus(CommonStatus):
@@ -184,7 +210,10 @@ class ModelDeploymentStatus(CommonStatus):
     traffic: list[TrafficSplit] = Field(default_factory=list, description="Current split.")
     serving: str | None = Field(default=None, max_length=256, description="Served versions, e.g. 3:90,4:10.")
     history: list[HistoryEntry] = Field(default_factory=list, max_length=50, description="Recent decisions.")
+    canary: CanaryStatus | None = Field(default=None, description="Canary progress.")
     output_uri: str | None = Field(default=None, max_length=2048, description="Batch output or edge bundle location.")
+    output_bytes: int | None = Field(default=None, ge=0, description="Size of the batch output or edge bundle.")
+    rows_scored: int | None = Field(default=None, ge=0, description="Batch rows scored so far.")
 
 
 class ModelDeployment(Resource):

@@ -1,0 +1,144 @@
+"""Local mode's stand-in for Seldon: one ``lathe_serving`` process per ModelDeployment on loopback.
+
+Everything lives under ``<work>/<namespace>/<name>/``: the model versions copied from
+the registry, ``deployment.json`` (versions, traffic, shadow, logging) and
+``server.json`` (pid and port). A restarted operator finds the running server through
+``server.json`` and keeps it: serving never stops because the operator did. A server
+that died is started again on its old port; a changed split is sent with SIGHUP and
+counts as applied once the server reports the new file's digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import urllib.request
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+from .ports import ObjectStore
+
+
+def _free_port(preferred: int | None = None) -> int:
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free port")
+
+
+class LocalServing:
+    def __init__(self, store: ObjectStore, work: Path, env: dict[str, str]) -> None:
+        self.store, self.work, self.env = store, work, env
+        self.children: dict[int, Popen[bytes]] = {}
+
+    def folder(self, namespace: str, name: str) -> Path:
+        return self.work / namespace / name
+
+    def apply(self, namespace: str, name: str, models: dict[int, str], traffic: list[tuple[int, int]],
+              shadow: int | None, sample_rate: float) -> tuple[str, str, str | None]:
+        """Make the server serve this split; (state, message, endpoint). ``models``: version -> registry prefix."""
+        folder = self.folder(namespace, name)
+        for version, prefix in models.items():
+            self._fetch(folder / "models" / str(version), prefix)
+        body = {"namespace": namespace, "deployment": name,
+                "models": {str(v): str(folder / "models" / str(v)) for v in sorted(models)},
+                "traffic": {str(v): p for v, p in traffic}, "shadow": shadow,
+                "logging": {"sampleRate": sample_rate}}
+        raw = json.dumps(body, sort_keys=True).encode()
+        config = folder / "deployment.json"
+        changed = not config.exists() or config.read_bytes() != raw
+        if changed:
+            _write(config, raw)
+        server = self._server(folder)
+        if server is None or not self._alive(server["pid"]):
+            server = self._start(folder, config, server["port"] if server else None)
+        elif changed:
+            os.kill(server["pid"], signal.SIGHUP)
+        endpoint = f"http://127.0.0.1:{server['port']}/api/v1.0/predictions"
+        status = self._status(server["port"])
+        if status is None:
+            return "Creating", f"model server (pid {server['pid']}) is starting on port {server['port']}", endpoint
+        if status.get("config") != hashlib.sha256(raw).hexdigest()[:16]:
+            return "Creating", "model server is loading the new split", endpoint
+        return "Available", f"model server pid {server['pid']} on port {server['port']}", endpoint
+
+    def remove(self, namespace: str, name: str) -> None:
+        folder = self.folder(namespace, name)
+        server = self._server(folder)
+        if server is not None and self._alive(server["pid"]):
+            os.kill(server["pid"], signal.SIGTERM)
+            child = self.children.pop(server["pid"], None)
+            if child is not None:
+                child.wait(30)
+        shutil.rmtree(folder, ignore_errors=True)
+        self._publish_targets()
+
+    def targets(self) -> list[str]:
+        """host:port of every local server, for Prometheus file-based discovery."""
+        found = []
+        for path in sorted(self.work.glob("*/*/server.json")):
+            found.append(f"127.0.0.1:{json.loads(path.read_text())['port']}")
+        return found
+
+    def _fetch(self, target: Path, prefix: str) -> None:
+        if (target / "model.json").exists():
+            return  # versions are immutable; model.json is copied last
+        target.mkdir(parents=True, exist_ok=True)
+        _write(target / "model.onnx", self.store.get(f"{prefix}model.onnx"))
+        _write(target / "model.json", self.store.get(f"{prefix}model.json"))
+
+    def _server(self, folder: Path) -> dict[str, Any] | None:
+        path = folder / "server.json"
+        return dict(json.loads(path.read_text())) if path.exists() else None
+
+    def _start(self, folder: Path, config: Path, port: int | None) -> dict[str, Any]:
+        port = _free_port(port)
+        with open(folder / "server.log", "ab") as log:
+            child = Popen([sys.executable, "-m", "lathe_serving", "--config", str(config), "--host", "127.0.0.1",
+                           "--port", str(port)], stdout=log, stderr=log, env=self.env, start_new_session=True)
+        self.children[child.pid] = child
+        server = {"pid": child.pid, "port": port}
+        _write(folder / "server.json", json.dumps(server).encode())
+        self._publish_targets()
+        return server
+
+    def _publish_targets(self) -> None:
+        """``<work>/prometheus-targets.json`` for a Prometheus ``file_sd_configs`` entry."""
+        groups = [{"targets": self.targets(), "labels": {"job": "lathe-serving"}}]
+        _write(self.work / "prometheus-targets.json", json.dumps(groups).encode())
+
+    def _alive(self, pid: int) -> bool:
+        child = self.children.get(pid)
+        if child is not None:
+            return child.poll() is None
+        try:  # started by an earlier operator: alive, not a zombie, and still our server
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return stat.split(") ", 1)[1][:1] != "Z" and b"lathe_serving" in cmdline
+
+    def _status(self, port: int) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/status", timeout=2) as response:
+                return dict(json.load(response))
+        except (OSError, ValueError):
+            return None
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Whole file or nothing: write aside, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)

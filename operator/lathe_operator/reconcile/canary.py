@@ -1,0 +1,175 @@
+"""Where live traffic goes: a manual split, the stable version, or a canary moved by its metrics.
+
+A canary starts at its first step. Once a step has run for the analysis window and the
+candidate has served ``minRequests``, its error rate, p99 latency and live accuracy
+(from feedback) are checked against the limits, with the stable version's figures
+beside them in the record: pass and it moves to the next step (100 promotes), fail and
+all traffic returns to stable. Each decision is an Event and a ``status.history``
+entry. A manual ``spec.traffic`` always wins and pauses the analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..api.v1alpha1.model_deployment import CanaryStatus, HistoryEntry, ModelDeployment
+from .plan import Event
+from .schedule import seconds
+
+RECHECK = 15.0  # seconds between looks while waiting for requests
+HISTORY = 50
+
+
+@dataclass(frozen=True)
+class VersionMetrics:
+    """One version's figures over the analysis window (None: no data)."""
+
+    requests: float
+    error_rate: float | None = None
+    p99_ms: float | None = None
+    accuracy: float | None = None
+
+    def describe(self) -> str:
+        def fmt(value: float | None, pattern: str) -> str:
+            return "n/a" if value is None else pattern.format(value)
+
+        return (f"{self.requests:.0f} requests, errors {fmt(self.error_rate, '{:.2%}')}, "
+                f"p99 {fmt(self.p99_ms, '{:.1f} ms')}, accuracy {fmt(self.accuracy, '{:.3f}')}")
+
+
+@dataclass
+class Decision:
+    traffic: list[tuple[int, int]]
+    canary: CanaryStatus | None
+    history: list[HistoryEntry] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    requeue: float | None = None
+    waiting: str = ""  # why the canary has not moved yet, for the conditions' message
+
+
+def analysis_due(md: ModelDeployment, now: datetime) -> bool:
+    """Whether the handlers should fetch metrics for this reconcile."""
+    state, spec = md.status.canary, md.spec.canary
+    return (spec is not None and md.spec.traffic is None and state is not None and state.phase == "Progressing"
+            and state.version == spec.version and now - state.since >= _window(md))
+
+
+def _window(md: ModelDeployment) -> timedelta:
+    assert md.spec.canary is not None
+    return timedelta(seconds=seconds(md.spec.canary.analysis.window))
+
+
+def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics]) -> Decision:
+    spec, status = md.spec, md.status
+    stable = spec.model.version
+    if spec.traffic is not None:
+        traffic = [(t.version, t.percent) for t in spec.traffic]
+        decision = Decision(traffic, status.canary)
+        if _current(md) != traffic:
+            top = max(traffic, key=lambda t: t[1])
+            decision.history.append(HistoryEntry(time=now, action="Override", version=top[0], percent=top[1],
+                                                 reason="spec.traffic set by hand"))
+            decision.events.append(Event("Normal", "TrafficOverride", f"Traffic set by hand: {_fmt(traffic)}"))
+        return decision
+    if spec.canary is None:
+        decision = Decision([(stable, 100)], None)
+        if _current(md) != decision.traffic:
+            decision.history.append(HistoryEntry(time=now, action="Deploy", version=stable, percent=100))
+        return decision
+    candidate, steps = spec.canary.version, spec.canary.steps
+    state = status.canary
+    restart = state is None or state.version != candidate or (
+        state.phase == "RolledBack" and state.generation != md.generation)
+    if restart:
+        state = CanaryStatus(version=candidate, percent=steps[0], phase="Progressing", since=now,
+                             generation=md.generation)
+        decision = Decision(_split(stable, state), state, requeue=_window(md).total_seconds())
+        decision.history.append(HistoryEntry(time=now, action="Deploy", version=candidate, percent=steps[0],
+                                             reason=f"canary of version {candidate} against {stable}"))
+        decision.events.append(Event("Normal", "CanaryStarted",
+                                     f"Canary version {candidate} gets {steps[0]}% (stable {stable})"))
+        if state.percent == 100:
+            return _promote(decision, state, now, "single step of 100%")
+        return decision
+    assert state is not None
+    decision = Decision(_split(stable, state), state)
+    if state.phase != "Progressing":
+        return decision
+    elapsed = now - state.since
+    window = _window(md)
+    if elapsed < window:
+        decision.requeue = (window - elapsed).total_seconds()
+        decision.waiting = f"step {state.percent}% has run {int(elapsed.total_seconds())}s of {window.seconds}s"
+        return decision
+    seen = metrics.get(candidate)
+    analysis = spec.canary.analysis
+    if seen is None or seen.requests < analysis.min_requests:
+        decision.requeue = RECHECK
+        decision.waiting = (f"candidate has {0 if seen is None else int(seen.requests)} of "
+                            f"{analysis.min_requests} requests in the window")
+        return decision
+    baseline = metrics.get(stable)
+    compared = f"candidate {seen.describe()}; stable {baseline.describe() if baseline else 'no data'}"
+    failures = _failures(seen, baseline, md)
+    if failures:
+        rolled = state.model_copy(update={"percent": 0, "phase": "RolledBack", "since": now})
+        decision = Decision([(stable, 100)], rolled)
+        reason = f"{'; '.join(failures)} ({compared})"
+        decision.history.append(HistoryEntry(time=now, action="Rollback", version=candidate, percent=0,
+                                             reason=reason[:1024]))
+        decision.events.append(Event("Warning", "CanaryRolledBack",
+                                     f"Version {candidate} rolled back at {state.percent}%: {reason}"[:1024]))
+        return decision
+    following = [s for s in steps if s > state.percent]
+    if not following or following[0] >= 100:
+        return _promote(decision, state, now, compared)
+    moved = state.model_copy(update={"percent": following[0], "since": now})
+    decision = Decision(_split(stable, moved), moved, requeue=window.total_seconds())
+    decision.history.append(HistoryEntry(time=now, action="Step", version=candidate, percent=following[0],
+                                         reason=compared[:1024]))
+    decision.events.append(Event("Normal", "CanaryStep",
+                                 f"Version {candidate} passed {state.percent}% and now gets {following[0]}%: {compared}"))
+    return decision
+
+
+def _promote(decision: Decision, state: CanaryStatus, now: datetime, compared: str) -> Decision:
+    promoted = state.model_copy(update={"percent": 100, "phase": "Promoted", "since": now})
+    decision.canary, decision.traffic, decision.requeue = promoted, [(state.version, 100)], None
+    decision.history.append(HistoryEntry(time=now, action="Promote", version=state.version, percent=100,
+                                         reason=compared[:1024]))
+    decision.events.append(Event("Normal", "CanaryPromoted", f"Version {state.version} promoted to 100%: {compared}"))
+    return decision
+
+
+def _failures(candidate: VersionMetrics, stable: VersionMetrics | None, md: ModelDeployment) -> list[str]:
+    assert md.spec.canary is not None
+    limits = md.spec.canary.analysis
+    found = []
+    if candidate.error_rate is not None and candidate.error_rate > limits.max_error_rate:
+        found.append(f"error rate {candidate.error_rate:.2%} > {limits.max_error_rate:.2%}")
+    if limits.max_p99_ms is not None and candidate.p99_ms is not None and candidate.p99_ms > limits.max_p99_ms:
+        found.append(f"p99 {candidate.p99_ms:.1f} ms > {limits.max_p99_ms:g} ms")
+    if limits.min_accuracy is not None and candidate.accuracy is not None and candidate.accuracy < limits.min_accuracy:
+        found.append(f"live accuracy {candidate.accuracy:.3f} < {limits.min_accuracy:g}")
+    return found
+
+
+def _split(stable: int, state: CanaryStatus) -> list[tuple[int, int]]:
+    if state.phase == "Promoted":
+        return [(state.version, 100)]
+    if state.phase == "RolledBack" or state.percent == 0:
+        return [(stable, 100)]
+    return [(stable, 100 - state.percent), (state.version, state.percent)]
+
+
+def _current(md: ModelDeployment) -> list[tuple[int, int]]:
+    return [(t.version, t.percent) for t in md.status.traffic]
+
+
+def _fmt(traffic: list[tuple[int, int]]) -> str:
+    return ", ".join(f"version {v}: {p}%" for v, p in traffic)
+
+
+def trim(history: list[HistoryEntry], added: list[HistoryEntry]) -> list[HistoryEntry]:
+    return (history + added)[-HISTORY:]

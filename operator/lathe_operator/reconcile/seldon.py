@@ -1,0 +1,128 @@
+"""The SeldonDeployment (machinelearning.seldon.io/v1) that serves a ModelDeployment in a cluster.
+
+One predictor per served version (``v<N>``) with its ``traffic`` share, a ``shadow``
+predictor when asked, Seldon's request ``logger`` on the model node, and the Lathe
+model class in the serving image (``seldon-core-microservice`` runs it). Seldon's storage
+initializer downloads the version's registry folder to /mnt/models (``modelUri`` +
+``envSecretRefName``); the model checks its sha256 when it loads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.v1alpha1.model_deployment import ModelDeployment
+from .plan import MANAGED_BY, owner_reference
+
+API_VERSION = "machinelearning.seldon.io/v1"
+KIND = "SeldonDeployment"
+PORT = 9000
+
+
+def predictor_name(version: int) -> str:
+    return f"v{version}"
+
+
+def _container(md: ModelDeployment, image: str) -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    wanted = {k: v for k, v in (("cpu", md.spec.resources.cpu), ("memory", md.spec.resources.memory)) if v}
+    if wanted:
+        resources = {"requests": wanted, "limits": wanted}
+    probe = {"httpGet": {"path": "/health/ping", "port": "http", "scheme": "HTTP"}, "periodSeconds": 5,
+             "failureThreshold": 3, "timeoutSeconds": 2}
+    return {
+        "name": "model",
+        "image": image,
+        "env": [{"name": "LATHE_NAMESPACE", "value": md.namespace}],
+        "resources": resources,
+        "readinessProbe": {**probe, "initialDelaySeconds": 5},
+        "livenessProbe": {**probe, "initialDelaySeconds": 30},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 8888, "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+    }
+
+
+def _graph(md: ModelDeployment, model_uri: str, store_secret: str, logger_url: str | None) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "name": "model",
+        "type": "MODEL",
+        "implementation": "UNKNOWN_IMPLEMENTATION",  # a custom container: the Lathe model class
+        "endpoint": {"type": "REST", "httpPort": PORT},
+        "modelUri": model_uri,
+        "envSecretRefName": store_secret,
+        "parameters": [{"name": "model_dir", "value": "/mnt/models", "type": "STRING"}],
+        "children": [],
+    }
+    if md.spec.logging is not None and logger_url:
+        node["logger"] = {"mode": "all", "url": logger_url}
+    for transformer in reversed(md.spec.graph.transformers if md.spec.graph else []):
+        node = {"name": transformer.name, "type": "TRANSFORMER", "endpoint": {"type": "REST"}, "children": [node]}
+    return node
+
+
+def _component_spec(md: ModelDeployment, image: str) -> dict[str, Any]:
+    containers = [_container(md, image)]
+    for transformer in md.spec.graph.transformers if md.spec.graph else []:
+        containers.append({"name": transformer.name, "image": transformer.image,
+                           "env": [{"name": k, "value": v} for k, v in sorted(transformer.env.items())],
+                           "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False}})
+    spec: dict[str, Any] = {"spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": 8888,
+                                                         "seccompProfile": {"type": "RuntimeDefault"}},
+                                     "containers": containers}}
+    scaling = md.spec.autoscaling
+    if scaling is not None:
+        spec["hpaSpec"] = {"minReplicas": max(scaling.min_replicas, 1), "maxReplicas": scaling.max_replicas,
+                           "metrics": [{"type": "Pods", "pods": {"metric": {"name": "lathe_model_in_flight_requests"},
+                                                                  "target": {"type": "AverageValue",
+                                                                             "averageValue": str(scaling.target_concurrency)}}}]}
+    return spec
+
+
+def seldon_deployment(md: ModelDeployment, traffic: list[tuple[int, int]], shadow: int | None,
+                      model_uris: dict[int, str], *, image: str, store_secret: str,
+                      logger_url: str | None) -> dict[str, Any]:
+    """The whole object; ``model_uris`` maps each version to its registry folder (s3://bucket/models/ns/name/N/)."""
+    replicas = md.spec.replicas if md.spec.replicas is not None else (None if md.spec.autoscaling else 1)
+    labels = {**MANAGED_BY, "lathe.dev/model-deployment": md.name, "app.kubernetes.io/component": "serving"}
+
+    def predictor(version: int, percent: int, is_shadow: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": predictor_name(version),
+            "traffic": percent,
+            "labels": {**labels, "lathe.dev/model": md.spec.model.name, "lathe.dev/model-version": str(version)},
+            "componentSpecs": [_component_spec(md, image)],
+            "graph": _graph(md, model_uris[version], store_secret, logger_url),
+        }
+        if replicas is not None:
+            body["replicas"] = replicas
+        if is_shadow:
+            body["shadow"] = True
+        return body
+
+    predictors = [predictor(version, percent) for version, percent in traffic]
+    if shadow is not None:
+        predictors.append(predictor(shadow, 0, is_shadow=True))
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": md.name, "namespace": md.namespace, "labels": labels,
+                     "annotations": {"lathe.dev/generation": str(md.generation)},
+                     "ownerReferences": [owner_reference(md)]},
+        "spec": {"name": md.name, "protocol": "seldon", "predictors": predictors,
+                 "annotations": {"seldon.io/rest-timeout": "10000"}},
+    }
+
+
+def observe(found: dict[str, Any] | None, traffic: list[tuple[int, int]]) -> tuple[str, str, str | None]:
+    """(state, message, endpoint) from what Seldon's controller wrote: Available, Creating, Failed or Absent."""
+    if found is None:
+        return "Absent", "SeldonDeployment not created yet", None
+    status = found.get("status") or {}
+    state = str(status.get("state") or "Creating")
+    rendered = {p.get("name"): p.get("traffic") for p in (found.get("spec") or {}).get("predictors") or []
+                if not p.get("shadow")}
+    if rendered != {predictor_name(v): p for v, p in traffic}:
+        state = "Creating"  # our last change has not been applied yet
+    endpoint = (status.get("address") or {}).get("url")
+    message = str(status.get("description") or f"SeldonDeployment {found['metadata']['name']} is {state}")
+    return state, message, endpoint

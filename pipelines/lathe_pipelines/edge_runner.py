@@ -1,0 +1,59 @@
+"""Run a Lathe edge bundle: needs only Python 3.9+, numpy and onnxruntime.
+
+    python runner.py [--int8] [--csv rows.csv | < rows.json]
+
+Reads rows (a JSON list of lists, or a CSV of numbers with the bundle's feature columns)
+and prints one JSON object per row: the predicted class and the class probabilities.
+The files are checked against SHA256SUMS before the model is loaded.
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+HERE = Path(__file__).resolve().parent
+
+
+def verify() -> None:
+    for line in (HERE / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        if hashlib.sha256((HERE / name).read_bytes()).hexdigest() != digest:
+            sys.exit(f"{name} does not match SHA256SUMS: the bundle is damaged")
+
+
+def read_rows(path: str, features: list) -> np.ndarray:
+    if path:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            return np.array([[float(row[f]) for f in features] for row in reader], dtype=np.float32)
+    return np.asarray(json.load(sys.stdin), dtype=np.float32).reshape(-1, len(features))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--int8", action="store_true", help="use the quantized model")
+    parser.add_argument("--csv", default="", help="CSV file with a header naming the features")
+    args = parser.parse_args()
+    verify()
+    metadata = json.loads((HERE / "metadata.json").read_text())
+    model = HERE / ("model.int8.onnx" if args.int8 else "model.onnx")
+    if not model.exists():
+        sys.exit(f"{model.name} is not in this bundle")
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    rows = read_rows(args.csv, metadata["features"])
+    logits = session.run(None, {session.get_inputs()[0].name: rows})[0]
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    classes = metadata["classes"]
+    for row in probabilities:
+        print(json.dumps({"prediction": classes[int(row.argmax())], "probabilities": [round(float(p), 6) for p in row]}))
+
+
+if __name__ == "__main__":
+    main()

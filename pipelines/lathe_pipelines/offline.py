@@ -1,0 +1,174 @@
+"""What batch and edge ModelDeployments run: score a Dataset version, or publish an edge bundle.
+
+    predictions/<ns>/<deployment>/<run>/part-<n>.parquet, manifest.json   # batch; manifest last
+    bundles/<ns>/<deployment>/<run>/bundle.tar.gz                          # edge
+    deployments/<ns>/<deployment>/runs/<run>.json, <run>.progress.json     # the report the operator reads
+
+Both use the serving code (``lathe_serving.model.LatheModel``), so batch predictions are
+the ones the online server would give.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lathe_operator.backends.ports import ObjectStore
+from lathe_serving.model import LatheModel
+
+from .datasets import DatasetVersions, dumps
+from .models import CARD, ONNX, ModelRegistry
+
+RUNNER = Path(__file__).with_name("edge_runner.py")
+
+
+class OfflineFailed(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def report_key(namespace: str, deployment: str, run: str, suffix: str = "json") -> str:
+    return f"deployments/{namespace}/{deployment}/runs/{run}.{suffix}"
+
+
+def write_report(store: ObjectStore, namespace: str, deployment: str, run: str, report: dict[str, Any]) -> None:
+    finished = datetime.now(UTC).replace(microsecond=0).isoformat()
+    store.put(report_key(namespace, deployment, run), dumps({**report, "finishedAt": finished}))
+
+
+def _model(store: ObjectStore, namespace: str, name: str, version: int, folder: Path) -> LatheModel:
+    registry = ModelRegistry(store, namespace, name)
+    try:
+        onnx = registry.onnx(version)
+    except ValueError as error:
+        raise OfflineFailed("ChecksumMismatch", str(error)) from error
+    (folder / ONNX).write_bytes(onnx)
+    (folder / CARD).write_bytes(store.get(registry.key(version, CARD)))
+    model = LatheModel(str(folder), threads=None)
+    model.load()
+    return model
+
+
+def score(store: ObjectStore, namespace: str, deployment: str, run: str, model_name: str, model_version: int,
+          dataset: str, dataset_version: str, chunk_rows: int) -> dict[str, Any]:
+    """Predictions for every row of a Dataset version, in chunks; the manifest is written last."""
+    versions = DatasetVersions(store, namespace, dataset)
+    if not versions.exists(dataset_version):
+        raise OfflineFailed("DatasetNotFound", f"Dataset {dataset} has no version {dataset_version}")
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _model(store, namespace, model_name, model_version, Path(tmp))
+        features = model.card.get("columns", {}).get("features")
+        table = pq.read_table(io.BytesIO(store.get(versions.key(dataset_version, "data.parquet"))), use_threads=False)
+        missing = [f for f in features or [] if f not in table.column_names]
+        if missing:
+            raise OfflineFailed("SchemaMismatch", f"Dataset {dataset} lacks the model's features {missing[:10]}")
+        prefix = f"predictions/{namespace}/{deployment}/{run}/"
+        names = model.class_names()
+        parts, rows, size = [], 0, 0
+        for start in range(0, max(table.num_rows, 1), chunk_rows):
+            chunk = table.slice(start, chunk_rows)
+            if chunk.num_rows == 0:
+                break
+            x = np.column_stack([chunk.column(f).to_numpy(zero_copy_only=False).astype(np.float32)
+                                 for f in features]) if features else np.empty((0, 0), np.float32)
+            probabilities = model.predict(x)
+            out = pa.table({
+                "row": pa.array(np.arange(start, start + chunk.num_rows), pa.int64()),
+                "prediction": pa.array(model.labels(probabilities), pa.string()),
+                "probabilities": pa.array(list(probabilities.astype(np.float32)), pa.list_(pa.float32())),
+            }, metadata={"lathe.dataset_version": dataset_version, "lathe.model": model_name,
+                         "lathe.model_version": str(model_version)})
+            buffer = io.BytesIO()
+            pq.write_table(out, buffer, compression="zstd")
+            key = f"{prefix}part-{len(parts):05d}.parquet"
+            store.put(key, buffer.getvalue())
+            parts.append(key)
+            rows += chunk.num_rows
+            size += buffer.tell()
+            store.put(report_key(namespace, deployment, run, "progress.json"), dumps({"rows": rows}))
+        manifest = {"datasetVersion": dataset_version, "dataset": dataset, "model": model_name,
+                    "modelVersion": model_version, "rows": rows, "parts": parts, "classes": names}
+        store.put(f"{prefix}manifest.json", dumps(manifest))
+    return {"outcome": "Succeeded", "uri": store.uri(prefix), "bytes": size, "rows": rows,
+            "datasetVersion": dataset_version, "modelVersion": model_version}
+
+
+def bundle(store: ObjectStore, namespace: str, deployment: str, run: str, model_name: str, model_version: int,
+           quantize: bool) -> dict[str, Any]:
+    """bundle.tar.gz: model.onnx (+ model.int8.onnx), metadata.json, runner.py, SHA256SUMS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model = _model(store, namespace, model_name, model_version, folder)
+        files = {"model.onnx": (folder / ONNX).read_bytes(), "runner.py": RUNNER.read_bytes()}
+        metadata: dict[str, Any] = {"name": model_name, "version": model_version, "sha256": model.card["sha256"],
+                                    "features": model.card.get("columns", {}).get("features"),
+                                    "classes": model.class_names(), "dataset": model.card.get("dataset"),
+                                    "createdAt": datetime.now(UTC).replace(microsecond=0).isoformat()}
+        report: dict[str, Any] = {}
+        if quantize:
+            files["model.int8.onnx"], metadata["quantization"] = _quantize(store, namespace, model, folder)
+            report["quantization"] = metadata["quantization"]
+        files["metadata.json"] = json.dumps(metadata, indent=2, sort_keys=True).encode()
+        sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
+        files["SHA256SUMS"] = sums.encode()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for name, data in sorted(files.items()):
+                info = tarfile.TarInfo(f"{model_name}-v{model_version}/{name}")
+                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+                archive.addfile(info, io.BytesIO(data))
+        key = f"bundles/{namespace}/{deployment}/{run}/bundle.tar.gz"
+        store.put(key, buffer.getvalue())
+    return {"outcome": "Succeeded", "uri": store.uri(key), "bytes": len(buffer.getvalue()),
+            "modelVersion": model_version, "files": sorted(files), **report}
+
+
+def _quantize(store: ObjectStore, namespace: str, model: LatheModel, folder: Path) -> tuple[bytes, dict[str, Any]]:
+    """Dynamic int8 quantization (onnxruntime), and its accuracy next to float32 on the training data's test split."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = folder / "model.int8.onnx"
+    quantize_dynamic(str(folder / ONNX), str(target), weight_type=QuantType.QInt8)
+    quantized = LatheModel(str(folder), threads=None)
+    quantized.card = model.card
+    import onnxruntime as ort
+
+    from lathe_serving.model import session_options
+
+    quantized.session = ort.InferenceSession(str(target), session_options(), providers=["CPUExecutionProvider"])
+    quantized.input_name = quantized.session.get_inputs()[0].name
+    x, y = _holdout(store, namespace, model)
+    full = float((model.predict(x).argmax(1) == y).mean())
+    small = float((quantized.infer(x).argmax(1) == y).mean())
+    data = target.read_bytes()
+    return data, {"type": "dynamic-int8", "accuracy": round(small, 6), "floatAccuracy": round(full, 6),
+                  "accuracyDelta": round(small - full, 6), "rows": int(len(y)), "bytes": len(data),
+                  "floatBytes": (folder / ONNX).stat().st_size}
+
+
+def _holdout(store: ObjectStore, namespace: str, model: LatheModel) -> tuple[np.ndarray, np.ndarray]:
+    """The test split of the Dataset version the model was trained on (same split function, same seed)."""
+    from .steps.split import split
+
+    card = model.card
+    dataset, columns = card.get("dataset") or {}, card.get("columns") or {}
+    versions = DatasetVersions(store, namespace, str(dataset.get("name")))
+    if not dataset.get("version") or not versions.exists(str(dataset["version"])):
+        raise OfflineFailed("DatasetNotFound", f"the training data {dataset} is gone; cannot measure the int8 "
+                                               "model's accuracy")
+    frame = pq.read_table(io.BytesIO(store.get(versions.key(dataset["version"], "data.parquet"))),
+                          use_threads=False).to_pandas()
+    parts = split(frame, str(columns.get("target", "label")), int(card.get("seed", 0)))
+    return parts.x_test, parts.y_test

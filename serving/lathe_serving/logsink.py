@@ -1,0 +1,89 @@
+"""Sampled request/response pairs and ground-truth feedback, written in batches to the object store.
+
+    logs/<namespace>/<deployment>/<yyyy-mm-dd>/<hh>/<unix-ms>-<pid>-<seq>.parquet
+
+One Parquet file per flush (every ``max_records`` records or ``max_age`` seconds). Rows are
+either predictions (``kind=prediction``: features, probabilities, predicted class,
+version, shadow flag) or feedback (``kind=feedback``: the true class for a request id,
+and whether the served prediction was right). DriftMonitor reads these files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA = pa.schema([
+    ("kind", pa.string()),
+    ("request_id", pa.string()),
+    ("time", pa.timestamp("ms", tz="UTC")),
+    ("version", pa.int32()),
+    ("shadow", pa.bool_()),
+    ("features", pa.list_(pa.float32())),
+    ("probabilities", pa.list_(pa.float32())),
+    ("prediction", pa.string()),
+    ("truth", pa.string()),
+    ("correct", pa.bool_()),
+])
+
+
+def partition(namespace: str, deployment: str, when: datetime) -> str:
+    return f"logs/{namespace}/{deployment}/{when:%Y-%m-%d}/{when:%H}/"
+
+
+class LogSink:
+    """Collects records; ``flush()`` writes them (called from a worker thread by the server)."""
+
+    def __init__(self, put: Callable[[str, bytes], None], namespace: str, deployment: str,
+                 max_records: int = 1000, max_age: float = 5.0) -> None:
+        self.put, self.namespace, self.deployment = put, namespace, deployment
+        self.max_records, self.max_age = max_records, max_age
+        self.records: list[dict[str, Any]] = []
+        self.oldest = 0.0
+        self.sequence = 0
+        self.written = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        if not self.records:
+            self.oldest = time.monotonic()
+        record.setdefault("time", datetime.now(UTC))
+        self.records.append(record)
+
+    def due(self) -> bool:
+        return bool(self.records) and (len(self.records) >= self.max_records
+                                       or time.monotonic() - self.oldest >= self.max_age)
+
+    def take(self) -> list[dict[str, Any]]:
+        records, self.records = self.records, []
+        return records
+
+    def write(self, records: list[dict[str, Any]]) -> str | None:
+        """One Parquet object per hour partition the records fall in; returns the last key."""
+        key = None
+        hours: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            hours.setdefault(partition(self.namespace, self.deployment, record["time"]), []).append(record)
+        for prefix, rows in hours.items():
+            self.sequence += 1
+            table = pa.Table.from_pylist([{name: row.get(name) for name in SCHEMA.names} for row in rows], SCHEMA)
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer, compression="zstd")
+            key = f"{prefix}{int(time.time() * 1000)}-{os.getpid()}-{self.sequence:06d}.parquet"
+            self.put(key, buffer.getvalue())
+            self.written += len(rows)
+        return key
+
+
+def store_put() -> Callable[[str, bytes], None]:
+    """``put`` for Lathe's object store as configured by LATHE_STORE_* (imported only when logging is on)."""
+    from lathe_operator.backends.stores import open_store
+    from lathe_operator.config import Config
+
+    return open_store(Config.from_env().store).put

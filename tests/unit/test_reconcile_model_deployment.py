@@ -1,0 +1,150 @@
+"""ModelDeployment reconciler with plain values: canary steps, promotion, rollback, override, Seldon rendering, offline runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lathe_operator.api.v1alpha1 import ModelDeployment
+from lathe_operator.reconcile import model_deployment as reconcile
+from lathe_operator.reconcile import offline, seldon
+from lathe_operator.reconcile.canary import VersionMetrics
+from lathe_operator.reconcile.model_deployment import DeploymentObserved, ServingView
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+META = {"name": "digits", "namespace": "ns", "uid": "abcdef12-3456", "generation": 1}
+UP = ServingView("Available", "ok", "http://127.0.0.1:1/api/v1.0/predictions")
+CANARY = {"version": 4, "steps": [10, 50, 100], "analysis": {"window": "1m", "minRequests": 100, "maxErrorRate": 0.05,
+                                                              "maxP99Ms": 50, "minAccuracy": 0.8}}
+GOOD = VersionMetrics(requests=500, error_rate=0.0, p99_ms=3.0, accuracy=0.95)
+
+
+def make(spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, generation: int = 1) -> ModelDeployment:
+    return ModelDeployment.model_validate({"kind": "ModelDeployment", "metadata": {**META, "generation": generation},
+                                           "status": status or {},
+                                           "spec": {"model": {"name": "clf", "version": 3}, **(spec or {})}})
+
+
+def step(md: ModelDeployment, now: datetime = NOW, **observed: Any) -> tuple[reconcile.DeploymentPlan, ModelDeployment]:
+    observed.setdefault("serving", UP)
+    plan = reconcile.plan(md, DeploymentObserved(now=now, **observed))
+    status = {k: v for k, v in plan.status.items() if v is not None}
+    return plan, ModelDeployment.model_validate({**md.dump(), "status": status})
+
+
+def ready(md: ModelDeployment) -> tuple[str, str]:
+    c = next(c for c in md.status.conditions if c.type == "Ready")
+    return c.status, c.reason
+
+
+def traffic(md: ModelDeployment) -> list[tuple[int, int]]:
+    return [(t.version, t.percent) for t in md.status.traffic]
+
+
+def test_stable_only_serves_all_traffic_and_follows_the_backend() -> None:
+    plan, creating = step(make(), serving=ServingView("Creating"))
+    assert plan.serve == reconcile.Serve([(3, 100)], None) and ready(creating) == ("False", "Creating")
+    _, up = step(creating)
+    assert ready(up) == ("True", "Available") and up.status.serving == "3:100" and up.status.endpoint == UP.endpoint
+    assert [h.action for h in up.status.history] == ["Deploy"]
+    _, failed = step(up, serving=ServingView("Failed", "image pull backoff"))
+    assert ready(failed) == ("False", "ServingFailed") and failed.status.phase == "Failed"
+
+
+def test_missing_model_version_is_model_not_found_and_serves_nothing() -> None:
+    plan, md = step(make({"canary": CANARY}), missing=[4])
+    assert plan.serve is None and ready(md) == ("False", "ModelNotFound") and "version 4" in md.status.conditions[0].message
+
+
+def test_canary_steps_then_promotes_after_each_window_with_enough_requests() -> None:
+    plan, md = step(make({"canary": CANARY}))
+    assert traffic(md) == [(3, 90), (4, 10)] and ready(md) == ("True", "CanaryProgressing")
+    assert "CanaryStarted" in [e.reason for e in plan.events]
+    plan, md = step(md, NOW + timedelta(seconds=30), metrics={4: GOOD})
+    assert traffic(md) == [(3, 90), (4, 10)] and plan.requeue_after == 30  # window not over
+    few = VersionMetrics(requests=20, error_rate=0.0)
+    _, md = step(md, NOW + timedelta(seconds=61), metrics={4: few})
+    assert traffic(md) == [(3, 90), (4, 10)] and "20 of 100 requests" in md.status.conditions[0].message
+    plan, md = step(md, NOW + timedelta(seconds=62), metrics={4: GOOD, 3: GOOD})
+    assert traffic(md) == [(3, 50), (4, 50)] and "CanaryStep" in [e.reason for e in plan.events]
+    plan, md = step(md, NOW + timedelta(seconds=123), metrics={4: GOOD, 3: GOOD})
+    assert traffic(md) == [(4, 100)] and ready(md) == ("True", "CanaryPromoted") and md.status.serving == "4:100"
+    assert [h.action for h in md.status.history] == ["Deploy", "Step", "Promote"]
+    assert md.status.canary is not None and md.status.canary.phase == "Promoted"
+
+
+def test_canary_rolls_back_on_errors_latency_or_accuracy_and_retries_on_a_new_generation() -> None:
+    for bad, words in ((VersionMetrics(500, 0.2, 3.0, 0.9), "error rate 20.00%"),
+                       (VersionMetrics(500, 0.0, 80.0, 0.9), "p99 80.0 ms > 50 ms"),
+                       (VersionMetrics(500, 0.0, 3.0, 0.5), "live accuracy 0.500 < 0.8")):
+        _, md = step(make({"canary": CANARY}))
+        plan, md = step(md, NOW + timedelta(minutes=2), metrics={4: bad, 3: GOOD})
+        assert traffic(md) == [(3, 100)] and ready(md) == ("True", "CanaryRolledBack") and md.status.phase == "Degraded"
+        event = next(e for e in plan.events if e.reason == "CanaryRolledBack")
+        assert event.type == "Warning" and words in event.message and "stable 500 requests" in event.message
+        _, same = step(md, NOW + timedelta(minutes=5), metrics={4: GOOD})
+        assert traffic(same) == [(3, 100)]  # stays rolled back
+    edited = make({"canary": CANARY}, status=md.dump()["status"], generation=2)
+    _, retried = step(edited, NOW + timedelta(minutes=6))
+    assert traffic(retried) == [(3, 90), (4, 10)]
+
+
+def test_manual_traffic_wins_over_the_canary() -> None:
+    _, md = step(make({"canary": CANARY}))
+    override = make({"canary": CANARY, "traffic": [{"version": 3, "percent": 100}]}, status=md.dump()["status"], generation=2)
+    plan, md = step(override, NOW + timedelta(minutes=5), metrics={4: GOOD})
+    assert traffic(md) == [(3, 100)] and ready(md) == ("True", "TrafficOverride")
+    assert md.status.history[-1].action == "Override" and "TrafficOverride" in [e.reason for e in plan.events]
+
+
+def test_removing_the_canary_clears_its_status() -> None:
+    _, md = step(make({"canary": CANARY}))
+    plan, _ = step(make(status=md.dump()["status"], generation=2))
+    assert plan.status["canary"] is None and plan.status["traffic"] == [{"version": 3, "percent": 100}]
+
+
+def test_seldon_deployment_has_predictors_traffic_shadow_logger_and_an_owner() -> None:
+    md = make({"canary": CANARY, "shadow": {"version": 5}, "logging": {"sampleRate": 0.5},
+               "autoscaling": {"minReplicas": 1, "maxReplicas": 4, "targetConcurrency": 16},
+               "resources": {"cpu": "500m", "memory": "1Gi"},
+               "graph": {"transformers": [{"name": "scale", "image": "example/scale:1"}]}})
+    uris = {v: f"s3://lathe/models/ns/clf/{v}/" for v in (3, 4, 5)}
+    sd = seldon.seldon_deployment(md, [(3, 90), (4, 10)], 5, uris, image="img", store_secret="lathe-store",
+                                  logger_url="http://logger")
+    assert sd["apiVersion"] == "machinelearning.seldon.io/v1" and sd["metadata"]["ownerReferences"][0]["uid"] == META["uid"]
+    predictors = sd["spec"]["predictors"]
+    assert [(p["name"], p["traffic"], p.get("shadow", False)) for p in predictors] == [
+        ("v3", 90, False), ("v4", 10, False), ("v5", 0, True)]
+    graph = predictors[1]["graph"]
+    assert graph["type"] == "TRANSFORMER" and graph["children"][0]["modelUri"] == uris[4]
+    assert graph["children"][0]["logger"] == {"mode": "all", "url": "http://logger"}
+    component = predictors[0]["componentSpecs"][0]
+    assert component["hpaSpec"]["maxReplicas"] == 4 and "replicas" not in predictors[0]
+    container = component["spec"]["containers"][0]
+    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"} and container["readinessProbe"]
+    assert component["spec"]["securityContext"]["runAsNonRoot"] is True
+    found = {**sd, "status": {"state": "Available", "address": {"url": "http://digits-v3.ns:8000/api/v1.0/predictions"}}}
+    assert seldon.observe(found, [(3, 90), (4, 10)])[0] == "Available"
+    assert seldon.observe(found, [(3, 50), (4, 50)])[0] == "Creating"  # our change is not applied yet
+    assert seldon.observe(None, [(3, 100)])[0] == "Absent"
+
+
+def test_batch_waits_for_its_dataset_starts_once_and_reports_rows() -> None:
+    spec = {"mode": "batch", "batch": {"dataset": {"name": "digits"}}}
+    _, md = step(make(spec), dataset=offline.DatasetView(exists=False))
+    assert ready(md) == ("False", "DatasetNotFound")
+    plan, md = step(make(spec), dataset=offline.DatasetView(True, "sha256:" + "1" * 64))
+    assert plan.start == offline.Start("digits-abcdef12-1", "batch", "sha256:" + "1" * 64) and plan.serve is None
+    plan, md = step(md, job=offline.JobView("Running", rows=1000))
+    assert plan.start is None and md.status.rows_scored == 1000
+    report = {"outcome": "Succeeded", "uri": "s3://lathe/predictions/x/", "bytes": 10, "rows": 1797,
+              "datasetVersion": "sha256:1", "modelVersion": 3}
+    _, md = step(md, job=offline.JobView("Done", report))
+    assert ready(md) == ("True", "Scored") and md.status.output_uri == report["uri"] and md.status.rows_scored == 1797
+    assert offline.terminal(md)
+
+
+def test_edge_failure_keeps_the_reason() -> None:
+    plan, md = step(make({"mode": "edge", "edge": {"quantize": True}}), job=offline.JobView("Done", {
+        "outcome": "Failed", "reason": "ChecksumMismatch", "message": "model fails its sha256 check"}))
+    assert ready(md) == ("False", "ChecksumMismatch") and md.status.phase == "Failed"
