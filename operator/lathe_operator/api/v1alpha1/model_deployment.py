@@ -67,7 +67,7 @@ class Canary(LatheModel):
 
     version: int = Field(ge=1, description="Candidate model version.")
     steps: list[int] = Field(
-        default_factory=lambda: [10, 50, 100],
+        default=[10, 50, 100],
         min_length=1,
         max_length=10,
         description="Candidate traffic percentages, ascending; 100 promotes.",
