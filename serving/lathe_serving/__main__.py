@@ -1,5 +1,5 @@
 """``python -m lathe_serving`` runs Lathe's model server."""
 
-from .server import main
+from .main import main
 
 main()

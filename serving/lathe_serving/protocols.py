@@ -38,6 +38,17 @@ def seldon_response(probabilities: np.ndarray, names: list[str], model: str, ver
             "meta": {"puid": puid, "requestPath": {"model": f"{model}:{version}"}}}
 
 
+def seldon_answer(response: Any) -> tuple[int, list[str]] | None:
+    """(version, predicted classes) from a Seldon response this server gave, as feedback carries it back."""
+    try:
+        data, path = response["data"], response["meta"]["requestPath"]
+        version = int(str(next(iter(path.values()))).rsplit(":", 1)[1])
+        names = data["names"]
+        return version, [str(names[max(range(len(row)), key=row.__getitem__)]) for row in data["ndarray"]]
+    except (KeyError, TypeError, ValueError, IndexError, StopIteration, AttributeError):
+        return None
+
+
 def seldon_feedback(body: Any) -> tuple[str, list[str]]:
     """Seldon's feedback: ``{"response": {"meta": {"puid"}}, "truth": {"data": {"ndarray": [...]}}}``."""
     if not isinstance(body, dict):

@@ -1,12 +1,10 @@
 """Lathe's model server: aiohttp, orjson, adaptive micro-batching, Seldon and V2 protocols, Prometheus metrics.
 
-    python -m lathe_serving --model-dir DIR [--port 9000] [--max-batch 64] [--max-wait-ms 2]
-    python -m lathe_serving --config deployment.json     # several versions, traffic split, shadow (local mode)
+The request path and routes; ``lathe_serving.main`` is the command that runs them.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -39,8 +37,15 @@ log = logging.getLogger("lathe_serving")
 
 
 class Metrics:
+    """Per process; with several workers (``PROMETHEUS_MULTIPROC_DIR`` set) /metrics adds up all of them."""
+
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            self.registry, r = CollectorRegistry(), CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.registry)
         self.requests = Counter("lathe_model_requests_total", "Prediction requests", [*LABELS, "protocol", "code"],
                                 registry=r)
         self.latency = Histogram("lathe_model_request_seconds", "Request latency", [*LABELS, "protocol"],
@@ -48,9 +53,11 @@ class Metrics:
         self.batch = Histogram("lathe_model_batch_rows", "Rows per onnxruntime call", LABELS,
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
         self.in_flight = Gauge("lathe_model_in_flight_requests", "Requests being served", ["namespace", "deployment"],
-                               registry=r)
-        self.load = Gauge("lathe_model_load_seconds", "Time to load the model", LABELS, registry=r)
-        self.traffic = Gauge("lathe_model_traffic_percent", "Share of live traffic", LABELS, registry=r)
+                               registry=r, multiprocess_mode="livesum")
+        self.load = Gauge("lathe_model_load_seconds", "Time to load the model", LABELS, registry=r,
+                          multiprocess_mode="max")
+        self.traffic = Gauge("lathe_model_traffic_percent", "Share of live traffic", LABELS, registry=r,
+                             multiprocess_mode="max")
         self.feedback = Counter("lathe_model_feedback_total", "Ground truth received, by whether the prediction was "
                                 "right", [*LABELS, "correct"], registry=r)
 
@@ -145,9 +152,9 @@ class Service:
                            "shadow": shadow, "features": row.tolist(), "probabilities": probabilities.tolist(),
                            "prediction": label})
 
-    def feedback(self, request_id: str, truth: list[str]) -> dict[str, Any]:
-        """Join ground truth to the remembered answer; count it for live accuracy; log it."""
-        answer = self.answers.get(request_id)
+    def feedback(self, request_id: str, truth: list[str], response: Any = None) -> dict[str, Any]:
+        """Join ground truth to the answer (carried in the feedback, or remembered); count it; log it."""
+        answer = protocols.seldon_answer(response) or self.answers.get(request_id)
         matched = answer is not None
         version = answer[0] if answer else 0
         corrects: list[bool | None] = [None] * len(truth)
@@ -239,7 +246,7 @@ def make_app(deployment: Deployment | LatheModel, max_batch: int = 64, max_wait:
             return json_response(ModelError("InvalidJSON", f"body is not JSON: {error}").to_dict(), 400)
         except ModelError as error:
             return json_response(error.to_dict(), error.status_code)
-        result = service.feedback(request_id, truth)
+        result = service.feedback(request_id, truth, body.get("response"))
         return json_response({"data": {"ndarray": []}, "meta": {"puid": request_id, "tags": result}})
 
     async def v2_model(request: web.Request) -> web.Response:
@@ -274,8 +281,11 @@ def make_app(deployment: Deployment | LatheModel, max_batch: int = 64, max_wait:
         await service.stop()
 
     app = web.Application(client_max_size=MAX_BODY)
-    app.router.add_post("/api/v1.0/predictions", endpoint("seldon", seldon_predict))
+    predict = endpoint("seldon", seldon_predict)
+    app.router.add_post("/api/v1.0/predictions", predict)
+    app.router.add_post("/predict", predict)  # the paths Seldon's executor calls inside an inference graph
     app.router.add_post("/api/v1.0/feedback", feedback)
+    app.router.add_post("/send-feedback", feedback)
     app.router.add_get("/health/ping", lambda _: web.Response(text="pong"))
     app.router.add_get("/health/status", ready)
     app.router.add_get("/v2/health/live", lambda _: json_response({"live": True}))
@@ -286,33 +296,3 @@ def make_app(deployment: Deployment | LatheModel, max_batch: int = 64, max_wait:
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     return app
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="lathe_serving", description=__doc__)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model-dir", help="folder with model.onnx and model.json")
-    source.add_argument("--config", type=Path, help="deployment file: versions, traffic, shadow, logging")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=9000)
-    parser.add_argument("--max-batch", type=int, default=64, help="most rows per onnxruntime call")
-    parser.add_argument("--max-wait-ms", type=float, default=0.0,
-                        help="hold a lone request this long for company (0: batch only what arrived together)")
-    parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads; 0 = the cores available")
-    parser.add_argument("--sample-rate", type=float, default=0.0, help="with --model-dir: fraction of requests logged")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.config:
-        settings = Settings.read(args.config)
-    else:
-        settings = Settings.single(args.model_dir, os.environ.get("LATHE_NAMESPACE", ""),
-                                   os.environ.get("SELDON_DEPLOYMENT_ID", ""), args.sample_rate)
-    deployment = Deployment(settings, threads=args.threads or None)
-    sink = None
-    if settings.sample_rate > 0:
-        from .logsink import store_put
-
-        sink = LogSink(store_put(), settings.namespace or "default", settings.deployment or deployment.name)
-    np.seterr(all="ignore")
-    web.run_app(make_app(deployment, args.max_batch, args.max_wait_ms / 1000, sink, args.config), host=args.host,
-                port=args.port, access_log=None, print=None)
