@@ -43,18 +43,29 @@ def test_renders_operator_with_all_namespaces_by_default() -> None:
     assert env["LATHE_STORE_URI"]["value"] == "s3://lathe" and env["LATHE_EXECUTOR"]["value"] == "job"
     assert env["LATHE_PIPELINE_BACKEND"]["value"] == "kfp" and env["LATHE_KFP_HOST"]["value"].startswith("http://ml-pipeline")
     assert env["LATHE_STORE_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "lathe-store", "key": "secretKey"}
+    assert env["LATHE_SERVING"]["value"] == "seldon" and env["LATHE_PROMETHEUS_URL"]["value"].startswith("http://")
+    rules = next(r for r in docs[("ClusterRole", "lathe")]["rules"] if "machinelearning.seldon.io" in r["apiGroups"])
+    assert {"create", "patch", "get"} <= set(rules["verbs"])
 
 
-def test_watch_namespaces_and_service_monitor() -> None:
-    docs = render("--set", "watchNamespaces={team-a,team-b}", "--set", "metrics.serviceMonitor.enabled=true")
+def test_watch_namespaces_service_monitor_and_alerts() -> None:
+    docs = render("--set", "watchNamespaces={team-a,team-b}", "--set", "metrics.serviceMonitor.enabled=true",
+                  "--set", "metrics.prometheusRule.enabled=true", "--set-json", "metrics.prometheusRule.errorRate=0.02")
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=team-a" in args and "--namespace=team-b" in args and "--all-namespaces" not in args
     assert any(d["kind"] == "ServiceMonitor" for d in docs)
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert "> 0.02" in alerts["LatheModelErrorRate"]["expr"] and "{{ $labels.deployment }}" in \
+        alerts["LatheModelErrorRate"]["annotations"]["summary"]
+    assert {"LatheModelLatencyHigh", "LatheModelLiveAccuracyLow", "LatheReconcileErrors"} <= set(alerts)
 
 
 @pytest.mark.parametrize("bad", ["imag.tag=1", "logFormat=xml", "replicaCount=2", "metrics.port=0",
-                                 "store.uri=minio://x", "executor=thread", "pipelines.backend=argo"])
+                                 "store.uri=minio://x", "executor=thread", "pipelines.backend=argo",
+                                 "serving.backend=knative", "serving.prometheusUrl=ftp://x",
+                                 "metrics.prometheusRule.errorRate=2"])
 def test_schema_rejects_unknown_or_invalid_values(bad: str) -> None:
     result = run_helm("template", "lathe", str(CHART), "--set", bad, check=False)
     assert result.returncode != 0 and "values don't meet the specifications of the schema" in result.stderr
