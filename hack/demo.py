@@ -5,8 +5,11 @@ train, serve, replay shifted traffic, detect drift, retrain, promote). Today: th
 data is uploaded to a real S3 server, the Dataset is ingested, validated with Great
 Expectations, versioned and profiled; the TrainingRun runs the Kubeflow pipeline with
 kfp.local (PyTorch, ONNX export and parity, gates) and registers the model with its
-lineage; a broken upload is refused and the good version stays current; ModelDeployment
-and DriftMonitor are validated and report that their slice is not here yet.
+lineage; a broken upload is refused and the good version stays current; the model is
+served online by a supervised local model server (Seldon protocol), scored in batch and
+bundled for the edge; a second model is trained and rolled out as a canary that a real
+Prometheus measures and the operator promotes. DriftMonitor reports that its slice is
+not here yet.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 from minio import Minio
@@ -30,8 +34,12 @@ from lathe_operator.backends.store_s3 import S3Store  # noqa: E402
 from lathe_pipelines.datasets import DatasetVersions  # noqa: E402
 from lathe_pipelines.models import ModelRegistry  # noqa: E402
 from lathe_pipelines.sample_data import digits  # noqa: E402
+from hack.demo_traffic import Client, post  # noqa: E402
 from tests.servers.controlplane import ControlPlane  # noqa: E402
+from tests.servers.prometheus import Prometheus  # noqa: E402
 from tests.servers.s3 import S3Server  # noqa: E402
+
+FIRST = [f"examples/{d}" for d in ("01-dataset", "02-training-run", "03-model-deployment", "04-drift-monitor")]
 
 
 def kubectl(plane: ControlPlane, *args: str, stdin: str | None = None) -> str:
@@ -58,10 +66,17 @@ def upload(client: Minio, frame_csv: bytes) -> None:
     client.put_object("raw", "digits/digits.csv", io.BytesIO(frame_csv), len(frame_csv))
 
 
+def jsonpath(plane: ControlPlane, kind: str, query: str) -> str:
+    return kubectl(plane, "get", kind, "-n", "demo", "-o", f"jsonpath={query}")
+
+
 def main() -> int:
     started = time.monotonic()
     plane, s3 = ControlPlane().start(), S3Server().start()
-    print(f"Started kube-apiserver {plane.server} and S3 http://{s3.endpoint} in {time.monotonic() - started:.1f}s")
+    serving = Path(plane.work) / "serving"
+    prometheus = Prometheus(file_sd=[str(serving / "prometheus-targets.json")]).start()
+    print(f"Started kube-apiserver {plane.server}, S3 http://{s3.endpoint} and Prometheus {prometheus.url} "
+          f"in {time.monotonic() - started:.1f}s")
     client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
     client.make_bucket("raw")
     frame = digits()
@@ -70,7 +85,8 @@ def main() -> int:
     env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "LATHE_METRICS_PORT": "0", "LATHE_EXECUTOR": "local",
            "LATHE_PIPELINE_BACKEND": "local",
            "LATHE_STORE_URI": "s3://lathe", "LATHE_STORE_ENDPOINT": s3.endpoint,
-           "LATHE_STORE_ACCESS_KEY": s3.access_key, "LATHE_STORE_SECRET_KEY": s3.secret_key}
+           "LATHE_STORE_ACCESS_KEY": s3.access_key, "LATHE_STORE_SECRET_KEY": s3.secret_key,
+           "LATHE_PROMETHEUS_URL": prometheus.url, "LATHE_LOCAL_DIR": str(serving)}
     log = open(Path(plane.work) / "operator.log", "wb")  # noqa: SIM115
     operator = subprocess.Popen([sys.executable, "-m", "lathe_operator", "operator", "-n", "demo", "--liveness", ""],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -82,7 +98,7 @@ def main() -> int:
             "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
             "secretKey": base64.b64encode(s3.secret_key.encode()).decode()}}
         kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=yaml.safe_dump(secret))
-        show(plane, "apply", "-n", "demo", "-R", "-f", str(ROOT / "examples"))
+        show(plane, "apply", "-n", "demo", *[a for d in FIRST for a in ("-f", str(ROOT / d))])
         print("\nAn invalid spec is refused by the API server:")
         bad = (ROOT / "examples/02-training-run/trainingrun.yaml").read_text().replace("min: 0.9}", "min: 0.9, max: 0.5}")
         print(kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=bad.replace("digits-mlp-1", "bad-run")).rstrip())
@@ -115,14 +131,61 @@ def main() -> int:
         show(plane, "get", "dataset", "digits", "-n", "demo", "-o", "wide")
         query = "{.status.validation.failures[0]}{'\\n'}current version: {.status.currentVersion}"
         print(kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", f"jsonpath={query}"))
+        serve(plane, frame)
+        canary(plane, frame)
         show(plane, "get", "events", "-n", "demo", "--sort-by=.lastTimestamp")
     finally:
+        kubectl(plane, "delete", "modeldeployments", "--all", "-n", "demo", "--wait=true", "--timeout=30s")
         operator.terminate()
         operator.wait(30)
         log.close()
+        prometheus.stop()
         s3.stop()
         plane.stop()
     return 0
+
+
+def serve(plane: ControlPlane, frame: Any) -> None:
+    print("\nThe ModelDeployment serves version 1 (a local model server speaking Seldon's protocol):")
+    wait_for(plane, "Available", "modeldeployment/digits", timeout=120)
+    endpoint = jsonpath(plane, "modeldeployment/digits", "{.status.endpoint}")
+    rows, labels = frame.drop(columns="label").to_numpy(dtype="float32"), frame["label"].astype(str).tolist()
+    code, answer = post(endpoint, {"data": {"ndarray": rows[:2].tolist()}})
+    print(f"POST {endpoint} with 2 rows -> {code}:")
+    print(json.dumps({"data": {"names": answer["data"]["names"],
+                               "ndarray": [[round(p, 3) for p in r] for r in answer["data"]["ndarray"]]},
+                      "meta": answer["meta"]}))
+    code, refused = post(endpoint, {"data": {"ndarray": [[1, 2, 3]]}})
+    print(f"A row with 3 features -> {code}: {refused['status']['reason']}: {refused['status']['info']}")
+    client = Client(endpoint, rows[-400:], labels[-400:], pause=0)
+    for i in range(400):
+        client.once(i)
+    print(f"400 rows with their truth sent back as feedback: {client.stop()}")
+    wait_for(plane, "Scored", "modeldeployment/digits-batch", timeout=120)
+    wait_for(plane, "Bundled", "modeldeployment/digits-edge", timeout=120)
+    show(plane, "get", "modeldeployments", "-n", "demo", "-o", "wide")
+    for name in ("digits-batch", "digits-edge"):
+        print(f"{name}: " + jsonpath(plane, f"modeldeployment/{name}", '{.status.conditions[?(@.type=="Ready")].message}'))
+
+
+def canary(plane: ControlPlane, frame: Any) -> None:
+    print("\nA second TrainingRun, then version 2 as a canary measured by Prometheus (examples/05-canary):")
+    kubectl(plane, "apply", "-n", "demo", "-f", str(ROOT / "examples/05-canary/trainingrun.yaml"))
+    wait_for(plane, "Registered", "trainingrun/digits-mlp-2")
+    show(plane, "apply", "-n", "demo", "-f", str(ROOT / "examples/05-canary/modeldeployment.yaml"))
+    endpoint = jsonpath(plane, "modeldeployment/digits", "{.status.endpoint}")
+    rows, labels = frame.drop(columns="label").to_numpy(dtype="float32"), frame["label"].astype(str).tolist()
+    client = Client(endpoint, rows, labels)
+    client.start()
+    try:
+        wait_for(plane, "CanaryPromoted", "modeldeployment/digits", timeout=180)
+    finally:
+        print(f"Live traffic during the rollout: {client.stop()}")
+    show(plane, "get", "modeldeployment", "digits", "-n", "demo", "-o", "wide")
+    history = json.loads(jsonpath(plane, "modeldeployment/digits", "{.status.history}"))
+    for entry in history:
+        print(f"  {entry['time']}  {entry['action']:<8} version {entry['version']} -> {entry['percent']}%  "
+              f"{entry.get('reason', '')}")
 
 
 if __name__ == "__main__":

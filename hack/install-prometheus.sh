@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs Prometheus from Debian's package when it is not on PATH. The package enables a
-# system service; tests start their own instance on a free loopback port instead.
+# Installs Debian's Prometheus (tests and the demo start their own instance on a free
+# loopback port; the package's system service is not used) and wrk (benchmarks/serving.py)
+# when they are not on PATH.
 set -euo pipefail
-command -v prometheus >/dev/null && exit 0
-echo "[install-prometheus] Installing Debian's prometheus" >&2
+missing=()
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v wrk >/dev/null || missing+=(wrk)
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+echo "[install-prometheus] Installing Debian's ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

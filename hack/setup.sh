@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the demo need, each piece cached outside the repo by
 # version: the Python venv, kube-apiserver/kube-controller-manager/kubectl, etcd, helm,
-# S3Proxy, Prometheus and the seldon-core environment. Safe to rerun: a warm cache returns in seconds.
+# S3Proxy, Prometheus, wrk and the seldon-core environment. Safe to rerun: a warm cache returns in seconds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 "$here/install-prometheus.sh"

@@ -77,6 +77,7 @@ def _offline(args: argparse.Namespace) -> int:
     import json
 
     from lathe_pipelines import offline
+    from lathe_pipelines.deployments import write_report
 
     from .backends.ports import StoreError
     from .backends.stores import open_store
@@ -95,10 +96,10 @@ def _offline(args: argparse.Namespace) -> int:
     except StoreError:
         raise  # no report can be written; the operator sees the failed process or Job
     except Exception as error:  # noqa: BLE001  (recorded, then the run fails)
-        offline.write_report(store, args.namespace, args.deployment, args.run,
+        write_report(store, args.namespace, args.deployment, args.run,
                              {"outcome": "Failed", "reason": "RunFailed", "message": f"{type(error).__name__}: {error}"})
         raise
-    offline.write_report(store, args.namespace, args.deployment, args.run, report)
+    write_report(store, args.namespace, args.deployment, args.run, report)
     print(json.dumps(report, default=str))
     return 0 if report["outcome"] == "Succeeded" else 1
 

@@ -2,7 +2,7 @@
 
     predictions/<ns>/<deployment>/<run>/part-<n>.parquet, manifest.json   # batch; manifest last
     bundles/<ns>/<deployment>/<run>/bundle.tar.gz                          # edge
-    deployments/<ns>/<deployment>/runs/<run>.json, <run>.progress.json     # the report the operator reads
+    deployments/<ns>/<deployment>/runs/<run>.json, <run>.progress.json     # see deployments.py
 
 Both use the serving code (``lathe_serving.model.LatheModel``), so batch predictions are
 the ones the online server would give.
@@ -28,6 +28,7 @@ from lathe_operator.backends.ports import ObjectStore
 from lathe_serving.model import LatheModel
 
 from .datasets import DatasetVersions, dumps
+from .deployments import report_key
 from .models import CARD, ONNX, ModelRegistry
 
 RUNNER = Path(__file__).with_name("edge_runner.py")
@@ -37,15 +38,6 @@ class OfflineFailed(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def report_key(namespace: str, deployment: str, run: str, suffix: str = "json") -> str:
-    return f"deployments/{namespace}/{deployment}/runs/{run}.{suffix}"
-
-
-def write_report(store: ObjectStore, namespace: str, deployment: str, run: str, report: dict[str, Any]) -> None:
-    finished = datetime.now(UTC).replace(microsecond=0).isoformat()
-    store.put(report_key(namespace, deployment, run), dumps({**report, "finishedAt": finished}))
 
 
 def _model(store: ObjectStore, namespace: str, name: str, version: int, folder: Path) -> LatheModel:

@@ -39,8 +39,9 @@ def test_short_names_and_category(kubectl: Kubectl, namespace: str) -> None:
     kubectl.run("apply", "-n", namespace, "-R", "-f", str(ROOT / "examples"))
     names = kubectl.run("get", "lathe", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(names) == sorted([
-        "dataset.lathe.dev/digits", "trainingrun.lathe.dev/digits-mlp-1",
-        "modeldeployment.lathe.dev/digits", "driftmonitor.lathe.dev/digits",
+        "dataset.lathe.dev/digits", "trainingrun.lathe.dev/digits-mlp-1", "trainingrun.lathe.dev/digits-mlp-2",
+        "modeldeployment.lathe.dev/digits", "modeldeployment.lathe.dev/digits-batch",
+        "modeldeployment.lathe.dev/digits-edge", "driftmonitor.lathe.dev/digits",
     ])
     assert kubectl.run("get", "ds,tr,md,dm", "-n", namespace, "-o", "name").stdout.split() != []
 

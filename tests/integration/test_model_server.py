@@ -119,3 +119,34 @@ def test_concurrent_requests_are_batched_and_metrics_are_scraped(server: str, pr
     values = eventually(scraped, timeout=60)
     assert values["ok"] >= 400 and values["bad"] >= 1
     assert values["rows_per_call"] > 1.0  # concurrent requests shared onnxruntime calls
+
+
+def _malformed() -> Any:
+    from hypothesis import strategies as st
+
+    from tests.unit.test_serving_model import json_values
+
+    bodies = json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=300)
+    wrapped = json_values.map(lambda v: json.dumps({"data": {"ndarray": v}}).encode()) | json_values.map(
+        lambda v: json.dumps({"inputs": [{"name": "input", "shape": v, "datatype": "FP32", "data": v}]}).encode())
+    paths = st.sampled_from(["/api/v1.0/predictions", "/predict", "/v2/models/digits/infer", "/api/v1.0/feedback",
+                             "/v2/models/nope/infer"])
+    return st.tuples(paths, bodies | wrapped)
+
+
+def test_thousands_of_malformed_requests_get_4xx_and_the_server_stays_up(server: str) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    seen: dict[int, int] = {}
+
+    @settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(request=_malformed())
+    def check(request: tuple[str, bytes]) -> None:
+        path, body = request
+        status, answer = call(server, path, raw=body)
+        seen[status] = seen.get(status, 0) + 1
+        assert status == 200 or 400 <= status < 500, (path, body[:200], status, answer)
+
+    check()
+    assert sum(seen.values()) == 3000 and sum(n for code, n in seen.items() if 400 <= code < 500) > 2500
+    assert call(server, "/health/ping") == (200, "pong")

@@ -23,11 +23,16 @@ class Prometheus:
     url: str = ""
     process: Process | None = None
     scrape_interval: str = "1s"
+    file_sd: list[str] = field(default_factory=list)  # target files, e.g. the operator's prometheus-targets.json
 
     def _config(self) -> dict[str, Any]:
+        jobs: list[dict[str, Any]] = [{"job_name": "lathe", "static_configs": [{"targets": self.targets}]}]
+        if self.file_sd:
+            jobs.append({"job_name": "lathe-serving", "file_sd_configs": [{"files": self.file_sd,
+                                                                            "refresh_interval": "5s"}]})
         return {
             "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
-            "scrape_configs": [{"job_name": "lathe", "static_configs": [{"targets": self.targets}]}],
+            "scrape_configs": jobs,
         }
 
     def start(self) -> Prometheus:

@@ -131,6 +131,8 @@ def test_seldon_deployment_has_predictors_traffic_shadow_logger_and_an_owner() -
 
 def test_batch_waits_for_its_dataset_starts_once_and_reports_rows() -> None:
     spec = {"mode": "batch", "batch": {"dataset": {"name": "digits"}}}
+    _, early = step(make(spec), missing=[3])
+    assert ready(early) == ("False", "ModelNotFound") and not offline.terminal(early)  # the model may come yet
     _, md = step(make(spec), dataset=offline.DatasetView(exists=False))
     assert ready(md) == ("False", "DatasetNotFound")
     plan, md = step(make(spec), dataset=offline.DatasetView(True, "sha256:" + "1" * 64))

@@ -83,3 +83,18 @@ def test_a_model_that_fails_its_checksum_is_refused(model_dir: Path, tmp_path: P
         LatheModel(str(tmp_path)).load()
     assert error.value.reason == "ChecksumMismatch"
     assert hashlib.sha256((model_dir / "model.onnx").read_bytes()).hexdigest() in (model_dir / "model.json").read_text()
+
+
+def test_feedback_carries_or_names_the_answer_it_grades() -> None:
+    from lathe_serving import protocols
+
+    answer = {"data": {"names": ["0", "1", "2"], "ndarray": [[0.1, 0.7, 0.2], [0.8, 0.1, 0.1]]},
+              "meta": {"puid": "r1", "requestPath": {"model": "digits:4"}}}
+    assert protocols.seldon_answer(answer) == (4, ["1", "0"])
+    assert protocols.seldon_answer({"meta": {"puid": "r1"}}) is None
+    assert protocols.seldon_feedback({"response": answer, "truth": {"data": {"ndarray": [[1], [2.0]]}}}) == \
+        ("r1", ["1", "2"])
+    for bad in ({"truth": {}}, {"response": answer}, {"response": answer, "truth": {"data": {"ndarray": [[1, 2]]}}}, []):
+        with pytest.raises(ModelError) as error:
+            protocols.seldon_feedback(bad)
+        assert error.value.status_code == 400

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from subprocess import Popen
@@ -45,8 +46,10 @@ class LocalServing:
         return self.work / namespace / name
 
     def apply(self, namespace: str, name: str, models: dict[int, str], traffic: list[tuple[int, int]],
-              shadow: int | None, sample_rate: float) -> tuple[str, str, str | None]:
-        """Make the server serve this split; (state, message, endpoint). ``models``: version -> registry prefix."""
+              shadow: int | None, sample_rate: float, workers: int = 1) -> tuple[str, str, str | None]:
+        """Make the server serve this split; (state, message, endpoint). ``models``: version -> registry prefix.
+
+        ``workers`` (server processes on the port) changes by restarting the server on the same port."""
         folder = self.folder(namespace, name)
         for version, prefix in models.items():
             self._fetch(folder / "models" / str(version), prefix)
@@ -60,8 +63,10 @@ class LocalServing:
         if changed:
             _write(config, raw)
         server = self._server(folder)
+        if server is not None and self._alive(server["pid"]) and server.get("workers", 1) != workers:
+            self._stop(server)
         if server is None or not self._alive(server["pid"]):
-            server = self._start(folder, config, server["port"] if server else None)
+            server = self._start(folder, config, server["port"] if server else None, workers)
         elif changed:
             os.kill(server["pid"], signal.SIGHUP)
         endpoint = f"http://127.0.0.1:{server['port']}/api/v1.0/predictions"
@@ -76,10 +81,7 @@ class LocalServing:
         folder = self.folder(namespace, name)
         server = self._server(folder)
         if server is not None and self._alive(server["pid"]):
-            os.kill(server["pid"], signal.SIGTERM)
-            child = self.children.pop(server["pid"], None)
-            if child is not None:
-                child.wait(30)
+            self._stop(server)
         shutil.rmtree(folder, ignore_errors=True)
         self._publish_targets()
 
@@ -101,13 +103,25 @@ class LocalServing:
         path = folder / "server.json"
         return dict(json.loads(path.read_text())) if path.exists() else None
 
-    def _start(self, folder: Path, config: Path, port: int | None) -> dict[str, Any]:
+    def _stop(self, server: dict[str, Any]) -> None:
+        os.kill(server["pid"], signal.SIGTERM)
+        child = self.children.pop(server["pid"], None)
+        if child is not None:
+            child.wait(30)
+        else:  # an earlier operator's: wait for the port to be released
+            for _ in range(300):
+                if not self._alive(server["pid"]):
+                    break
+                time.sleep(0.1)
+
+    def _start(self, folder: Path, config: Path, port: int | None, workers: int) -> dict[str, Any]:
         port = _free_port(port)
         with open(folder / "server.log", "ab") as log:
             child = Popen([sys.executable, "-m", "lathe_serving", "--config", str(config), "--host", "127.0.0.1",
-                           "--port", str(port)], stdout=log, stderr=log, env=self.env, start_new_session=True)
+                           "--port", str(port), "--workers", str(workers)], stdout=log, stderr=log, env=self.env,
+                          start_new_session=True)
         self.children[child.pid] = child
-        server = {"pid": child.pid, "port": port}
+        server = {"pid": child.pid, "port": port, "workers": workers}
         _write(folder / "server.json", json.dumps(server).encode())
         self._publish_targets()
         return server

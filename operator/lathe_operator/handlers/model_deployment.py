@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 
-from lathe_pipelines import offline as jobs
+from lathe_pipelines import deployments as jobs
 from lathe_pipelines.datasets import load
 from lathe_pipelines.models import ModelRegistry
 
@@ -41,13 +41,19 @@ def _metrics(memo: kopf.Memo, md: ModelDeployment, logger: logging.Logger) -> di
     return found
 
 
+def _workers(md: ModelDeployment) -> int:
+    """Local mode stands replicas in for server processes on one port, at most one per core."""
+    wanted = md.spec.replicas or (md.spec.autoscaling.max_replicas if md.spec.autoscaling else 1)
+    return max(1, min(wanted, len(os.sched_getaffinity(0))))
+
+
 def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve,
            registry: ModelRegistry) -> reconcile.ServingView:
     versions = sorted({v for v, _ in serve.traffic} | ({serve.shadow} if serve.shadow else set()))
     if memo.config.serving == "local":
         state, message, endpoint = memo.local_serving.apply(
             md.namespace, md.name, {v: registry.key(v, "") for v in versions}, serve.traffic, serve.shadow,
-            md.spec.logging.sample_rate if md.spec.logging else 0.0)
+            md.spec.logging.sample_rate if md.spec.logging else 0.0, _workers(md))
     else:
         uris = {v: memo.store.uri(registry.key(v, "")) for v in versions}
         manifest = seldon.seldon_deployment(md, serve.traffic, serve.shadow, uris, image=memo.config.serving_image,

@@ -84,7 +84,8 @@ def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
     result.status = status.model_copy(update=update).dump()
     if status.canary is not None and "canary" in update and update["canary"] is None:
         result.status["canary"] = None  # a merge patch keeps what it does not mention
-    result.events += transition_events(status.conditions, conditions)
+    decided = {e.reason for e in result.events}  # a canary decision already says what the transition would
+    result.events += [e for e in transition_events(status.conditions, conditions) if e.reason not in decided]
     return result
 
 

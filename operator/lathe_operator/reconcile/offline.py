@@ -45,8 +45,10 @@ def run_name(md: ModelDeployment) -> str:
 
 
 def terminal(md: ModelDeployment) -> bool:
-    return md.spec.mode != "online" and md.status.observed_generation == md.generation and md.status.phase in (
-        "Ready", "Failed")
+    """This generation's run has ended (a missing model version is not an end: it may be registered yet)."""
+    ready = next((c for c in md.status.conditions if c.type == "Ready"), None)
+    return (md.spec.mode != "online" and md.status.observed_generation == md.generation
+            and md.status.phase in ("Ready", "Failed") and ready is not None and ready.reason != "ModelNotFound")
 
 
 def plan(md: ModelDeployment, job: JobView, dataset: DatasetView, update: dict[str, Any],

@@ -227,6 +227,7 @@ class ModelDeployment(Resource):
         {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
         {"name": "Serving", "type": "string", "jsonPath": ".status.serving"},
         {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1},
+        {"name": "Output", "type": "string", "jsonPath": ".status.outputUri", "priority": 1},
         ready_column(),
         reason_column(),
         age_column(),
