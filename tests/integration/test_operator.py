@@ -104,7 +104,6 @@ def test_spec_change_is_observed_and_deleting_collects_children(
 
 @pytest.mark.parametrize(("path", "reason"), [
     ("02-training-run/trainingrun.yaml", "PipelineBackendUnavailable"),  # no KFP API configured here
-    ("03-model-deployment/modeldeployment.yaml", "NotImplemented"),
     ("04-drift-monitor/driftmonitor.yaml", "NotImplemented"),
 ])
 def test_kinds_without_a_backend_say_so_honestly(kubectl: Kubectl, namespace: str, start_operator: Any, path: str,

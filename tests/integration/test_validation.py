@@ -14,7 +14,7 @@ from tests.integration.conftest import Kubectl
 EXAMPLE = {
     "Dataset": load_yaml(ROOT / "examples/01-dataset/dataset.yaml"),
     "TrainingRun": load_yaml(ROOT / "examples/02-training-run/trainingrun.yaml"),
-    "ModelDeployment": load_yaml(ROOT / "examples/03-model-deployment/modeldeployment.yaml"),
+    "ModelDeployment": load_yaml(ROOT / "examples/05-canary/modeldeployment.yaml"),
     "DriftMonitor": load_yaml(ROOT / "examples/04-drift-monitor/driftmonitor.yaml"),
 }
 
@@ -53,6 +53,9 @@ CASES = [
     ("ModelDeployment", {"canary": {"version": 2, "steps": [10, 101]}}, (), ["spec.canary.steps[1]", "less than or equal to 100"]),
     ("ModelDeployment", {"mode": "batch"}, ("canary",), ["spec", "mode batch needs spec.batch"]),
     ("ModelDeployment", {"mode": "edge"}, (), ["spec", "apply to mode online only"]),
+    ("ModelDeployment", {"mode": "batch", "batch": {"dataset": {"name": "digits"}},
+                         "graph": {"transformers": [{"name": "scale", "image": "example/scale:1"}]}}, ("canary",),
+     ["spec", "graph applies to mode online only"]),
     ("ModelDeployment", {"traffic": [{"version": 1, "percent": 80}, {"version": 2, "percent": 10}]}, (),
      ["spec.traffic", "add up to 100"]),
     ("ModelDeployment", {"traffic": [{"version": 1, "percent": 50}, {"version": 7, "percent": 50}]}, (),

@@ -150,3 +150,19 @@ def test_edge_failure_keeps_the_reason() -> None:
     plan, md = step(make({"mode": "edge", "edge": {"quantize": True}}), job=offline.JobView("Done", {
         "outcome": "Failed", "reason": "ChecksumMismatch", "message": "model fails its sha256 check"}))
     assert ready(md) == ("False", "ChecksumMismatch") and md.status.phase == "Failed"
+
+
+def test_offline_job_runs_the_same_command_as_a_non_root_job_owned_by_the_deployment() -> None:
+    from lathe_operator.config import StoreSettings
+    from lathe_operator.reconcile.offline_job import offline_job
+
+    md = make({"mode": "edge", "edge": {"quantize": True}, "resources": {"memory": "1Gi"}})
+    rendered = offline_job(md, "digits-abcdef12-1", ["bundle", "--quantize"], image="img", service_account="lathe-jobs",
+                           store=StoreSettings())
+    assert rendered["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
+    pod = rendered["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"] == ["lathe", "bundle", "--quantize"] and container["resources"]["limits"] == {"memory": "1Gi"}
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "Never"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["LATHE_STORE_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "lathe-store", "key": "secretKey"}
