@@ -81,6 +81,7 @@ def test_renders_a_seldon_deployment_and_follows_its_state(
     assert graph["modelUri"] == f"s3://lathe-{namespace}/models/{namespace}/{MODEL}/2/"
     assert graph["logger"]["url"] == "http://lathe-request-logger.lathe-system.svc/"
     assert graph["envSecretRefName"] == "lathe-store" and graph["type"] == "MODEL"
+    assert "--sample-rate" in predictors["v1"]["componentSpecs"][0]["spec"]["containers"][0]["args"]
     component = predictors["v1"]["componentSpecs"][0]
     assert component["hpaSpec"]["minReplicas"] == 2 and component["hpaSpec"]["maxReplicas"] == 6
     container = component["spec"]["containers"][0]

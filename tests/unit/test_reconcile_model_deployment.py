@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lathe_operator.api.v1alpha1 import ModelDeployment
+from lathe_operator.config import StoreSettings
 from lathe_operator.reconcile import model_deployment as reconcile
 from lathe_operator.reconcile import offline, seldon
 from lathe_operator.reconcile.canary import VersionMetrics
@@ -109,7 +110,7 @@ def test_seldon_deployment_has_predictors_traffic_shadow_logger_and_an_owner() -
                "resources": {"cpu": "500m", "memory": "1Gi"},
                "graph": {"transformers": [{"name": "scale", "image": "example/scale:1"}]}})
     uris = {v: f"s3://lathe/models/ns/clf/{v}/" for v in (3, 4, 5)}
-    sd = seldon.seldon_deployment(md, [(3, 90), (4, 10)], 5, uris, image="img", store_secret="lathe-store",
+    sd = seldon.seldon_deployment(md, [(3, 90), (4, 10)], 5, uris, image="img", store=StoreSettings(),
                                   logger_url="http://logger")
     assert sd["apiVersion"] == "machinelearning.seldon.io/v1" and sd["metadata"]["ownerReferences"][0]["uid"] == META["uid"]
     predictors = sd["spec"]["predictors"]
@@ -122,6 +123,8 @@ def test_seldon_deployment_has_predictors_traffic_shadow_logger_and_an_owner() -
     assert component["hpaSpec"]["maxReplicas"] == 4 and "replicas" not in predictors[0]
     container = component["spec"]["containers"][0]
     assert container["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"} and container["readinessProbe"]
+    assert container["args"][-2:] == ["--sample-rate", "0.5"]  # the server logs sampled requests to the store
+    assert "LATHE_STORE_ACCESS_KEY" in {e["name"] for e in container["env"]}
     assert component["spec"]["securityContext"]["runAsNonRoot"] is True
     found = {**sd, "status": {"state": "Available", "address": {"url": "http://digits-v3.ns:8000/api/v1.0/predictions"}}}
     assert seldon.observe(found, [(3, 90), (4, 10)])[0] == "Available"

@@ -51,13 +51,16 @@ def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve,
            registry: ModelRegistry) -> reconcile.ServingView:
     versions = sorted({v for v, _ in serve.traffic} | ({serve.shadow} if serve.shadow else set()))
     if memo.config.serving == "local":
+        if md.spec.graph and md.spec.graph.transformers:
+            return reconcile.ServingView("Failed", "spec.graph transformers are containers: they run in a cluster "
+                                                   "(Seldon), not in local mode; nothing was started")
         state, message, endpoint = memo.local_serving.apply(
             md.namespace, md.name, {v: registry.key(v, "") for v in versions}, serve.traffic, serve.shadow,
             md.spec.logging.sample_rate if md.spec.logging else 0.0, _workers(md))
     else:
         uris = {v: memo.store.uri(registry.key(v, "")) for v in versions}
         manifest = seldon.seldon_deployment(md, serve.traffic, serve.shadow, uris, image=memo.config.serving_image,
-                                            store_secret=memo.config.store.secret_name,
+                                            store=memo.config.store,
                                             logger_url=memo.config.request_logger_url or None)
         memo.kube.apply(manifest)
         found = memo.kube.get(seldon.API_VERSION, seldon.KIND, md.namespace, md.name)

@@ -1,8 +1,9 @@
 """The SeldonDeployment (machinelearning.seldon.io/v1) that serves a ModelDeployment in a cluster.
 
 One predictor per served version (``v<N>``) with its ``traffic`` share, a ``shadow``
-predictor when asked, Seldon's request ``logger`` on the model node, and the Lathe
-model class in the serving image (``seldon-core-microservice`` runs it). Seldon's storage
+predictor when asked, and Lathe's model server in the serving image, which samples
+requests to the store itself (``spec.logging``; Seldon's request ``logger`` is added when
+a receiver URL is configured). Seldon's storage
 initializer downloads the version's registry folder to /mnt/models (``modelUri`` +
 ``envSecretRefName``); the model checks its sha256 when it loads.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.v1alpha1.model_deployment import ModelDeployment
+from ..config import StoreSettings
+from .jobs import store_env_vars
 from .plan import MANAGED_BY, owner_reference
 
 API_VERSION = "machinelearning.seldon.io/v1"
@@ -23,17 +26,23 @@ def predictor_name(version: int) -> str:
     return f"v{version}"
 
 
-def _container(md: ModelDeployment, image: str) -> dict[str, Any]:
+def _container(md: ModelDeployment, image: str, store: StoreSettings) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     wanted = {k: v for k, v in (("cpu", md.spec.resources.cpu), ("memory", md.spec.resources.memory)) if v}
     if wanted:
         resources = {"requests": wanted, "limits": wanted}
     probe = {"httpGet": {"path": "/health/ping", "port": "http", "scheme": "HTTP"}, "periodSeconds": 5,
              "failureThreshold": 3, "timeoutSeconds": 2}
+    args = ["--model-dir", "/mnt/models", "--port", str(PORT)]
+    env = [{"name": "LATHE_NAMESPACE", "value": md.namespace}]
+    if md.spec.logging is not None:  # the server writes sampled requests to the store itself
+        args += ["--sample-rate", str(md.spec.logging.sample_rate)]
+        env += store_env_vars(store)
     return {
         "name": "model",
         "image": image,
-        "env": [{"name": "LATHE_NAMESPACE", "value": md.namespace}],
+        "args": args,
+        "env": env,
         "resources": resources,
         "readinessProbe": {**probe, "initialDelaySeconds": 5},
         "livenessProbe": {**probe, "initialDelaySeconds": 30},
@@ -43,6 +52,7 @@ def _container(md: ModelDeployment, image: str) -> dict[str, Any]:
 
 
 def _graph(md: ModelDeployment, model_uri: str, store_secret: str, logger_url: str | None) -> dict[str, Any]:
+    """The model node, behind any transformers; Seldon's logger too when a receiver is configured."""
     node: dict[str, Any] = {
         "name": "model",
         "type": "MODEL",
@@ -60,8 +70,8 @@ def _graph(md: ModelDeployment, model_uri: str, store_secret: str, logger_url: s
     return node
 
 
-def _component_spec(md: ModelDeployment, image: str) -> dict[str, Any]:
-    containers = [_container(md, image)]
+def _component_spec(md: ModelDeployment, image: str, store: StoreSettings) -> dict[str, Any]:
+    containers = [_container(md, image, store)]
     for transformer in md.spec.graph.transformers if md.spec.graph else []:
         containers.append({"name": transformer.name, "image": transformer.image,
                            "env": [{"name": k, "value": v} for k, v in sorted(transformer.env.items())],
@@ -79,7 +89,7 @@ def _component_spec(md: ModelDeployment, image: str) -> dict[str, Any]:
 
 
 def seldon_deployment(md: ModelDeployment, traffic: list[tuple[int, int]], shadow: int | None,
-                      model_uris: dict[int, str], *, image: str, store_secret: str,
+                      model_uris: dict[int, str], *, image: str, store: StoreSettings,
                       logger_url: str | None) -> dict[str, Any]:
     """The whole object; ``model_uris`` maps each version to its registry folder (s3://bucket/models/ns/name/N/)."""
     replicas = md.spec.replicas if md.spec.replicas is not None else (None if md.spec.autoscaling else 1)
@@ -90,8 +100,8 @@ def seldon_deployment(md: ModelDeployment, traffic: list[tuple[int, int]], shado
             "name": predictor_name(version),
             "traffic": percent,
             "labels": {**labels, "lathe.dev/model": md.spec.model.name, "lathe.dev/model-version": str(version)},
-            "componentSpecs": [_component_spec(md, image)],
-            "graph": _graph(md, model_uris[version], store_secret, logger_url),
+            "componentSpecs": [_component_spec(md, image, store)],
+            "graph": _graph(md, model_uris[version], store.secret_name, logger_url),
         }
         if replicas is not None:
             body["replicas"] = replicas
