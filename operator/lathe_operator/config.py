@@ -41,6 +41,8 @@ class Config:
     kfp_token: str = ""
     serving: Literal["seldon", "local"] = "seldon"  # online ModelDeployments: SeldonDeployments or local processes
     serving_image: str = "ghcr.io/lathe-dev/lathe-serving:0.1.0"
+    serving_storage_secret: str = "lathe-seldon-storage"  # rclone-style keys for Seldon's storage initializer
+    canary_metrics: Literal["lathe", "seldon"] = "lathe"  # lathe_model_* (Lathe's server) or Seldon's executor's
     prometheus_url: str = ""  # canary analysis queries it, e.g. http://prometheus-operated.monitoring.svc:9090
     request_logger_url: str = ""  # Seldon's request logger target (a Lathe log sink or any CloudEvents receiver)
     local_dir: str = ""  # local mode: model servers' folders; a fixed place so a restarted operator finds them
@@ -75,7 +77,9 @@ class Config:
             kfp_token=env.get("LATHE_KFP_TOKEN", ""),
             serving=serving,  # type: ignore[arg-type]
             serving_image=env.get("LATHE_SERVING_IMAGE", cls.serving_image),
+            serving_storage_secret=env.get("LATHE_SERVING_STORAGE_SECRET", cls.serving_storage_secret),
             prometheus_url=env.get("LATHE_PROMETHEUS_URL", ""),
+            canary_metrics="seldon" if env.get("LATHE_CANARY_METRICS") == "seldon" else "lathe",
             request_logger_url=env.get("LATHE_REQUEST_LOGGER_URL", ""),
             local_dir=env.get("LATHE_LOCAL_DIR") or os.path.join(tempfile.gettempdir(), f"lathe-local-{os.getuid()}"),
             store=store,

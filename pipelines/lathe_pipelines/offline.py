@@ -75,7 +75,7 @@ def score(store: ObjectStore, namespace: str, deployment: str, run: str, model_n
                 break
             x = np.column_stack([chunk.column(f).to_numpy(zero_copy_only=False).astype(np.float32)
                                  for f in features]) if features else np.empty((0, 0), np.float32)
-            probabilities = model.predict(x)
+            probabilities = model.infer(model.check(x, max_rows=None))
             out = pa.table({
                 "row": pa.array(np.arange(start, start + chunk.num_rows), pa.int64()),
                 "prediction": pa.array(model.labels(probabilities), pa.string()),
@@ -142,8 +142,9 @@ def _quantize(store: ObjectStore, namespace: str, model: LatheModel, folder: Pat
     quantized.session = ort.InferenceSession(str(target), session_options(), providers=["CPUExecutionProvider"])
     quantized.input_name = quantized.session.get_inputs()[0].name
     x, y = _holdout(store, namespace, model)
-    full = float((model.predict(x).argmax(1) == y).mean())
-    small = float((quantized.infer(x).argmax(1) == y).mean())
+    rows = model.check(x, max_rows=None)
+    full = float((model.infer(rows).argmax(1) == y).mean())  # y: class indices in the card's class order
+    small = float((quantized.infer(rows).argmax(1) == y).mean())
     data = target.read_bytes()
     return data, {"type": "dynamic-int8", "accuracy": round(small, 6), "floatAccuracy": round(full, 6),
                   "accuracyDelta": round(small - full, 6), "rows": int(len(y)), "bytes": len(data),

@@ -79,8 +79,10 @@ class LatheModel:
     def version(self) -> int:
         return int(self.card.get("version", 0))
 
-    def check(self, X: Any) -> np.ndarray:  # noqa: N803  (Seldon's argument name)
-        """Rows of numbers with the model's feature count, as float32; ModelError otherwise."""
+    def check(self, X: Any, max_rows: int | None = MAX_ROWS) -> np.ndarray:  # noqa: N803  (Seldon's argument name)
+        """Rows of numbers with the model's feature count, as float32; ModelError otherwise.
+
+        ``max_rows`` bounds one request; offline scoring passes None for chunks of any size."""
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf, refused below
                 array = np.asarray(X, dtype=np.float32)
@@ -92,8 +94,8 @@ class LatheModel:
             raise ModelError("InvalidShape", f"inputs must be a non-empty list of rows, got shape {list(array.shape)}")
         if self.features and array.shape[1] != self.features:
             raise ModelError("InvalidShape", f"each row needs {self.features} features, got {array.shape[1]}")
-        if array.shape[0] > MAX_ROWS:
-            raise ModelError("TooManyRows", f"at most {MAX_ROWS} rows per request, got {array.shape[0]}", 413)
+        if max_rows is not None and array.shape[0] > max_rows:
+            raise ModelError("TooManyRows", f"at most {max_rows} rows per request, got {array.shape[0]}", 413)
         if not np.isfinite(array).all():
             raise ModelError("InvalidInput", "inputs contain NaN, infinity or values beyond float32 range")
         return array

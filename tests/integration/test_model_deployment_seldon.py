@@ -80,7 +80,7 @@ def test_renders_a_seldon_deployment_and_follows_its_state(
     graph = predictors["v2"]["graph"]
     assert graph["modelUri"] == f"s3://lathe-{namespace}/models/{namespace}/{MODEL}/2/"
     assert graph["logger"]["url"] == "http://lathe-request-logger.lathe-system.svc/"
-    assert graph["envSecretRefName"] == "lathe-store" and graph["type"] == "MODEL"
+    assert graph["envSecretRefName"] == "lathe-seldon-storage" and graph["implementation"] == "LATHE_SERVER"
     assert "--sample-rate" in predictors["v1"]["componentSpecs"][0]["spec"]["containers"][0]["args"]
     component = predictors["v1"]["componentSpecs"][0]
     assert component["hpaSpec"]["minReplicas"] == 2 and component["hpaSpec"]["maxReplicas"] == 6

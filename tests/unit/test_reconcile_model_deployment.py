@@ -111,13 +111,15 @@ def test_seldon_deployment_has_predictors_traffic_shadow_logger_and_an_owner() -
                "graph": {"transformers": [{"name": "scale", "image": "example/scale:1"}]}})
     uris = {v: f"s3://lathe/models/ns/clf/{v}/" for v in (3, 4, 5)}
     sd = seldon.seldon_deployment(md, [(3, 90), (4, 10)], 5, uris, image="img", store=StoreSettings(),
-                                  logger_url="http://logger")
+                                  storage_secret="lathe-seldon-storage", logger_url="http://logger")
     assert sd["apiVersion"] == "machinelearning.seldon.io/v1" and sd["metadata"]["ownerReferences"][0]["uid"] == META["uid"]
     predictors = sd["spec"]["predictors"]
     assert [(p["name"], p["traffic"], p.get("shadow", False)) for p in predictors] == [
         ("v3", 90, False), ("v4", 10, False), ("v5", 0, True)]
     graph = predictors[1]["graph"]
     assert graph["type"] == "TRANSFORMER" and graph["children"][0]["modelUri"] == uris[4]
+    assert graph["children"][0]["implementation"] == "LATHE_SERVER"
+    assert graph["children"][0]["envSecretRefName"] == "lathe-seldon-storage"
     assert graph["children"][0]["logger"] == {"mode": "all", "url": "http://logger"}
     component = predictors[0]["componentSpecs"][0]
     assert component["hpaSpec"]["maxReplicas"] == 4 and "replicas" not in predictors[0]
@@ -127,9 +129,8 @@ def test_seldon_deployment_has_predictors_traffic_shadow_logger_and_an_owner() -
     assert "LATHE_STORE_ACCESS_KEY" in {e["name"] for e in container["env"]}
     assert component["spec"]["securityContext"]["runAsNonRoot"] is True
     found = {**sd, "status": {"state": "Available", "address": {"url": "http://digits-v3.ns:8000/api/v1.0/predictions"}}}
-    assert seldon.observe(found, [(3, 90), (4, 10)])[0] == "Available"
-    assert seldon.observe(found, [(3, 50), (4, 50)])[0] == "Creating"  # our change is not applied yet
-    assert seldon.observe(None, [(3, 100)])[0] == "Absent"
+    assert seldon.observe(found) == ("Available", "SeldonDeployment digits is Available", found["status"]["address"]["url"])
+    assert seldon.observe(None)[0] == "Absent"
 
 
 def test_batch_waits_for_its_dataset_starts_once_and_reports_rows() -> None:
@@ -169,3 +170,35 @@ def test_offline_job_runs_the_same_command_as_a_non_root_job_owned_by_the_deploy
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "Never"
     env = {e["name"]: e for e in container["env"]}
     assert env["LATHE_STORE_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "lathe-store", "key": "secretKey"}
+
+
+def test_planning_a_steady_deployment_again_changes_nothing() -> None:
+    _, up = step(make({"shadow": {"version": 5}}))
+    again, same = step(up, NOW + timedelta(seconds=5))
+    assert again.empty and same.status == up.status  # no Event, no child, the same status
+    _, promoted = step(step(make({"canary": CANARY}))[1], NOW + timedelta(minutes=2), metrics={4: GOOD, 3: GOOD})
+    _, promoted = step(promoted, NOW + timedelta(minutes=4), metrics={4: GOOD, 3: GOOD})
+    again, same = step(promoted, NOW + timedelta(minutes=5))
+    assert again.empty and same.status == promoted.status and traffic(same) == [(4, 100)]
+
+
+def test_a_manual_split_pauses_the_canary_and_removing_it_restarts_the_step() -> None:
+    _, md = step(make({"canary": CANARY}))
+    override = {"canary": CANARY, "traffic": [{"version": 3, "percent": 100}]}
+    _, md = step(make(override, status=md.dump()["status"], generation=2), NOW + timedelta(minutes=1))
+    later = NOW + timedelta(minutes=10)
+    plan, md = step(make({"canary": CANARY}, status=md.dump()["status"], generation=3), later, metrics={4: GOOD})
+    assert traffic(md) == [(3, 90), (4, 10)] and md.status.canary is not None and md.status.canary.since == later
+    assert md.status.history[-1].action == "Step" and "resumed" in md.status.history[-1].reason
+    _, md = step(md, later + timedelta(seconds=30), metrics={4: GOOD})
+    assert traffic(md) == [(3, 90), (4, 10)]  # the restarted step waits for its own window
+
+
+def test_a_rollback_after_a_mid_canary_edit_stays_rolled_back() -> None:
+    _, md = step(make({"canary": CANARY}))
+    tweaked = {"canary": {**CANARY, "analysis": {**CANARY["analysis"], "maxP99Ms": 60}}}
+    md = make(tweaked, status=md.dump()["status"], generation=2)
+    _, md = step(md, NOW + timedelta(minutes=2), metrics={4: VersionMetrics(500, 0.5)})
+    assert md.status.canary is not None and (md.status.canary.phase, md.status.canary.generation) == ("RolledBack", 2)
+    again, md = step(md, NOW + timedelta(minutes=3))
+    assert traffic(md) == [(3, 100)] and not any(e.reason == "CanaryStarted" for e in again.events)

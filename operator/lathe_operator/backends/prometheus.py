@@ -1,8 +1,9 @@
 """Canary figures from the Prometheus HTTP API (``/api/v1/query``), per model version over a window.
 
-Two metric families answer the same questions: Lathe's model server
-(``lathe_model_*``, local mode and anywhere Lathe's server runs) and Seldon Core's
-executor (``seldon_api_executor_*``, one predictor per version, named ``v<N>``).
+Two metric families answer the same questions: Lathe's model server (``lathe_model_*``,
+the default: locally and in the SeldonDeployments Lathe renders, where Lathe's server is
+the model container) and Seldon Core's executor (``seldon_api_executor_*``, one predictor
+per version named ``v<N>``; its feedback "accuracy" is the reward clients send).
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ def _lathe(namespace: str, deployment: str, version: int) -> dict[str, str]:
 
 
 def _seldon(namespace: str, deployment: str, version: int) -> dict[str, str]:
-    selector = f'namespace="{namespace}",deployment_name="{deployment}",predictor_name="v{version}"'
+    base = f'namespace="{namespace}",deployment_name="{deployment}",predictor_name="v{version}"'
+    selector = base + ',service="predictions"'
     return {
         "requests": f"sum(increase(seldon_api_executor_server_requests_seconds_count{{{selector}}}[W]))",
         "errors": f'sum(increase(seldon_api_executor_server_requests_seconds_count{{{selector},code=~"5.."}}[W]))',
         "p99": f"histogram_quantile(0.99, sum by (le) "
                f"(rate(seldon_api_executor_server_requests_seconds_bucket{{{selector}}}[W])))",
-        "right": f"sum(increase(seldon_api_model_feedback_reward_total{{{selector}}}[W]))",
-        "feedback": f"sum(increase(seldon_api_model_feedback_total{{{selector}}}[W]))",
+        "right": f"sum(increase(seldon_api_model_feedback_reward_total{{{base}}}[W]))",
+        "feedback": f"sum(increase(seldon_api_model_feedback_total{{{base}}}[W]))",
     }
 
 

@@ -63,9 +63,9 @@ class LocalServing:
         if changed:
             _write(config, raw)
         server = self._server(folder)
-        if server is not None and self._alive(server["pid"]) and server.get("workers", 1) != workers:
-            self._stop(server)
-        if server is None or not self._alive(server["pid"]):
+        if server is not None and self._alive(server["pid"], config) and server.get("workers", 1) != workers:
+            self._stop(server, config)
+        if server is None or not self._alive(server["pid"], config):
             server = self._start(folder, config, server["port"] if server else None, workers)
         elif changed:
             os.kill(server["pid"], signal.SIGHUP)
@@ -74,14 +74,17 @@ class LocalServing:
         if status is None:
             return "Creating", f"model server (pid {server['pid']}) is starting on port {server['port']}", endpoint
         if status.get("config") != hashlib.sha256(raw).hexdigest()[:16]:
-            return "Creating", "model server is loading the new split", endpoint
+            if not changed:  # a lost or failed reload: ask again (the server keeps serving the old split)
+                os.kill(server["pid"], signal.SIGHUP)
+            return "Creating", "model server is loading the new split (see server.log if this persists)", endpoint
         return "Available", f"model server pid {server['pid']} on port {server['port']}", endpoint
 
     def remove(self, namespace: str, name: str) -> None:
         folder = self.folder(namespace, name)
         server = self._server(folder)
-        if server is not None and self._alive(server["pid"]):
-            self._stop(server)
+        config = folder / "deployment.json"
+        if server is not None and self._alive(server["pid"], config):
+            self._stop(server, config)
         shutil.rmtree(folder, ignore_errors=True)
         self._publish_targets()
 
@@ -103,14 +106,14 @@ class LocalServing:
         path = folder / "server.json"
         return dict(json.loads(path.read_text())) if path.exists() else None
 
-    def _stop(self, server: dict[str, Any]) -> None:
+    def _stop(self, server: dict[str, Any], config: Path) -> None:
         os.kill(server["pid"], signal.SIGTERM)
         child = self.children.pop(server["pid"], None)
         if child is not None:
             child.wait(30)
         else:  # an earlier operator's: wait for the port to be released
             for _ in range(300):
-                if not self._alive(server["pid"]):
+                if not self._alive(server["pid"], config):
                     break
                 time.sleep(0.1)
 
@@ -131,16 +134,16 @@ class LocalServing:
         groups = [{"targets": self.targets(), "labels": {"job": "lathe-serving"}}]
         _write(self.work / "prometheus-targets.json", json.dumps(groups).encode())
 
-    def _alive(self, pid: int) -> bool:
+    def _alive(self, pid: int, config: Path) -> bool:
         child = self.children.get(pid)
         if child is not None:
             return child.poll() is None
-        try:  # started by an earlier operator: alive, not a zombie, and still our server
+        try:  # started by an earlier operator: alive, not a zombie, and this deployment's server (not a reused pid)
             stat = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
-        return stat.split(") ", 1)[1][:1] != "Z" and b"lathe_serving" in cmdline
+        return stat.split(") ", 1)[1][:1] != "Z" and b"lathe_serving" in cmdline and str(config).encode() in cmdline
 
     def _status(self, port: int) -> dict[str, Any] | None:
         try:

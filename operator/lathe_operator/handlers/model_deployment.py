@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import Any
 
 import kopf
@@ -26,19 +27,21 @@ PLURAL = ModelDeployment.plural
 POLL = 5.0
 
 
-def _metrics(memo: kopf.Memo, md: ModelDeployment, logger: logging.Logger) -> dict[int, canary.VersionMetrics]:
-    if not memo.config.prometheus_url or md.spec.canary is None:
-        return {}
-    source = PrometheusMetrics(memo.config.prometheus_url, "lathe" if memo.config.serving == "local" else "seldon")
-    found = {}
+def _metrics(memo: kopf.Memo, md: ModelDeployment, logger: logging.Logger,
+             observed: reconcile.DeploymentObserved) -> None:
+    """Both versions' figures over the window, or why there are none (the canary then waits)."""
+    assert md.spec.canary is not None
+    if not memo.config.prometheus_url:
+        observed.metrics_error = "no Prometheus is configured (LATHE_PROMETHEUS_URL, chart serving.prometheusUrl)"
+        return
+    source = PrometheusMetrics(memo.config.prometheus_url, memo.config.canary_metrics)
     try:
         for version in (md.spec.model.version, md.spec.canary.version):
-            found[version] = canary.VersionMetrics(**source.version(md.namespace, md.name, version,
-                                                                    md.spec.canary.analysis.window))
+            observed.metrics[version] = canary.VersionMetrics(**source.version(
+                md.namespace, md.name, version, md.spec.canary.analysis.window))
     except MetricsUnavailable as error:
-        logger.warning("Canary analysis postponed: %s", error)
-        return {}
-    return found
+        logger.warning("Postponed the canary analysis: %s", error)
+        observed.metrics, observed.metrics_error = {}, str(error)
 
 
 def _workers(md: ModelDeployment) -> int:
@@ -61,10 +64,11 @@ def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve,
         uris = {v: memo.store.uri(registry.key(v, "")) for v in versions}
         manifest = seldon.seldon_deployment(md, serve.traffic, serve.shadow, uris, image=memo.config.serving_image,
                                             store=memo.config.store,
+                                            storage_secret=memo.config.serving_storage_secret,
                                             logger_url=memo.config.request_logger_url or None)
         memo.kube.apply(manifest)
         found = memo.kube.get(seldon.API_VERSION, seldon.KIND, md.namespace, md.name)
-        state, message, endpoint = seldon.observe(found, serve.traffic)
+        state, message, endpoint = seldon.observe(found)
     return reconcile.ServingView(state, message, endpoint)  # type: ignore[arg-type]
 
 
@@ -108,6 +112,19 @@ def _start(memo: kopf.Memo, md: ModelDeployment, start: offline.Start) -> None:
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
+    """One reconcile at a time per object: kopf runs the timer beside change handlers, in threads."""
+    if body.metadata.get("deletionTimestamp"):
+        return  # being deleted: start nothing (local servers are stopped by the deletion handler)
+    with _lock(memo, body.metadata.uid):
+        _reconcile_locked(body, patch, memo, logger)
+
+
+def _lock(memo: kopf.Memo, uid: str) -> threading.Lock:
+    with memo.locks_guard:
+        return memo.locks.setdefault(uid, threading.Lock())
+
+
+def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
     md: ModelDeployment = parse(ModelDeployment, body)
     registry = ModelRegistry(memo.store, md.namespace, md.spec.model.name)
     try:
@@ -115,7 +132,7 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
         observed = reconcile.DeploymentObserved(now=now(), missing=[v for v in reconcile.versions(md) if v not in known])
         if not observed.missing and md.spec.mode == "online":
             if canary.analysis_due(md, observed.now):
-                observed.metrics = _metrics(memo, md, logger)
+                _metrics(memo, md, logger, observed)
             serve = reconcile.desired(md, observed)
             observed.serving = _serve(memo, md, serve, registry)
         elif not observed.missing:
@@ -155,5 +172,8 @@ def _local(memo: kopf.Memo, **_: Any) -> bool:
 @kopf.on.delete(GROUP, VERSION, PLURAL, when=_local)
 def stop_local_server(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     """Local mode: stop the model server process (in a cluster the SeldonDeployment goes with its owner)."""
-    memo.local_serving.remove(body.metadata.namespace, body.metadata.name)
+    with _lock(memo, body.metadata.uid):
+        memo.local_serving.remove(body.metadata.namespace, body.metadata.name)
+    with memo.locks_guard:
+        memo.locks.pop(body.metadata.uid, None)
     logger.info("Stopped the local model server of %s", body.metadata.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from functools import partial
 from typing import Any
@@ -42,6 +43,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.kube = KubeClient.from_environment()
     memo.store = open_store(config.store)
     memo.processes = processes = LocalProcesses()
+    memo.locks, memo.locks_guard = {}, threading.Lock()  # one reconcile at a time per ModelDeployment
     memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **store_env(config)})
     memo.pipelines = {"local": LocalPipelines(config, processes)}
     if config.kfp_host:

@@ -96,6 +96,13 @@ def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics
     decision = Decision(_split(stable, state), state)
     if state.phase != "Progressing":
         return decision
+    if _current(md) and _current(md) != decision.traffic:  # back from a manual split: this step starts over
+        state = decision.canary = state.model_copy(update={"since": now})
+        decision.history.append(HistoryEntry(time=now, action="Step", version=candidate, percent=state.percent,
+                                             reason="canary resumed after spec.traffic was removed"))
+        decision.requeue = _window(md).total_seconds()
+        decision.waiting = f"step {state.percent}% restarted"
+        return decision
     elapsed = now - state.since
     window = _window(md)
     if elapsed < window:
@@ -113,7 +120,8 @@ def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics
     compared = f"candidate {seen.describe()}; stable {baseline.describe() if baseline else 'no data'}"
     failures = _failures(seen, baseline, md)
     if failures:
-        rolled = state.model_copy(update={"percent": 0, "phase": "RolledBack", "since": now})
+        rolled = state.model_copy(update={"percent": 0, "phase": "RolledBack", "since": now,
+                                          "generation": md.generation})  # retried only after a later edit
         decision = Decision([(stable, 100)], rolled)
         reason = f"{'; '.join(failures)} ({compared})"
         decision.history.append(HistoryEntry(time=now, action="Rollback", version=candidate, percent=0,

@@ -32,6 +32,7 @@ class DeploymentObserved(Observed):
     missing: list[int] = field(default_factory=list)  # model versions the registry does not have
     serving: ServingView = ServingView()
     metrics: dict[int, canary.VersionMetrics] = field(default_factory=dict)
+    metrics_error: str = ""  # why there are no figures although the analysis was due
     job: offline.JobView = offline.JobView()
     dataset: offline.DatasetView = offline.DatasetView()
 
@@ -92,6 +93,8 @@ def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
 def _online(md: ModelDeployment, observed: DeploymentObserved, update: dict[str, Any],
             result: DeploymentPlan) -> dict[str, Any]:
     decision = canary.decide(md, observed.now, observed.metrics)
+    if observed.metrics_error and decision.waiting:
+        decision.waiting = f"waiting for metrics: {observed.metrics_error}"
     shadow = md.spec.shadow.version if md.spec.shadow else None
     result.serve = Serve(decision.traffic, shadow)
     result.events += decision.events

@@ -18,6 +18,10 @@ from .jobs import store_env_vars
 from .plan import MANAGED_BY, owner_reference
 
 API_VERSION = "machinelearning.seldon.io/v1"
+# Lathe's server registered as a custom inference server in Seldon's seldon-config ConfigMap
+# (manifests/seldon/predictor-servers.json): Seldon then runs its storage initializer, which
+# downloads ``modelUri`` to /mnt/models with the credentials in ``envSecretRefName``.
+IMPLEMENTATION = "LATHE_SERVER"
 KIND = "SeldonDeployment"
 PORT = 9000
 
@@ -51,15 +55,15 @@ def _container(md: ModelDeployment, image: str, store: StoreSettings) -> dict[st
     }
 
 
-def _graph(md: ModelDeployment, model_uri: str, store_secret: str, logger_url: str | None) -> dict[str, Any]:
+def _graph(md: ModelDeployment, model_uri: str, storage_secret: str, logger_url: str | None) -> dict[str, Any]:
     """The model node, behind any transformers; Seldon's logger too when a receiver is configured."""
     node: dict[str, Any] = {
         "name": "model",
         "type": "MODEL",
-        "implementation": "UNKNOWN_IMPLEMENTATION",  # a custom container: the Lathe model class
+        "implementation": IMPLEMENTATION,
         "endpoint": {"type": "REST", "httpPort": PORT},
         "modelUri": model_uri,
-        "envSecretRefName": store_secret,
+        "envSecretRefName": storage_secret,
         "parameters": [{"name": "model_dir", "value": "/mnt/models", "type": "STRING"}],
         "children": [],
     }
@@ -89,7 +93,7 @@ def _component_spec(md: ModelDeployment, image: str, store: StoreSettings) -> di
 
 
 def seldon_deployment(md: ModelDeployment, traffic: list[tuple[int, int]], shadow: int | None,
-                      model_uris: dict[int, str], *, image: str, store: StoreSettings,
+                      model_uris: dict[int, str], *, image: str, store: StoreSettings, storage_secret: str,
                       logger_url: str | None) -> dict[str, Any]:
     """The whole object; ``model_uris`` maps each version to its registry folder (s3://bucket/models/ns/name/N/)."""
     replicas = md.spec.replicas if md.spec.replicas is not None else (None if md.spec.autoscaling else 1)
@@ -101,7 +105,7 @@ def seldon_deployment(md: ModelDeployment, traffic: list[tuple[int, int]], shado
             "traffic": percent,
             "labels": {**labels, "lathe.dev/model": md.spec.model.name, "lathe.dev/model-version": str(version)},
             "componentSpecs": [_component_spec(md, image, store)],
-            "graph": _graph(md, model_uris[version], store.secret_name, logger_url),
+            "graph": _graph(md, model_uris[version], storage_secret, logger_url),
         }
         if replicas is not None:
             body["replicas"] = replicas
@@ -123,16 +127,12 @@ def seldon_deployment(md: ModelDeployment, traffic: list[tuple[int, int]], shado
     }
 
 
-def observe(found: dict[str, Any] | None, traffic: list[tuple[int, int]]) -> tuple[str, str, str | None]:
+def observe(found: dict[str, Any] | None) -> tuple[str, str, str | None]:
     """(state, message, endpoint) from what Seldon's controller wrote: Available, Creating, Failed or Absent."""
     if found is None:
         return "Absent", "SeldonDeployment not created yet", None
     status = found.get("status") or {}
     state = str(status.get("state") or "Creating")
-    rendered = {p.get("name"): p.get("traffic") for p in (found.get("spec") or {}).get("predictors") or []
-                if not p.get("shadow")}
-    if rendered != {predictor_name(v): p for v, p in traffic}:
-        state = "Creating"  # our last change has not been applied yet
     endpoint = (status.get("address") or {}).get("url")
     message = str(status.get("description") or f"SeldonDeployment {found['metadata']['name']} is {state}")
     return state, message, endpoint

@@ -151,6 +151,16 @@ class ModelDeploymentSpec(LatheModel):
                     fieldPath=".shadow.version",
                 ),
                 rule("self.mode == 'online' || !has(self.graph)", "graph applies to mode online only"),
+                rule(
+                    "!has(self.shadow) || !has(self.canary) || self.shadow.version != self.canary.version",
+                    "shadow.version must differ from canary.version",
+                    fieldPath=".shadow.version",
+                ),
+                rule(
+                    "!has(self.traffic) || self.traffic.all(a, self.traffic.exists_one(b, b.version == a.version))",
+                    "traffic names each version once",
+                    fieldPath=".traffic",
+                ),
                 rule("!(has(self.replicas) && has(self.autoscaling))", "set replicas or autoscaling, not both"),
                 rule(
                     "!has(self.traffic) || self.traffic.map(t, t.percent).sum() == 100",

@@ -1,0 +1,188 @@
+"""The request path of Lathe's model server: route to a version, batch, answer; shadow, log, feedback, metrics.
+
+``server.make_app`` puts it behind HTTP routes; this module knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from . import protocols
+from .batching import Batcher
+from .deployment import Deployment, Settings
+from .logsink import LogSink
+from .model import LatheModel
+
+REMEMBERED = 20_000  # recent answers kept for joining feedback that names only the request id
+REMEMBER_ROWS = 64  # bigger requests are joined only from the answer their feedback carries
+MAX_PENDING_LOG = 100_000  # records waiting for the store; beyond it the oldest are dropped (and counted)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+LABELS = ["namespace", "deployment", "model", "version"]
+log = logging.getLogger("lathe_serving")
+
+
+class Metrics:
+    """Per process; with several workers (``PROMETHEUS_MULTIPROC_DIR`` set) /metrics adds up all of them."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            self.registry, r = CollectorRegistry(), CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.registry)
+        self.requests = Counter("lathe_model_requests_total", "Prediction requests", [*LABELS, "protocol", "code"],
+                                registry=r)
+        self.latency = Histogram("lathe_model_request_seconds", "Request latency", [*LABELS, "protocol"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.batch = Histogram("lathe_model_batch_rows", "Rows per onnxruntime call", LABELS,
+                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
+        self.in_flight = Gauge("lathe_model_in_flight_requests", "Requests being served", ["namespace", "deployment"],
+                               registry=r, multiprocess_mode="livesum")
+        self.load = Gauge("lathe_model_load_seconds", "Time to load the model", LABELS, registry=r,
+                          multiprocess_mode="max")
+        self.traffic = Gauge("lathe_model_traffic_percent", "Share of live traffic", LABELS, registry=r,
+                             multiprocess_mode="max")
+        self.feedback = Counter("lathe_model_feedback_total", "Ground truth received, by whether the prediction was "
+                                "right", [*LABELS, "correct"], registry=r)
+        self.dropped = Counter("lathe_model_log_records_dropped_total", "Request log records dropped because the "
+                               "store could not keep up", ["namespace", "deployment"], registry=r)
+
+
+class Service:
+    """The request path: route to a version, batch, answer; then shadow, sample to the log, remember for feedback."""
+
+    def __init__(self, deployment: Deployment, metrics: Metrics, sink: LogSink | None, max_batch: int,
+                 max_wait: float) -> None:
+        self.deployment, self.metrics, self.sink = deployment, metrics, sink
+        self.max_batch, self.max_wait = max_batch, max_wait
+        self.batchers: dict[int, Batcher] = {}
+        self.answers: OrderedDict[str, tuple[int, list[str]]] = OrderedDict()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.children: dict[tuple[int, str, int], tuple[Any, Any]] = {}
+        s = deployment.settings
+        self.scope = {"namespace": s.namespace, "deployment": s.deployment}
+
+    def labels(self, model: LatheModel) -> dict[str, str]:
+        return {**self.scope, "model": model.name, "version": str(model.version)}
+
+    def count(self, model: LatheModel, protocol: str, code: int, seconds: float) -> None:
+        """Count a request and its latency (labelled children cached: this runs on every request)."""
+        key = (model.version, protocol, code)
+        found = self.children.get(key)
+        if found is None:
+            labels = self.labels(model)
+            found = self.children[key] = (self.metrics.requests.labels(**labels, protocol=protocol, code=str(code)),
+                                          self.metrics.latency.labels(**labels, protocol=protocol))
+        found[0].inc()
+        found[1].observe(seconds)
+
+    def start(self) -> None:
+        for version, model in self.deployment.models.items():
+            if version not in self.batchers:
+                self.batchers[version] = batcher = Batcher(model.infer, self.max_batch, self.max_wait,
+                                                           observe=self.metrics.batch.labels(**self.labels(model)).observe)
+                batcher.start()
+                self.metrics.load.labels(**self.labels(model)).set(model.load_seconds)
+        for version, model in self.deployment.models.items():
+            share = self.deployment.settings.traffic.get(version, 0)
+            self.metrics.traffic.labels(**self.labels(model)).set(share)
+
+    async def stop(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.stop()
+
+    def reload(self, settings: Settings) -> None:
+        if settings.sample_rate > 0 and self.sink is None:  # logging turned on after start
+            from .logsink import store_put
+
+            self.sink = LogSink(store_put(), settings.namespace or "default", settings.deployment or self.deployment.name)
+        for version in self.deployment.reload(settings):
+            batcher = self.batchers.pop(version, None)
+            if batcher is not None:
+                self.tasks.add(asyncio.get_running_loop().create_task(batcher.stop()))
+        self.start()
+
+    async def predict(self, model: LatheModel, rows: np.ndarray, request_id: str) -> np.ndarray:
+        batcher = self.batchers.get(model.version)
+        if batcher is None:  # routed just before a reload dropped this version: take the current split
+            model = self.deployment.route()
+            batcher = self.batchers[model.version]
+        outputs = await batcher.submit(rows)
+        sampled = self.sink is not None and random.random() < self.deployment.settings.sample_rate
+        labels = model.labels(outputs)
+        if len(rows) <= REMEMBER_ROWS:
+            self.answers[request_id] = (model.version, labels)
+            if len(self.answers) > REMEMBERED:
+                self.answers.popitem(last=False)
+        if sampled:
+            self.record(model, rows, outputs, labels, request_id, shadow=False)
+        shadow = self.deployment.shadow
+        if shadow is not None and shadow.version in self.batchers:
+            task = asyncio.get_running_loop().create_task(self.mirror(shadow, rows, request_id, sampled))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return outputs
+
+    async def mirror(self, shadow: LatheModel, rows: np.ndarray, request_id: str, sampled: bool) -> None:
+        """A shadow answers every request too; its answers are counted and logged, never returned."""
+        started, code = time.perf_counter(), 200
+        try:
+            outputs = await self.batchers[shadow.version].submit(rows)
+            if sampled:
+                self.record(shadow, rows, outputs, shadow.labels(outputs), request_id, shadow=True)
+        except Exception:  # noqa: BLE001  (the shadow's failures are its own: counted, never surfaced)
+            code = 500
+        self.count(shadow, "shadow", code, time.perf_counter() - started)
+
+    def record(self, model: LatheModel, rows: np.ndarray, outputs: np.ndarray, labels: list[str], request_id: str,
+               shadow: bool) -> None:
+        assert self.sink is not None
+        if len(self.sink.records) >= MAX_PENDING_LOG:  # the store is slow or down: keep serving, count the loss
+            self.metrics.dropped.labels(**self.scope).inc(len(rows))
+            return
+        for row, probabilities, label in zip(rows, outputs, labels, strict=True):
+            self.sink.add({"kind": "prediction", "request_id": request_id, "version": model.version,
+                           "shadow": shadow, "features": row.tolist(), "probabilities": probabilities.tolist(),
+                           "prediction": label})
+
+    def feedback(self, request_id: str, truth: list[str], response: Any = None) -> dict[str, Any]:
+        """Join ground truth to the answer (carried in the feedback, or remembered); count it; log it."""
+        answer = protocols.seldon_answer(response) or self.answers.get(request_id)
+        matched = answer is not None
+        version = answer[0] if answer else 0
+        corrects: list[bool | None] = [None] * len(truth)
+        if answer is not None:
+            model = self.deployment.models.get(version)
+            corrects = [t == p for t, p in zip(truth, answer[1], strict=False)]
+            if model is not None:
+                for correct in corrects:
+                    self.metrics.feedback.labels(**self.labels(model), correct=str(correct).lower()).inc()
+        if self.sink is not None:
+            for value, correct in zip(truth, corrects, strict=False):
+                self.sink.add({"kind": "feedback", "request_id": request_id, "version": version, "shadow": False,
+                               "truth": value, "correct": correct})
+        return {"matched": matched, "version": version, "correct": sum(bool(c) for c in corrects)}
+
+    async def flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            await self.flush(force=False)
+
+    async def flush(self, force: bool) -> None:
+        if self.sink is not None and (force or self.sink.due()):
+            records = self.sink.take()
+            if records:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, self.sink.write, records)
+                except Exception:  # noqa: BLE001  (a store outage must not stop serving; the batch is dropped)
+                    log.exception("Dropped %d request log records: the store refused them", len(records))
