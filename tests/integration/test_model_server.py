@@ -150,3 +150,39 @@ def test_thousands_of_malformed_requests_get_4xx_and_the_server_stays_up(server:
     check()
     assert sum(seen.values()) == 3000 and sum(n for code, n in seen.items() if 400 <= code < 500) > 2500
     assert call(server, "/health/ping") == (200, "pong")
+
+
+def test_workers_share_the_port_add_up_their_metrics_and_are_supervised(
+    model_dir: Path, tmp_path: Path  # noqa: F811
+) -> None:
+    import signal
+
+    port = free_port()
+    with open(tmp_path / "server.log", "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "lathe_serving", "--model-dir", str(model_dir), "--host",
+                                    "127.0.0.1", "--port", str(port), "--workers", "2"], stdout=out, stderr=out,
+                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                       [str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")])})
+    url = f"http://127.0.0.1:{port}"
+
+    def workers() -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        return [int(pid) for pid in found]
+
+    try:
+        eventually(lambda: call(url, "/v2/health/ready")[0] == 200 and len(workers()) == 2, timeout=60)
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda i: call(url, "/api/v1.0/predictions",
+                                                 {"data": {"ndarray": [ROWS[i % 100].tolist()]}})[0], range(200)))
+        assert codes == [200] * 200
+        total = sum(float(line.split()[-1]) for line in call(url, "/metrics")[1].splitlines()
+                    if line.startswith("lathe_model_requests_total{") and 'code="200"' in line)
+        assert total == 200  # whichever worker answers /metrics counts both
+        first = workers()
+        os.kill(first[0], signal.SIGKILL)
+        eventually(lambda: len(workers()) == 2 and first[0] not in workers(), timeout=30)
+        eventually(lambda: call(url, "/health/ping") == (200, "pong"), timeout=30)
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert process.returncode == 0 and workers() == []
