@@ -110,6 +110,18 @@ def test_renders_a_seldon_deployment_and_follows_its_state(
     play_seldon(kubectl, namespace, "digits", "Available")
     eventually(lambda: ready(kubectl, namespace, "digits") == ("True", "TrafficOverride"), timeout=30)
 
+    # Fields dropped from the rendering leave the SeldonDeployment too (its spec is replaced, not merged).
+    kubectl.run("patch", "modeldeployment", "digits", "-n", namespace, "--type=json",
+                "-p", '[{"op": "remove", "path": "/spec/logging"}, {"op": "remove", "path": "/spec/shadow"}]')
+
+    def unlogged() -> bool:
+        predictors = kubectl.get("sdep", "digits", "-n", namespace)["spec"]["predictors"]
+        args = predictors[0]["componentSpecs"][0]["spec"]["containers"][0]["args"]
+        return [p["name"] for p in predictors] == ["v1"] and "--sample-rate" not in args and \
+            "logger" not in predictors[0]["graph"]
+
+    eventually(unlogged, timeout=30)
+
     # The garbage collector removes the SeldonDeployment with its owner.
     kubectl.run("delete", "modeldeployment", "digits", "-n", namespace, "--wait=true", "--timeout=60s")
     eventually(lambda: kubectl.run("get", "sdep", "digits", "-n", namespace, check=False).returncode != 0, timeout=60)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
+
+
+SPEC_HASH = "lathe.dev/spec-hash"
 
 
 class KubeClient:
@@ -72,29 +77,26 @@ class KubeClient:
         return True
 
     def apply(self, manifest: dict[str, Any]) -> str:
+        """Create, or replace the spec when it differs from what Lathe last applied (its hash is an annotation).
+
+        Replacing the whole spec, not merging into it, is what lets a field removed from the
+        rendering (a logger, a shadow predictor) disappear from the object too."""
+        meta = manifest["metadata"]
+        digest = hashlib.sha256(json.dumps(manifest["spec"], sort_keys=True).encode()).hexdigest()[:16]
+        manifest = {**manifest, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
+                                                                      SPEC_HASH: digest}}}
         if self.ensure(manifest):
             return "created"
-        meta = manifest["metadata"]
         found = self.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
         if found is None:  # deleted in between: the next reconcile creates it
             return "unchanged"
         current = found.get("metadata") or {}
-        same = _contains(found.get("spec"), manifest["spec"]) and all(
-            (current.get(k) or {}).get(key) == value for k in ("labels", "annotations")
-            for key, value in (meta.get(k) or {}).items())
-        if same:
+        if (current.get("annotations") or {}).get(SPEC_HASH) == digest:
             return "unchanged"
-        patch = {"metadata": {k: meta[k] for k in ("labels", "annotations") if k in meta}, "spec": manifest["spec"]}
-        self._resource(manifest["apiVersion"], manifest["kind"]).patch(
-            body=patch, name=meta["name"], namespace=meta["namespace"], content_type="application/merge-patch+json")
+        ours = manifest["metadata"]
+        body = {**manifest, "metadata": {**ours, "resourceVersion": current.get("resourceVersion"),
+                                         "labels": {**(current.get("labels") or {}), **(ours.get("labels") or {})},
+                                         "annotations": {**(current.get("annotations") or {}), **ours["annotations"]}}}
+        self._resource(manifest["apiVersion"], manifest["kind"]).replace(
+            body=body, name=meta["name"], namespace=meta["namespace"])  # a 409 on a stale version is retried
         return "updated"
-
-
-def _contains(found: Any, wanted: Any) -> bool:
-    """``wanted`` is already in ``found`` (fields the API server defaulted do not count as differences)."""
-    if isinstance(wanted, dict):
-        return isinstance(found, dict) and all(_contains(found.get(k), v) for k, v in wanted.items())
-    if isinstance(wanted, list):
-        return isinstance(found, list) and len(found) == len(wanted) and all(
-            _contains(f, w) for f, w in zip(found, wanted, strict=True))
-    return bool(found == wanted)

@@ -15,7 +15,7 @@ class Kube(Protocol):
         """Create the object unless it exists; True when this call created it."""
 
     def apply(self, manifest: dict[str, Any]) -> str:
-        """Create the object, or bring an existing one's spec, labels and annotations to the manifest's.
+        """Create the object, or replace its spec when it differs from the one Lathe last applied.
 
         Returns "created", "updated" or "unchanged"."""
 
