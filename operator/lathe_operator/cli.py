@@ -62,7 +62,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         result = training.run_local(arguments, request["pipelineRoot"], request.get("resources"))
     except Exception as error:  # a failing step has usually written the reason already
-        from lathe_pipelines.steps.prepare import open_configured_store
+        from .backends.stores import open_configured_store
 
         if not open_configured_store().exists(arguments["report_key"]):
             reports.write(arguments["report_key"], {"outcome": "Failed", "reason": "PipelineFailed",
@@ -80,10 +80,9 @@ def _offline(args: argparse.Namespace) -> int:
     from lathe_pipelines.deployments import write_report
 
     from .backends.ports import StoreError
-    from .backends.stores import open_store
-    from .config import Config
+    from .backends.stores import open_configured_store
 
-    store = open_store(Config.from_env().store)
+    store = open_configured_store()
     try:
         if args.command == "score":
             report = offline.score(store, args.namespace, args.deployment, args.run, args.model, args.model_version,

@@ -83,7 +83,6 @@ class LogSink:
 
 def store_put() -> Callable[[str, bytes], None]:
     """``put`` for Lathe's object store as configured by LATHE_STORE_* (imported only when logging is on)."""
-    from lathe_operator.backends.stores import open_store
-    from lathe_operator.config import Config
+    from lathe_operator.backends.stores import open_configured_store
 
-    return open_store(Config.from_env().store).put
+    return open_configured_store().put

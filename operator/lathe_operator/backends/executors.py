@@ -37,13 +37,7 @@ class JobExecutor:
         self.kube, self.render = kube, render
 
     def state(self, dataset: Dataset, run: str) -> RunState:
-        job = self.kube.get("batch/v1", "Job", dataset.namespace, run)
-        if job is None:
-            return RunState("Absent")
-        for condition in (job.get("status") or {}).get("conditions") or []:
-            if condition.get("status") == "True" and condition.get("type") in ("Failed", "Complete"):
-                return RunState("Failed", f"Job {run}: {condition.get('reason', '')} {condition.get('message', '')}")
-        return RunState("Running")
+        return job_state(self.kube, dataset.namespace, run)
 
     def start(self, dataset: Dataset, run: str, parent: str | None) -> bool:
         return self.kube.ensure(self.render(dataset, run, parent))
@@ -85,6 +79,17 @@ class LocalExecutor:
             path.write_text(data[source.config_map.key])
             args += ["--source-path", str(path)]
         return self.processes.start(key, args, env)
+
+
+def job_state(kube: Kube, namespace: str, run: str) -> RunState:
+    """A run's Job: Absent, Running, or Failed once it ended without the report (read first) that would say more."""
+    job = kube.get("batch/v1", "Job", namespace, run)
+    if job is None:
+        return RunState("Absent")
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Failed", "Complete"):
+            return RunState("Failed", f"Job {run}: {condition.get('reason', '')} {condition.get('message', '')}")
+    return RunState("Running")
 
 
 def store_env(config: Config) -> dict[str, str]:

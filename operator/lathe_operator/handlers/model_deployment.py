@@ -15,7 +15,7 @@ from lathe_pipelines.datasets import load
 from lathe_pipelines.models import ModelRegistry
 
 from ..api.v1alpha1 import GROUP, VERSION, ModelDeployment
-from ..backends.executors import store_env
+from ..backends.executors import job_state, store_env
 from ..backends.ports import StoreError
 from ..backends.prometheus import MetricsUnavailable, PrometheusMetrics
 from ..reconcile import canary, offline, seldon
@@ -82,17 +82,10 @@ def _job(memo: kopf.Memo, md: ModelDeployment) -> tuple[offline.JobView, offline
     report = load(memo.store, jobs.report_key(md.namespace, md.name, run))
     if report is not None:
         return offline.JobView("Done", report), dataset
-    if memo.config.executor == "local":
-        state = memo.processes.state(f"{md.namespace}/{run}")
-        phase, message = state.phase, state.message
-    else:
-        job = memo.kube.get("batch/v1", "Job", md.namespace, run)
-        failed = [c for c in ((job or {}).get("status") or {}).get("conditions") or []
-                  if c.get("type") == "Failed" and c.get("status") == "True"]
-        phase = "Absent" if job is None else ("Failed" if failed else "Running")
-        message = failed[0].get("message", "") if failed else ""
+    state = (memo.processes.state(f"{md.namespace}/{run}") if memo.config.executor == "local"
+             else job_state(memo.kube, md.namespace, run))
     progress = load(memo.store, jobs.report_key(md.namespace, md.name, run, "progress.json")) or {}
-    return offline.JobView(phase, None, message, progress.get("rows")), dataset  # type: ignore[arg-type]
+    return offline.JobView(state.phase, None, state.message, progress.get("rows")), dataset
 
 
 def _start(memo: kopf.Memo, md: ModelDeployment, start: offline.Start) -> None:

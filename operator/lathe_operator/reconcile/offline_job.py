@@ -13,7 +13,6 @@ from .plan import MANAGED_BY
 def offline_job(md: ModelDeployment, run: str, args: list[str], *, image: str, service_account: str,
                 store: StoreSettings) -> dict[str, Any]:
     labels = {**MANAGED_BY, "lathe.dev/model-deployment": md.name, "app.kubernetes.io/component": md.spec.mode}
-    resources = {k: v for k, v in (("cpu", md.spec.resources.cpu), ("memory", md.spec.resources.memory)) if v}
     container = {"name": md.spec.mode, "image": image, "args": ["lathe", *args], "env": store_env_vars(store),
-                 "resources": {"requests": resources, "limits": resources} if resources else {}}
+                 "resources": md.spec.resources.container()}
     return job(md, run, labels, container, service_account=service_account)

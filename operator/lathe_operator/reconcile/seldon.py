@@ -31,10 +31,6 @@ def predictor_name(version: int) -> str:
 
 
 def _container(md: ModelDeployment, image: str, store: StoreSettings) -> dict[str, Any]:
-    resources: dict[str, Any] = {}
-    wanted = {k: v for k, v in (("cpu", md.spec.resources.cpu), ("memory", md.spec.resources.memory)) if v}
-    if wanted:
-        resources = {"requests": wanted, "limits": wanted}
     probe = {"httpGet": {"path": "/health/ping", "port": "http", "scheme": "HTTP"}, "periodSeconds": 5,
              "failureThreshold": 3, "timeoutSeconds": 2}
     args = ["--model-dir", "/mnt/models", "--port", str(PORT)]
@@ -47,7 +43,7 @@ def _container(md: ModelDeployment, image: str, store: StoreSettings) -> dict[st
         "image": image,
         "args": args,
         "env": env,
-        "resources": resources,
+        "resources": md.spec.resources.container(),
         "readinessProbe": {**probe, "initialDelaySeconds": 5},
         "livenessProbe": {**probe, "initialDelaySeconds": 30},
         "securityContext": {"runAsNonRoot": True, "runAsUser": 8888, "allowPrivilegeEscalation": False,

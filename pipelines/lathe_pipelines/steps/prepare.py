@@ -8,15 +8,10 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 
+from lathe_operator.backends.stores import open_configured_store
+
 from ..datasets import DatasetVersions
 from .split import split
-
-
-def open_configured_store():  # type: ignore[no-untyped-def]
-    from lathe_operator.backends.stores import open_store
-    from lathe_operator.config import Config
-
-    return open_store(Config.from_env().store)
 
 
 def run(namespace: str, dataset: str, version: str, target: str, seed: int, out_path: str) -> str:

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lathe_operator.backends.stores import open_configured_store
+
 from ..models import ModelRegistry
 from . import reports
 from .gate import describe, evaluate
-from .prepare import open_configured_store
 
 LIBRARIES = ("torch", "onnx", "onnxruntime", "numpy", "pandas", "kfp", "great-expectations")
 

@@ -14,7 +14,7 @@ from .errors import TrainingFailed
 def write(report_key: str, report: dict[str, Any]) -> None:
     if not report_key:
         return
-    from .prepare import open_configured_store
+    from lathe_operator.backends.stores import open_configured_store
 
     finished = datetime.now(UTC).replace(microsecond=0).isoformat()
     open_configured_store().put(report_key, dumps({**report, "finishedAt": finished}))

@@ -128,6 +128,11 @@ class ServingResources(LatheModel):
     cpu: str | None = Field(default=None, max_length=32, pattern=QUANTITY, description="CPU, e.g. 1 or 500m.")
     memory: str | None = Field(default=None, max_length=32, pattern=QUANTITY, description="Memory, e.g. 1Gi.")
 
+    def container(self) -> dict[str, Any]:
+        """A container's ``resources``: the same requests and limits (Guaranteed QoS), empty when unset."""
+        wanted = {k: v for k, v in (("cpu", self.cpu), ("memory", self.memory)) if v}
+        return {"requests": wanted, "limits": wanted} if wanted else {}
+
 
 class ModelDeploymentSpec(LatheModel):
     """Which model to serve and how."""
