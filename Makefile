@@ -2,11 +2,11 @@
 # `make test` installs what the tests need (cached outside the repo) and runs them.
 SHELL := /bin/bash
 export LATHE_CACHE ?= $(HOME)/.cache/lathe
-export PYTHONPATH := $(CURDIR)/operator:$(CURDIR)/pipelines:$(CURDIR)/serving:$(CURDIR)
+export PYTHONPATH := $(CURDIR)/core:$(CURDIR)/operator:$(CURDIR)/pipelines:$(CURDIR)/serving:$(CURDIR)
 VENV = $(shell hack/venv.sh)
 PY = $(VENV)/bin/python
 
-.PHONY: help tools venv crds pipelines check-crds lint test unit integration e2e demo operator
+.PHONY: help tools venv crds pipelines check-crds lint format test unit integration e2e demo operator
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,8 +26,16 @@ pipelines: ## Recompile the checked-in training pipeline IR
 check-crds: ## Fail when the checked-in CRDs differ from the models
 	$(PY) -m lathe_operator crds --check
 
-lint: ## Import layering (import-linter)
+RUFF = $(shell hack/ruff.sh)
+
+lint: ## ruff format and lint checks, then import layering (import-linter)
+	$(RUFF) format --check .
+	$(RUFF) check .
 	cd $(CURDIR) && $(VENV)/bin/lint-imports
+
+format: ## Format the code and apply ruff's safe fixes
+	$(RUFF) format .
+	$(RUFF) check --fix .
 
 test: tools ## Install everything, then run the unit and integration tests
 	$(MAKE) lint

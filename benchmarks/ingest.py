@@ -22,14 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, resource, sys, time
-sys.path[:0] = [{root!r} + "/operator", {root!r} + "/pipelines"]
+sys.path[:0] = [{root!r} + "/core", {root!r} + "/pipelines"]
 mode, csv, out = sys.argv[1:4]
 started = time.perf_counter()
 if mode == "baseline":
     import pandas as pd
     pd.read_csv(csv).to_parquet(out + "/baseline.parquet")
 else:
-    from lathe_operator.backends.store_local import LocalStore
+    from lathe_core.store_local import LocalStore
     from lathe_pipelines.ingest import IngestRequest, ingest
     spec = json.loads(sys.argv[4])
     report = ingest(IngestRequest("bench", "data", "run-0", spec), LocalStore(out + "/store"), None)

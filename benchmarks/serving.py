@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / p) for p in ("operator", "pipelines", "serving")]
+sys.path[:0] = [str(ROOT / p) for p in ("core", "pipelines", "serving")]
 
 
 def make_model(directory: Path) -> np.ndarray:
     from lathe_pipelines.sample_data import digits
     from lathe_pipelines.steps.export import export
     from lathe_pipelines.steps.split import split
-    from lathe_pipelines.steps.train import train
+    from lathe_pipelines.steps.classifier import train
 
     parts = split(digits(), "label", 7)
     trained = train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp",

@@ -20,17 +20,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PATHS = [str(ROOT / "operator"), str(ROOT / "pipelines")]
+PATHS = [str(ROOT / "core"), str(ROOT / "pipelines"), str(ROOT / "serving")]
 
 SCRIPT = r"""
 import io, json, sys, time, tempfile, pathlib
 started = time.perf_counter()
 import pyarrow.parquet as pq, torch
-from lathe_operator.backends.store_local import LocalStore
-from lathe_pipelines.datasets import DatasetVersions
+from lathe_core.store_local import LocalStore
+from lathe_core.datasets import DatasetVersions
 from lathe_pipelines.steps.split import split
-from lathe_pipelines.steps.train import train
-from lathe_pipelines.steps.evaluate import metrics
+from lathe_pipelines.steps.classifier import train
+from lathe_pipelines.steps.metrics import metrics
 from lathe_pipelines.steps.export import export, parity
 store, version, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 versions = DatasetVersions(LocalStore(store), "bench", "digits")
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     sys.path[:0] = PATHS
-    from lathe_operator.backends.store_local import LocalStore
+    from lathe_core.store_local import LocalStore
     from lathe_pipelines.ingest import IngestRequest, ingest
     from lathe_pipelines.sample_data import digits
 

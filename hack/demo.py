@@ -30,9 +30,9 @@ from minio import Minio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lathe_operator.backends.store_s3 import S3Store  # noqa: E402
-from lathe_pipelines.datasets import DatasetVersions  # noqa: E402
-from lathe_pipelines.models import ModelRegistry  # noqa: E402
+from lathe_core.store_s3 import S3Store  # noqa: E402
+from lathe_core.datasets import DatasetVersions  # noqa: E402
+from lathe_core.registry import ModelRegistry  # noqa: E402
 from lathe_pipelines.sample_data import digits  # noqa: E402
 from hack.demo_traffic import Client, post  # noqa: E402
 from tests.servers.controlplane import ControlPlane  # noqa: E402

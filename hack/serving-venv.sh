@@ -7,6 +7,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${LATHE_CACHE:-$HOME/.cache/lathe}"
 key="$(sha256sum "$root/serving/requirements.txt" | cut -c1-12)"
 venv="$CACHE/seldon-venv-$key"
+mkdir -p "$CACHE"
+exec 9>"$CACHE/seldon-venv.lock"
+flock 9  # one builder at a time: a second caller waits instead of deleting a half-built venv
 if [[ ! -x "$venv/bin/seldon-core-microservice" || ! -f "$venv/.complete" ]]; then
   echo "[serving-venv] Creating $venv" >&2
   rm -rf "$venv"

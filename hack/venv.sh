@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the platform's virtual environment outside the repo, keyed by the hash of the
 # dependency list in pyproject.toml and constraints.txt, and prints its path. Reuses it when present.
-# The project itself is not installed into it: the Makefile puts operator/, pipelines/
+# The project itself is not installed into it: the Makefile puts core/, operator/, pipelines/
 # and serving/ on PYTHONPATH, so one venv serves every checkout.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -5,4 +5,6 @@ and ``backends``, which both build on ``api``. Only ``handlers`` and ``backends`
 kopf or client libraries.
 """
 
-__version__ = "0.1.0"
+from lathe_core import __version__  # one version for every Lathe package
+
+__all__ = ["__version__"]

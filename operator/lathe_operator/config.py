@@ -7,25 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Literal
 
-
-@dataclass(frozen=True)
-class StoreSettings:
-    """Where Lathe keeps datasets, models, logs and reports: an S3 bucket or a local directory."""
-
-    uri: str = "s3://lathe"  # s3://<bucket> or file:///<directory>
-    endpoint: str = "minio.lathe-system.svc:9000"
-    secure: bool = False
-    access_key: str = ""
-    secret_key: str = ""
-    secret_name: str = "lathe-store"  # Secret in each workload namespace that Jobs read credentials from
-
-    @property
-    def bucket(self) -> str:
-        return self.uri.removeprefix("s3://").split("/")[0]
-
-    @property
-    def local(self) -> bool:
-        return self.uri.startswith("file://")
+from lathe_core.settings import StoreSettings
 
 
 @dataclass(frozen=True)
@@ -51,14 +33,7 @@ class Config:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
         env = dict(os.environ if env is None else env)
-        store = StoreSettings(
-            uri=env.get("LATHE_STORE_URI", StoreSettings.uri),
-            endpoint=env.get("LATHE_STORE_ENDPOINT", StoreSettings.endpoint),
-            secure=env.get("LATHE_STORE_SECURE", "false").lower() == "true",
-            access_key=env.get("LATHE_STORE_ACCESS_KEY", ""),
-            secret_key=env.get("LATHE_STORE_SECRET_KEY", ""),
-            secret_name=env.get("LATHE_STORE_SECRET", StoreSettings.secret_name),
-        )
+        store = StoreSettings.from_env(env)
         executor = env.get("LATHE_EXECUTOR", "job")
         if executor not in ("job", "local"):
             raise ValueError(f"LATHE_EXECUTOR must be job or local, not {executor!r}")

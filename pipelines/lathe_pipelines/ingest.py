@@ -10,16 +10,18 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lathe_operator import __version__
-from lathe_operator.backends.ports import ObjectStore
+from lathe_core import __version__
+from lathe_core.store import ObjectStore
 
-from .datasets import DatasetVersions, dumps
+from lathe_core.datasets import DatasetVersions
+from lathe_core import layout
+from lathe_core.clock import stamp
+from lathe_core.store import dumps
 from .steps import profile as profiling
 from .steps import schema as schemas
 from .steps.errors import IngestError, SchemaMismatch, ValidationFailed
@@ -38,15 +40,11 @@ class IngestRequest:
     source_path: str | None = None  # a ConfigMap source, mounted or written to a file
 
 
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
 def ingest(request: IngestRequest, store: ObjectStore, s3: S3Access | None) -> dict[str, Any]:
     """Do the run and return its report (also written to the store)."""
     versions = DatasetVersions(store, request.namespace, request.name)
     started = time.monotonic()
-    report: dict[str, Any] = {"run": request.run, "startedAt": _now()}
+    report: dict[str, Any] = {"run": request.run, "startedAt": stamp()}
     validator = BackgroundValidator()  # forked first: it imports Great Expectations while we read
     try:
         report.update(_ingest(request, versions, s3, validator))
@@ -56,7 +54,7 @@ def ingest(request: IngestRequest, store: ObjectStore, s3: S3Access | None) -> d
             report["validation"] = error.summary
     finally:
         validator.close()
-    report["finishedAt"] = _now()
+    report["finishedAt"] = stamp()
     report["seconds"] = round(time.monotonic() - started, 3)
     versions.put_report(request.run, report)
     return report
@@ -95,9 +93,9 @@ def _ingest(request: IngestRequest, versions: DatasetVersions, s3: S3Access | No
     summary = result["lathe"]
     if summary["failed"]:
         first = summary["failures"][0] if summary["failures"] else "see validation.json"
-        versions.store.put(f"{versions.prefix}runs/{request.run}-validation.json", dumps(result))
+        versions.put_failed_validation(request.run, result)
         raise ValidationFailed(f"{summary['failed']} of {summary['evaluated']} expectations failed: {first}", summary)
-    files = {"data.parquet": parquet, "profile.json": profile, "validation.json": dumps(result)}
+    files = {layout.DATA: parquet, layout.PROFILE: profile, layout.VALIDATION: dumps(result)}
     manifest = {
         "apiVersion": "lathe.dev/v1alpha1",
         "kind": "DatasetVersion",
@@ -109,7 +107,7 @@ def _ingest(request: IngestRequest, versions: DatasetVersions, s3: S3Access | No
         "target": target,
         "rows": len(frame),
         "columns": len(frame.columns),
-        "createdAt": _now(),
+        "createdAt": stamp(),
         "validation": summary,
         "files": {name: {"size": len(data)} for name, data in files.items()},
         "latheVersion": __version__,

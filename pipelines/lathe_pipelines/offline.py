@@ -2,7 +2,7 @@
 
     predictions/<ns>/<deployment>/<run>/part-<n>.parquet, manifest.json   # batch; manifest last
     bundles/<ns>/<deployment>/<run>/bundle.tar.gz                          # edge
-    deployments/<ns>/<deployment>/runs/<run>.json, <run>.progress.json     # see deployments.py
+    deployments/<ns>/<deployment>/runs/<run>.json, <run>.progress.json     # the outcome (lathe_core.layout)
 
 Both use the serving code (``lathe_serving.model.LatheModel``), so batch predictions are
 the ones the online server would give.
@@ -16,7 +16,6 @@ import json
 import tarfile
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lathe_operator.backends.ports import ObjectStore
+from lathe_core.store import ObjectStore
 from lathe_serving.model import LatheModel, session_options
 
-from .datasets import DatasetVersions, dumps
-from .deployments import report_key
-from .models import CARD, ONNX, ModelRegistry
+from lathe_core import layout
+from lathe_core.clock import stamp
+from lathe_core.datasets import DatasetVersions
+from lathe_core.store import dumps
+from lathe_core.registry import CARD, ONNX, ModelRegistry
 
 RUNNER = Path(__file__).with_name("edge_runner.py")
 
@@ -62,11 +63,10 @@ def score(store: ObjectStore, namespace: str, deployment: str, run: str, model_n
     with tempfile.TemporaryDirectory() as tmp:
         model = _model(store, namespace, model_name, model_version, Path(tmp))
         features = model.card.get("columns", {}).get("features")
-        table = pq.read_table(io.BytesIO(store.get(versions.key(dataset_version, "data.parquet"))), use_threads=False)
+        table = pq.read_table(io.BytesIO(versions.data(dataset_version)), use_threads=False)
         missing = [f for f in features or [] if f not in table.column_names]
         if missing:
             raise OfflineFailed("SchemaMismatch", f"Dataset {dataset} lacks the model's features {missing[:10]}")
-        prefix = f"predictions/{namespace}/{deployment}/{run}/"
         names = model.class_names()
         parts, rows, size = [], 0, 0
         for start in range(0, max(table.num_rows, 1), chunk_rows):
@@ -84,16 +84,16 @@ def score(store: ObjectStore, namespace: str, deployment: str, run: str, model_n
                          "lathe.model_version": str(model_version)})
             buffer = io.BytesIO()
             pq.write_table(out, buffer, compression="zstd")
-            key = f"{prefix}part-{len(parts):05d}.parquet"
+            key = layout.predictions_part(namespace, deployment, run, len(parts))
             store.put(key, buffer.getvalue())
             parts.append(key)
             rows += chunk.num_rows
             size += buffer.tell()
-            store.put(report_key(namespace, deployment, run, "progress.json"), dumps({"rows": rows}))
+            store.put(layout.deployment_progress(namespace, deployment, run), dumps({"rows": rows}))
         manifest = {"datasetVersion": dataset_version, "dataset": dataset, "model": model_name,
                     "modelVersion": model_version, "rows": rows, "parts": parts, "classes": names}
-        store.put(f"{prefix}manifest.json", dumps(manifest))
-    return {"outcome": "Succeeded", "uri": store.uri(prefix), "bytes": size, "rows": rows,
+        store.put(layout.predictions_manifest(namespace, deployment, run), dumps(manifest))
+    return {"outcome": "Succeeded", "uri": store.uri(layout.predictions_prefix(namespace, deployment, run)), "bytes": size, "rows": rows,
             "datasetVersion": dataset_version, "modelVersion": model_version}
 
 
@@ -107,7 +107,7 @@ def bundle(store: ObjectStore, namespace: str, deployment: str, run: str, model_
         metadata: dict[str, Any] = {"name": model_name, "version": model_version, "sha256": model.card["sha256"],
                                     "features": model.card.get("columns", {}).get("features"),
                                     "classes": model.class_names(), "dataset": model.card.get("dataset"),
-                                    "createdAt": datetime.now(UTC).replace(microsecond=0).isoformat()}
+                                    "createdAt": stamp()}
         report: dict[str, Any] = {}
         if quantize:
             files["model.int8.onnx"], metadata["quantization"] = _quantize(store, namespace, model, folder)
@@ -121,7 +121,7 @@ def bundle(store: ObjectStore, namespace: str, deployment: str, run: str, model_
                 info = tarfile.TarInfo(f"{model_name}-v{model_version}/{name}")
                 info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
                 archive.addfile(info, io.BytesIO(data))
-        key = f"bundles/{namespace}/{deployment}/{run}/bundle.tar.gz"
+        key = layout.bundle(namespace, deployment, run)
         store.put(key, buffer.getvalue())
     return {"outcome": "Succeeded", "uri": store.uri(key), "bytes": len(buffer.getvalue()),
             "modelVersion": model_version, "files": sorted(files), **report}
@@ -155,7 +155,7 @@ def _holdout(store: ObjectStore, namespace: str, model: LatheModel) -> tuple[np.
     if not dataset.get("version") or not versions.exists(str(dataset["version"])):
         raise OfflineFailed("DatasetNotFound", f"the training data {dataset} is gone; cannot measure the int8 "
                                                "model's accuracy")
-    frame = pq.read_table(io.BytesIO(store.get(versions.key(dataset["version"], "data.parquet"))),
+    frame = pq.read_table(io.BytesIO(versions.data(str(dataset["version"]))),
                           use_threads=False).to_pandas()
     parts = split(frame, str(columns.get("target", "label")), int(card.get("seed", 0)))
     return parts.x_test, parts.y_test

@@ -16,13 +16,12 @@ from typing import Any
 
 from kfp import compiler, dsl, kubernetes
 
+from lathe_core.settings import SECRET_KEYS
+
 from .components.evaluate import evaluate_model
 from .components.prepare import prepare_data
 from .components.register import gate_and_register
 from .components.train import train_model
-
-STORE_ENV = {"accessKey": "LATHE_STORE_ACCESS_KEY", "secretKey": "LATHE_STORE_SECRET_KEY"}
-
 
 GPU_RESOURCE = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # node label that names the GPU model
@@ -39,7 +38,7 @@ def build(resources: dict[str, Any] | None = None, store_secret: str = "lathe-st
     resources = resources or {}
 
     def store_access(task: dsl.PipelineTask) -> dsl.PipelineTask:
-        kubernetes.use_secret_as_env(task, secret_name=store_secret, secret_key_to_env=STORE_ENV)
+        kubernetes.use_secret_as_env(task, secret_name=store_secret, secret_key_to_env=SECRET_KEYS)
         for name, value in (store_env or {}).items():
             task.set_env_variable(name, value)
         return task.set_caching_options(caching)

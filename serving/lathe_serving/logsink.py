@@ -20,6 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lathe_core import layout
+
 SCHEMA = pa.schema([
     ("kind", pa.string()),
     ("request_id", pa.string()),
@@ -34,10 +36,6 @@ SCHEMA = pa.schema([
 ])
 
 
-def partition(namespace: str, deployment: str, when: datetime) -> str:
-    return f"logs/{namespace}/{deployment}/{when:%Y-%m-%d}/{when:%H}/"
-
-
 class LogSink:
     """Collects records; ``flush()`` writes them (called from a worker thread by the server)."""
 
@@ -48,7 +46,6 @@ class LogSink:
         self.records: list[dict[str, Any]] = []
         self.oldest = 0.0
         self.sequence = 0
-        self.written = 0
 
     def add(self, record: dict[str, Any]) -> None:
         if not self.records:
@@ -69,20 +66,19 @@ class LogSink:
         key = None
         hours: dict[str, list[dict[str, Any]]] = {}
         for record in records:
-            hours.setdefault(partition(self.namespace, self.deployment, record["time"]), []).append(record)
+            hours.setdefault(layout.log_partition(self.namespace, self.deployment, record["time"]), []).append(record)
         for prefix, rows in hours.items():
             self.sequence += 1
             table = pa.Table.from_pylist([{name: row.get(name) for name in SCHEMA.names} for row in rows], SCHEMA)
             buffer = io.BytesIO()
             pq.write_table(table, buffer, compression="zstd")
-            key = f"{prefix}{int(time.time() * 1000)}-{os.getpid()}-{self.sequence:06d}.parquet"
+            key = layout.log_object(prefix, int(time.time() * 1000), os.getpid(), self.sequence)
             self.put(key, buffer.getvalue())
-            self.written += len(rows)
         return key
 
 
 def store_put() -> Callable[[str, bytes], None]:
     """``put`` for Lathe's object store as configured by LATHE_STORE_* (imported only when logging is on)."""
-    from lathe_operator.backends.stores import open_configured_store
+    from lathe_core.stores import open_configured_store
 
     return open_configured_store().put

@@ -20,13 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from onnx import TensorProto, helper
 
-from lathe_operator.backends.store_s3 import S3Store
-from lathe_pipelines.datasets import DatasetVersions
-from lathe_pipelines.models import ModelRegistry
+from lathe_core.store_s3 import S3Store
+from lathe_core.datasets import DatasetVersions
+from lathe_core.registry import ModelRegistry
 from lathe_pipelines.sample_data import digits
 from lathe_pipelines.steps.export import export
 from lathe_pipelines.steps.split import split
-from lathe_pipelines.steps.train import train
+from lathe_pipelines.steps.classifier import train
 from tests.servers.s3 import S3Server
 
 SEED = 11

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from minio import Minio
 
-from lathe_pipelines.datasets import DatasetVersions
-from lathe_operator.backends.store_s3 import S3Store
+from lathe_core.datasets import DatasetVersions
+from lathe_core.store_s3 import S3Store
 from lathe_pipelines.sample_data import digits
 from tests.conftest import ROOT, eventually, load_yaml
 from tests.integration.conftest import Kubectl, OperatorProcess

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lathe_operator.backends.ports import ObjectNotFound, ObjectStore, StoreAccessDenied, StoreUnavailable
-from lathe_operator.backends.store_local import LocalStore
-from lathe_operator.backends.store_s3 import S3Store
+from lathe_core.store import ObjectNotFound, ObjectStore, StoreAccessDenied, StoreUnavailable
+from lathe_core.store_local import LocalStore
+from lathe_core.store_s3 import S3Store
 from tests.servers.s3 import S3Server
 
 

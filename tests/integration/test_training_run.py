@@ -10,8 +10,8 @@ import onnxruntime as ort
 import yaml
 import numpy as np
 
-from lathe_operator.backends.store_s3 import S3Store
-from lathe_pipelines.models import ModelRegistry
+from lathe_core.store_s3 import S3Store
+from lathe_core.registry import ModelRegistry
 from lathe_pipelines.sample_data import digits
 from tests.conftest import ROOT, eventually, load_yaml
 from tests.integration.conftest import Kubectl

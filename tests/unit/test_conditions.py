@@ -12,8 +12,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def verdict(ready: bool, reason: str, now: datetime, degraded: bool = False, previous=None):  # type: ignore[no-untyped-def]
-    return cond.standard(previous or [], ready=ready, progressing=not ready and not degraded, degraded=degraded,
-                         reason=reason, message=reason, generation=1, now=now)
+    chosen = cond.Verdict(ready, not ready and not degraded, degraded, reason, reason)
+    return cond.standard(previous or [], chosen, generation=1, now=now)
 
 
 def test_last_transition_time_moves_only_with_status() -> None:
@@ -37,3 +37,14 @@ def test_events_on_ready_transitions_only() -> None:
     assert transition_events(first, verdict(False, "Waiting", T0, previous=first)) == []
     failed = verdict(False, "Broken", T0, degraded=True, previous=first)
     assert [(e.type, e.reason) for e in transition_events(first, failed)] == [("Warning", "Broken")]
+
+
+def test_messages_are_cut_to_the_crd_limit_in_one_place() -> None:
+    long = cond.standard([], cond.failed("Broken", "x" * 10_000), generation=1, now=T0)
+    assert {len(c.message) for c in long} == {cond.MESSAGE_MAX}
+
+
+def test_verdict_constructors_name_the_three_shapes() -> None:
+    assert cond.available("Done", "") == cond.Verdict(True, False, False, "Done", "")
+    assert cond.working("Running", "") == cond.Verdict(False, True, False, "Running", "")
+    assert cond.failed("Broken", "", retrying=True) == cond.Verdict(False, True, True, "Broken", "")

@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from lathe_operator.backends.store_local import LocalStore
-from lathe_pipelines.datasets import DatasetVersions
+from lathe_core.store_local import LocalStore
+from lathe_core.datasets import DatasetVersions
 from lathe_pipelines.ingest import IngestRequest, ingest
 from lathe_pipelines.sample_data import digits
 from lathe_pipelines.steps import schema

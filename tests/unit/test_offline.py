@@ -13,10 +13,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lathe_operator.backends.store_local import LocalStore
+from lathe_core.store_local import LocalStore
 from lathe_pipelines import offline
-from lathe_pipelines.datasets import DatasetVersions
-from lathe_pipelines.models import ModelRegistry
+from lathe_core.datasets import DatasetVersions
+from lathe_core.registry import ModelRegistry
 from lathe_pipelines.sample_data import digits
 from lathe_serving.model import MAX_ROWS
 from tests.unit.test_serving_model import model_dir  # noqa: F401  (fixture: a tiny trained model)

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lathe_operator.api.v1alpha1 import Dataset, DriftMonitor, TrainingRun
-from lathe_operator.config import StoreSettings
+from lathe_core.settings import StoreSettings
 from lathe_operator.reconcile import dataset as reconcile
 from lathe_operator.reconcile import unsupported
-from lathe_operator.reconcile.dataset import DatasetObserved, RunObservation
-from lathe_operator.reconcile.ingest_job import ingest_job
+from lathe_core.runs import RunState as RunObservation
+from lathe_operator.reconcile.dataset import DatasetObserved
+from lathe_operator.reconcile import jobs
 from lathe_operator.reconcile.plan import Observed
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -81,7 +82,6 @@ def test_transient_failures_retry_with_back_off() -> None:
     assert reconcile.current_run(failed, NOW + timedelta(seconds=1))[1] == 0  # still backing off
     name, attempt = reconcile.current_run(failed, NOW + timedelta(seconds=reconcile.retry_delay(0)))
     assert attempt == 1 and name.endswith("-1")
-    assert not reconcile.settled(failed, NOW)
 
 
 def test_refresh_interval_starts_a_new_run_each_period() -> None:
@@ -91,9 +91,16 @@ def test_refresh_interval_starts_a_new_run_each_period() -> None:
     assert reconcile.current_run(dataset, NOW + timedelta(hours=1))[0] != name
     _, running = step(dataset, RunObservation("Absent"))
     assert reconcile.current_run(running, NOW + timedelta(hours=1))[0] == name  # a run in flight is finished first
-    _, done = step(running, report("Published"))
-    assert reconcile.settled(done, NOW + timedelta(minutes=30))
-    assert not reconcile.settled(done, NOW + timedelta(hours=1))
+    plan, done = step(running, report("Published"))
+    assert plan.requeue_after == 3601  # NOW is 12:00: the next look is just after 13:00
+    later, _ = step(done, report("Published"), NOW + timedelta(minutes=30))
+    assert later.empty and later.requeue_after == 1801
+
+
+def test_a_dataset_without_refresh_is_not_looked_at_again_once_published() -> None:
+    _, running = step(make(), RunObservation("Absent"))
+    plan, _ = step(running, report("Published"))
+    assert plan.requeue_after is None
 
 
 def test_retention_deletes_old_unreferenced_versions_only() -> None:
@@ -107,7 +114,10 @@ def test_retention_deletes_old_unreferenced_versions_only() -> None:
 
 def test_ingest_job_is_owned_and_takes_credentials_from_secrets() -> None:
     dataset = make(source={"uri": "s3://raw/d.csv", "credentialsSecret": {"name": "raw-creds"}})
-    job = ingest_job(dataset, "digits-abc-0-0", None, image="img", service_account="sa", store=StoreSettings())
+    request = reconcile.ingest_request(dataset, "digits-abc-0-0", None)
+    job = jobs.manifest(request, image="img", service_account="sa", store=StoreSettings())
+    assert job["metadata"]["name"] == "digits-abc-0-0" and job["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "lathe", "ingest", "--namespace", "team-a", "--name", "digits", "--run", "digits-abc-0-0"]
     assert job["metadata"]["ownerReferences"][0]["uid"] == "1234"
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["LATHE_SOURCE_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "raw-creds", "key": "accessKey"}

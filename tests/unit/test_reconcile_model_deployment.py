@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lathe_operator.api.v1alpha1 import ModelDeployment
-from lathe_operator.config import StoreSettings
+from lathe_core.settings import StoreSettings
 from lathe_operator.reconcile import model_deployment as reconcile
-from lathe_operator.reconcile import offline, seldon
+from lathe_core.runs import RunState
+from lathe_operator.reconcile import canary, jobs, offline, seldon
 from lathe_operator.reconcile.canary import VersionMetrics
 from lathe_operator.reconcile.model_deployment import DeploymentObserved, ServingView
+from lathe_operator.reconcile.plan import DatasetView
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 META = {"name": "digits", "namespace": "ns", "uid": "abcdef12-3456", "generation": 1}
@@ -62,7 +64,8 @@ def test_canary_steps_then_promotes_after_each_window_with_enough_requests() -> 
     assert traffic(md) == [(3, 90), (4, 10)] and ready(md) == ("True", "CanaryProgressing")
     assert "CanaryStarted" in [e.reason for e in plan.events]
     plan, md = step(md, NOW + timedelta(seconds=30), metrics={4: GOOD})
-    assert traffic(md) == [(3, 90), (4, 10)] and plan.requeue_after == 30  # window not over
+    assert traffic(md) == [(3, 90), (4, 10)] and canary.decide(md, NOW + timedelta(seconds=30), {}).requeue == 30
+    assert plan.requeue_after == reconcile.POLL  # online serving is supervised more often than the window ends
     few = VersionMetrics(requests=20, error_rate=0.0)
     _, md = step(md, NOW + timedelta(seconds=61), metrics={4: few})
     assert traffic(md) == [(3, 90), (4, 10)] and "20 of 100 requests" in md.status.conditions[0].message
@@ -135,38 +138,37 @@ def test_seldon_deployment_has_predictors_traffic_shadow_logger_and_an_owner() -
 
 def test_batch_waits_for_its_dataset_starts_once_and_reports_rows() -> None:
     spec = {"mode": "batch", "batch": {"dataset": {"name": "digits"}}}
-    _, early = step(make(spec), missing=[3])
-    assert ready(early) == ("False", "ModelNotFound") and not offline.terminal(early)  # the model may come yet
-    _, md = step(make(spec), dataset=offline.DatasetView(exists=False))
+    plan, early = step(make(spec), missing=[3])
+    assert ready(early) == ("False", "ModelNotFound") and plan.requeue_after  # the model may come yet
+    _, md = step(make(spec), dataset=DatasetView(exists=False))
     assert ready(md) == ("False", "DatasetNotFound")
-    plan, md = step(make(spec), dataset=offline.DatasetView(True, "sha256:" + "1" * 64))
-    assert plan.start == offline.Start("digits-abcdef12-1", "batch", "sha256:" + "1" * 64) and plan.serve is None
-    plan, md = step(md, job=offline.JobView("Running", rows=1000))
+    plan, md = step(make(spec), dataset=DatasetView(True, "sha256:" + "1" * 64))
+    assert plan.start is not None and plan.serve is None and plan.start.name == "digits-abcdef12-1"
+    assert plan.start.args[:2] == ("score", "--namespace") and "sha256:" + "1" * 64 in plan.start.args
+    plan, md = step(md, run=RunState("Running", progress={"rows": 1000}))
     assert plan.start is None and md.status.rows_scored == 1000
     report = {"outcome": "Succeeded", "uri": "s3://lathe/predictions/x/", "bytes": 10, "rows": 1797,
               "datasetVersion": "sha256:1", "modelVersion": 3}
-    _, md = step(md, job=offline.JobView("Done", report))
+    plan, md = step(md, run=RunState("Done", report))
     assert ready(md) == ("True", "Scored") and md.status.output_uri == report["uri"] and md.status.rows_scored == 1797
-    assert offline.terminal(md)
+    assert plan.requeue_after is None  # ended: not looked at again until the spec changes
 
 
 def test_edge_failure_keeps_the_reason() -> None:
-    plan, md = step(make({"mode": "edge", "edge": {"quantize": True}}), job=offline.JobView("Done", {
+    plan, md = step(make({"mode": "edge", "edge": {"quantize": True}}), run=RunState("Done", {
         "outcome": "Failed", "reason": "ChecksumMismatch", "message": "model fails its sha256 check"}))
     assert ready(md) == ("False", "ChecksumMismatch") and md.status.phase == "Failed"
 
 
 def test_offline_job_runs_the_same_command_as_a_non_root_job_owned_by_the_deployment() -> None:
-    from lathe_operator.config import StoreSettings
-    from lathe_operator.reconcile.offline_job import offline_job
-
     md = make({"mode": "edge", "edge": {"quantize": True}, "resources": {"memory": "1Gi"}})
-    rendered = offline_job(md, "digits-abcdef12-1", ["bundle", "--quantize"], image="img", service_account="lathe-jobs",
-                           store=StoreSettings())
+    request = offline.run_request(md, None)
+    rendered = jobs.manifest(request, image="img", service_account="lathe-jobs", store=StoreSettings())
     assert rendered["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
     pod = rendered["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["args"] == ["lathe", "bundle", "--quantize"] and container["resources"]["limits"] == {"memory": "1Gi"}
+    assert container["args"] == ["lathe", *request.args] and request.args[0] == "bundle" and request.args[-1] == "--quantize"
+    assert container["resources"]["limits"] == {"memory": "1Gi"} and rendered["metadata"]["name"] == "digits-abcdef12-1"
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "Never"
     env = {e["name"]: e for e in container["env"]}
     assert env["LATHE_STORE_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "lathe-store", "key": "secretKey"}

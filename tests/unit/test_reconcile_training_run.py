@@ -7,12 +7,14 @@ from typing import Any
 
 from lathe_operator.api.v1alpha1 import TrainingRun
 from lathe_operator.reconcile import training_run as reconcile
-from lathe_operator.reconcile.training_run import DatasetView, PipelineView, TrainingRunObserved
+from lathe_core.runs import RunState as PipelineView
+from lathe_operator.reconcile.plan import DatasetView
+from lathe_operator.reconcile.training_run import TrainingRunObserved
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 V1 = "sha256:" + "1" * 64
 META = {"name": "mlp", "namespace": "ns", "uid": "abcdef12-3456", "generation": 1}
-READY = DatasetView(exists=True, ready=True, current_version=V1, target="label")
+READY = DatasetView(exists=True, current_version=V1, target="label")
 
 
 def make(status: dict[str, Any] | None = None) -> TrainingRun:
@@ -43,8 +45,9 @@ def test_submits_once_pins_the_version_and_plans_nothing_while_running() -> None
     plan, started = step(make(), dataset=READY)
     assert plan.submit is not None and plan.submit.run == "mlp-abcdef12-1" and plan.submit.dataset_version == V1
     assert started.status.dataset_version == V1 and ready(started) == ("False", "Running")
-    later = DatasetView(exists=True, ready=True, current_version="sha256:" + "2" * 64)
+    later = DatasetView(exists=True, current_version="sha256:" + "2" * 64)
     again, running = step(started, dataset=later, pipeline=PipelineView("Running"), now=NOW + timedelta(seconds=10))
+    assert again.requeue_after == reconcile.POLL
     assert again.submit is None and again.empty and running.status == started.status  # the version stays pinned
 
 
@@ -56,7 +59,7 @@ def test_registered_and_gate_failed_outcomes_are_terminal() -> None:
     plan, done = step(started, dataset=READY, pipeline=PipelineView("Done", report))
     assert ready(done) == ("True", "Registered") and done.status.model is not None and done.status.model.version == 3
     assert "on cuda" in next(c for c in done.status.conditions if c.type == "Ready").message
-    assert reconcile.terminal(done) and plan.requeue_after is None
+    assert plan.requeue_after is None  # ended: not looked at again until the spec changes
     repeat, same = step(done, dataset=READY, pipeline=PipelineView("Done", report))
     assert repeat.empty and same.status == done.status
     failed = {**report, "outcome": "Failed", "reason": "GateFailed", "message": "accuracy = 0.8000, needs >= 0.9000",

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from lathe_pipelines.sample_data import digits
 from lathe_pipelines.steps.export import export
 from lathe_pipelines.steps.split import split
-from lathe_pipelines.steps.train import train
+from lathe_pipelines.steps.classifier import train
 from lathe_serving.model import LatheModel, ModelError
 
 

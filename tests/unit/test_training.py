@@ -11,10 +11,10 @@ import yaml
 from lathe_pipelines import training
 from lathe_pipelines.components.prepare import prepare_data
 from lathe_pipelines.sample_data import digits
-from lathe_pipelines.steps.evaluate import metrics
+from lathe_pipelines.steps.metrics import metrics
 from lathe_pipelines.steps.gate import describe, evaluate
 from lathe_pipelines.steps.split import split
-from lathe_pipelines.steps.train import TrainingFailed, train
+from lathe_pipelines.steps.classifier import TrainingFailed, train
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "pipelines/compiled/training.yaml"

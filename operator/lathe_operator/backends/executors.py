@@ -1,100 +1,88 @@
-"""Where ingest runs execute: a Kubernetes Job (cluster) or a local process (local mode).
+"""Where runs execute: a Kubernetes Job (cluster) or a child process (local mode); one port, two adapters.
 
-Both run the same ``lathe ingest`` command and are found again by run name; the run's
-report in the object store is the source of truth for how it ended.
+Both run ``lathe <args>`` of a ``RunRequest`` (ingest, batch scoring, edge bundles) and
+find it again by name; the run's report in the object store is the source of truth for
+how it ended, so ``state`` only tells Absent, Running, or Failed without a report.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..api.v1alpha1 import Dataset
-from ..config import Config
+from lathe_core.runs import RunRequest, RunState
+from lathe_core.settings import StoreSettings
+
 from .ports import Kube
-from .processes import LocalProcesses, RunState
+from .processes import LocalProcesses
 
 
 class MissingInput(Exception):
     """A Secret or ConfigMap the run needs does not exist (yet)."""
 
-    reason = "CredentialsNotFound"
+    def __init__(self, message: str, reason: str = "CredentialsNotFound") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Executor(Protocol):
-    def state(self, dataset: Dataset, run: str) -> RunState: ...
+    def state(self, namespace: str, run: str) -> RunState:
+        """Absent, Running, or Failed when it ended without the report that would say more."""
 
-    def start(self, dataset: Dataset, run: str, parent: str | None) -> bool: ...
+    def start(self, request: RunRequest) -> bool:
+        """Start the run unless it exists; True when this call started it."""
 
 
 class JobExecutor:
-    """``render(dataset, run, parent)`` gives the Job manifest (reconcile.ingest_job, wired by the handlers)."""
+    """``render(request)`` gives the Job manifest (``reconcile.jobs.manifest``, wired by the handlers)."""
 
-    def __init__(self, kube: Kube, render: Callable[[Dataset, str, str | None], dict[str, Any]]) -> None:
+    def __init__(self, kube: Kube, render: Callable[[RunRequest], dict[str, Any]]) -> None:
         self.kube, self.render = kube, render
 
-    def state(self, dataset: Dataset, run: str) -> RunState:
-        return job_state(self.kube, dataset.namespace, run)
+    def state(self, namespace: str, run: str) -> RunState:
+        job = self.kube.get("batch/v1", "Job", namespace, run)
+        if job is None:
+            return RunState("Absent")
+        for condition in (job.get("status") or {}).get("conditions") or []:
+            if condition.get("status") == "True" and condition.get("type") in ("Failed", "Complete"):
+                detail = f"{condition.get('reason', '')} {condition.get('message', '')}"
+                return RunState("Failed", message=f"Job {run}: {detail}")
+        return RunState("Running")
 
-    def start(self, dataset: Dataset, run: str, parent: str | None) -> bool:
-        return self.kube.ensure(self.render(dataset, run, parent))
+    def start(self, request: RunRequest) -> bool:
+        return self.kube.ensure(self.render(request))
 
 
 class LocalExecutor:
-    """``lathe ingest`` as a child process of the operator."""
+    """``python -m lathe_pipelines <args>`` as a child process, Secrets and ConfigMaps read through the API."""
 
-    def __init__(self, kube: Kube, config: Config, processes: LocalProcesses | None = None) -> None:
-        self.kube, self.config = kube, config
+    def __init__(self, kube: Kube, store: StoreSettings, processes: LocalProcesses | None = None) -> None:
+        self.kube, self.store = kube, store
         self.processes = processes or LocalProcesses()
 
-    def state(self, dataset: Dataset, run: str) -> RunState:
-        return self.processes.state(f"{dataset.namespace}/{run}")
+    def state(self, namespace: str, run: str) -> RunState:
+        return self.processes.state(f"{namespace}/{run}")
 
-    def start(self, dataset: Dataset, run: str, parent: str | None) -> bool:
-        key = f"{dataset.namespace}/{run}"
+    def start(self, request: RunRequest) -> bool:
+        key = f"{request.namespace}/{request.name}"
         if key in self.processes.runs:
             return False
-        source = dataset.spec.source
-        env = {**os.environ, **store_env(self.config), "LATHE_DATASET_SPEC": json.dumps(dataset.spec.dump())}
-        args = [sys.executable, "-m", "lathe_operator", "ingest", "--namespace", dataset.namespace,
-                "--name", dataset.name, "--run", run]
-        if parent:
-            args += ["--parent", parent]
-        if source.credentials_secret:
-            ref = source.credentials_secret
-            secret = self.kube.data("Secret", dataset.namespace, ref.name)
-            if secret is None or ref.access_key_key not in secret or ref.secret_key_key not in secret:
-                raise MissingInput(f"Secret {ref.name} with keys {ref.access_key_key}, {ref.secret_key_key} not found")
-            env.update(LATHE_SOURCE_ACCESS_KEY=secret[ref.access_key_key], LATHE_SOURCE_SECRET_KEY=secret[ref.secret_key_key])
-        if source.config_map:
-            data = self.kube.data("ConfigMap", dataset.namespace, source.config_map.name)
-            if data is None or source.config_map.key not in data:
-                error = MissingInput(f"ConfigMap {source.config_map.name} with key {source.config_map.key} not found")
-                error.reason = "SourceNotFound"
-                raise error
+        env = {**os.environ, **self.store.env(), **request.env}
+        for name, (secret, field) in request.secret_env.items():
+            data = self.kube.data("Secret", request.namespace, secret)
+            if data is None or field not in data:
+                fields = ", ".join(f for s, f in request.secret_env.values() if s == secret)
+                raise MissingInput(f"Secret {secret} with keys {fields} not found")
+            env[name] = data[field]
+        args = [sys.executable, "-m", "lathe_pipelines", *request.args]
+        if request.source_file is not None:
+            config_map, field = request.source_file
+            data = self.kube.data("ConfigMap", request.namespace, config_map)
+            if data is None or field not in data:
+                raise MissingInput(f"ConfigMap {config_map} with key {field} not found", "SourceNotFound")
             path = self.processes.path(key, "source")
-            path.write_text(data[source.config_map.key])
+            path.write_text(data[field])
             args += ["--source-path", str(path)]
         return self.processes.start(key, args, env)
-
-
-def job_state(kube: Kube, namespace: str, run: str) -> RunState:
-    """A run's Job: Absent, Running, or Failed once it ended without the report (read first) that would say more."""
-    job = kube.get("batch/v1", "Job", namespace, run)
-    if job is None:
-        return RunState("Absent")
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("status") == "True" and condition.get("type") in ("Failed", "Complete"):
-            return RunState("Failed", f"Job {run}: {condition.get('reason', '')} {condition.get('message', '')}")
-    return RunState("Running")
-
-
-def store_env(config: Config) -> dict[str, str]:
-    """The environment that points a child process at Lathe's store."""
-    store = config.store
-    return {"LATHE_STORE_URI": store.uri, "LATHE_STORE_ENDPOINT": store.endpoint,
-            "LATHE_STORE_SECURE": str(store.secure).lower(), "LATHE_STORE_ACCESS_KEY": store.access_key,
-            "LATHE_STORE_SECRET_KEY": store.secret_key}

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .processes import RunState
+from lathe_core.runs import RunState
 
 LIVE = {"PENDING", "RUNNING", "PAUSED", "CANCELING", "RUNTIME_STATE_UNSPECIFIED"}
 
@@ -77,7 +77,7 @@ class KfpPipelines:
             return RunState("Running", run_id=found.run_id)
         error = getattr(found, "error", None)
         detail = getattr(error, "message", None) or state
-        return RunState("Failed", f"KFP run {found.run_id} {state}: {detail}", run_id=found.run_id)
+        return RunState("Failed", message=f"KFP run {found.run_id} {state}: {detail}", run_id=found.run_id)
 
     def submit(self, namespace: str, run: str, arguments: dict[str, Any], resources: dict[str, Any], caching: bool,
                experiment: str | None = None) -> str:

@@ -7,9 +7,10 @@ import os
 import sys
 from typing import Any
 
+from lathe_core.runs import RunState
+
 from ..config import Config
-from .executors import store_env
-from .processes import LocalProcesses, RunState
+from .processes import LocalProcesses
 
 
 class LocalPipelines:
@@ -28,6 +29,6 @@ class LocalPipelines:
         key = f"{namespace}/{run}"
         request = {"arguments": arguments, "resources": resources, "caching": caching,
                    "pipelineRoot": str(self.processes.path(key, "root"))}
-        env = {**os.environ, **store_env(self.config), "LATHE_TRAINING_REQUEST": json.dumps(request)}
-        self.processes.start(key, [sys.executable, "-m", "lathe_operator", "train"], env)
+        env = {**os.environ, **self.config.store.env(), "LATHE_TRAINING_REQUEST": json.dumps(request)}
+        self.processes.start(key, [sys.executable, "-m", "lathe_pipelines", "train"], env)
         return run

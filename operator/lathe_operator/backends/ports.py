@@ -1,4 +1,7 @@
-"""The narrow interfaces plans are applied through; one adapter per system."""
+"""The narrow interfaces plans are applied through; one adapter per system.
+
+The object store's port lives in ``lathe_core.store``: every Lathe package uses it.
+"""
 
 from __future__ import annotations
 
@@ -24,43 +27,3 @@ class Kube(Protocol):
 
     def data(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's decoded data or a ConfigMap's data; None when absent."""
-
-
-class StoreError(Exception):
-    """Base of object store failures; ``reason`` is the condition reason a user sees."""
-
-    reason = "StoreError"
-
-
-class ObjectNotFound(StoreError):
-    reason = "NotFound"
-
-
-class StoreUnavailable(StoreError):
-    reason = "StoreUnavailable"
-
-
-class StoreAccessDenied(StoreError):
-    reason = "StoreAccessDenied"
-
-
-class ObjectStore(Protocol):
-    """Bytes under keys in one bucket (S3/MinIO) or one directory (local mode)."""
-
-    def put(self, key: str, data: bytes) -> None:
-        """Write an object; readers see all of it or none of it."""
-
-    def get(self, key: str) -> bytes:
-        """Read an object; ObjectNotFound when absent."""
-
-    def exists(self, key: str) -> bool:
-        """Whether the object exists."""
-
-    def list(self, prefix: str) -> list[str]:
-        """Keys under a prefix, recursively, sorted."""
-
-    def delete(self, key: str) -> None:
-        """Remove an object; absent is fine."""
-
-    def uri(self, key: str) -> str:
-        """Where people and other tools find the object: s3://bucket/key or file:///path."""

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
-from typing import Literal
 
-Phase = Literal["Absent", "Running", "Failed"]
-
-
-@dataclass(frozen=True)
-class RunState:
-    phase: Phase
-    message: str = ""
-    run_id: str | None = None
+from lathe_core.runs import RunState
 
 
 class LocalProcesses:
@@ -45,4 +36,4 @@ class LocalProcesses:
         if code is None or code == 0:  # exited 0: its report is in the store for the next look
             return RunState("Running")
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-        return RunState("Failed", f"exit code {code}: {' | '.join(tail)}")
+        return RunState("Failed", message=f"exit code {code}: {' | '.join(tail)}")

@@ -23,7 +23,8 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
-from .ports import ObjectStore
+from lathe_core import layout
+from lathe_core.store import ObjectStore
 
 
 def _free_port(preferred: int | None = None) -> int:
@@ -45,16 +46,16 @@ class LocalServing:
     def folder(self, namespace: str, name: str) -> Path:
         return self.work / namespace / name
 
-    def apply(self, namespace: str, name: str, models: dict[int, str], traffic: list[tuple[int, int]],
+    def apply(self, namespace: str, name: str, model: str, versions: list[int], traffic: list[tuple[int, int]],
               shadow: int | None, sample_rate: float, workers: int = 1) -> tuple[str, str, str | None]:
-        """Make the server serve this split; (state, message, endpoint). ``models``: version -> registry prefix.
+        """Make the server serve this split of ``model``'s ``versions``; (state, message, endpoint).
 
         ``workers`` (server processes on the port) changes by restarting the server on the same port."""
         folder = self.folder(namespace, name)
-        for version, prefix in models.items():
-            self._fetch(folder / "models" / str(version), prefix)
+        for version in versions:
+            self._fetch(folder / "models" / str(version), namespace, model, version)
         body = {"namespace": namespace, "deployment": name,
-                "models": {str(v): str(folder / "models" / str(v)) for v in sorted(models)},
+                "models": {str(v): str(folder / "models" / str(v)) for v in sorted(versions)},
                 "traffic": {str(v): p for v, p in traffic}, "shadow": shadow,
                 "logging": {"sampleRate": sample_rate}}
         raw = json.dumps(body, sort_keys=True).encode()
@@ -95,12 +96,12 @@ class LocalServing:
             found.append(f"127.0.0.1:{json.loads(path.read_text())['port']}")
         return found
 
-    def _fetch(self, target: Path, prefix: str) -> None:
-        if (target / "model.json").exists():
+    def _fetch(self, target: Path, namespace: str, model: str, version: int) -> None:
+        if (target / layout.CARD).exists():
             return  # versions are immutable; model.json is copied last
         target.mkdir(parents=True, exist_ok=True)
-        _write(target / "model.onnx", self.store.get(f"{prefix}model.onnx"))
-        _write(target / "model.json", self.store.get(f"{prefix}model.json"))
+        for file in (layout.ONNX, layout.CARD):
+            _write(target / file, self.store.get(layout.model_file(namespace, model, version, file)))
 
     def _server(self, folder: Path) -> dict[str, Any] | None:
         path = folder / "server.json"

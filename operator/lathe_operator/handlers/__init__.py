@@ -3,4 +3,4 @@
 Importing this package registers every handler with kopf's default registry.
 """
 
-from . import dataset, model_deployment, others, settings, training_run  # noqa: F401  (registration side effects)
+from . import dataset, drift_monitor, model_deployment, settings, training_run  # noqa: F401  (registration side effects)

@@ -1,12 +1,18 @@
-"""Apply a reconciler's Plan through the backends and kopf: children, Events, status."""
+"""Apply a reconciler's Plan through kopf: Events, status, and when the object is looked at next.
+
+``Looks`` honours ``Plan.requeue_after``, as controller-runtime honours ``RequeueAfter``:
+each kind's timer ticks every ``TICK`` seconds and reconciles only the objects whose
+time has come. An object the operator has not seen since it started is due at once.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
+import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -14,17 +20,40 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
+from lathe_core.clock import now
+
 from ..api.v1alpha1 import Resource
-from ..backends.ports import Kube
 from ..reconcile import conditions as cond
-from ..reconcile.plan import Observed, Plan
+from ..reconcile.plan import Plan
+
+TICK = 1.0  # seconds between a timer's looks at its objects' due times
+UNAVAILABLE_RETRY = 15.0
 
 RECONCILES = Counter("lathe_reconcile_total", "Reconciliations by kind and result", ["kind", "result"])
 DURATION = Histogram("lathe_reconcile_duration_seconds", "Time spent in one reconciliation", ["kind"])
 
+__all__ = ["Looks", "apply", "now", "parse", "reconciler", "unavailable"]
 
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+
+class Looks:
+    """When each object wants its next reconcile; thread-safe (kopf runs sync handlers in threads)."""
+
+    def __init__(self) -> None:
+        self._due: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def after(self, uid: str, seconds: float | None) -> None:
+        """Look again in ``seconds``; None: only when the object changes."""
+        with self._lock:
+            self._due[uid] = math.inf if seconds is None else time.monotonic() + seconds
+
+    def due(self, uid: str) -> bool:
+        with self._lock:
+            return time.monotonic() >= self._due.get(uid, 0.0)
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._due.pop(uid, None)
 
 
 def parse(model: type[Resource], body: kopf.Body) -> Any:
@@ -35,30 +64,21 @@ def parse(model: type[Resource], body: kopf.Body) -> Any:
         raise kopf.PermanentError(f"Invalid {model.kind_name}: {error}") from error
 
 
-def observe_children(kube: Kube, namespace: str, wanted: list[tuple[str, str, str]]) -> Observed:
-    """Observed state with the named children (apiVersion, kind, name) that exist."""
-    children = {}
-    for api_version, kind, name in wanted:
-        found = kube.get(api_version, kind, namespace, name)
-        if found is not None:
-            children[(kind, name)] = found
-    return Observed(now=now(), children=children)
-
-
-def unavailable(resource: Any, reason: str, message: str, patch: kopf.Patch) -> None:
-    """Record that a backend (object store, KFP API) is unreachable; the caller retries with back-off."""
-    conditions = cond.standard(resource.status.conditions, ready=False, progressing=True, degraded=True,
-                               reason=reason, message=message[:1000], generation=resource.generation, now=now())
+def unavailable(resource: Any, error: Exception, patch: kopf.Patch, looks: Looks) -> kopf.TemporaryError:
+    """Record that a backend (object store, KFP API) is unreachable; the caller raises the retry this returns."""
+    reason = str(getattr(error, "reason", type(error).__name__))
+    conditions = cond.standard(resource.status.conditions, cond.failed(reason, str(error), retrying=True),
+                               generation=resource.generation, now=now())
     patch.status.update(conditions=[c.dump() for c in conditions], phase=cond.phase(conditions).value)
+    looks.after(resource.uid, UNAVAILABLE_RETRY)
+    return kopf.TemporaryError(str(error), delay=UNAVAILABLE_RETRY)
 
 
-def apply(plan: Plan, body: kopf.Body, patch: kopf.Patch, kube: Kube, logger: logging.Logger) -> None:
-    for manifest in plan.create:
-        if kube.ensure(manifest):
-            logger.info("Created %s %s", manifest["kind"], manifest["metadata"]["name"])
+def apply(plan: Plan, body: kopf.Body, patch: kopf.Patch, looks: Looks) -> None:
     for event in plan.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
     patch.status.update(plan.status)
+    looks.after(body.metadata.uid, plan.requeue_after)
 
 
 def reconciler(kind: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

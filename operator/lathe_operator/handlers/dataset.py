@@ -1,4 +1,4 @@
-"""kopf handlers for Dataset: one level-based reconcile from every trigger, a poll, and cleanup."""
+"""kopf handlers for Dataset: one level-based reconcile from every trigger, a timer for requeues, and cleanup."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from typing import Any
 
 import kopf
 
-from lathe_pipelines.datasets import DatasetVersions
+from lathe_core.datasets import DatasetVersions
+from lathe_core.runs import RunState
+from lathe_core.store import StoreError
 
 from ..api.v1alpha1 import GROUP, VERSION, Dataset
 from ..backends.executors import MissingInput
-from ..backends.ports import StoreError
 from ..reconcile import dataset as reconcile
-from .apply import apply, now, parse, reconciler, unavailable
+from .apply import TICK, apply, now, parse, reconciler, unavailable
 
 PLURAL = Dataset.plural
-POLL = reconcile.RUNNING_POLL
 
 
 def _referenced(memo: kopf.Memo, dataset: Dataset) -> set[str]:
@@ -33,35 +33,37 @@ def _referenced(memo: kopf.Memo, dataset: Dataset) -> set[str]:
     return used
 
 
-def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
-    dataset: Dataset = parse(Dataset, body)
+def _observe(memo: kopf.Memo, dataset: Dataset, versions: DatasetVersions) -> reconcile.DatasetObserved:
     moment = now()
     run, _ = reconcile.current_run(dataset, moment)
+    report = versions.report(run)
+    if report is None:
+        return reconcile.DatasetObserved(now=moment, run=memo.executor.state(dataset.namespace, run))
+    return reconcile.DatasetObserved(now=moment, run=RunState("Done", report), stored_versions=versions.versions(),
+                                     referenced=_referenced(memo, dataset))
+
+
+def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
+    dataset: Dataset = parse(Dataset, body)
     versions = DatasetVersions(memo.store, dataset.namespace, dataset.name)
     try:
-        report = versions.report(run)
-        if report is not None:
-            observed = reconcile.DatasetObserved(now=moment, run=reconcile.RunObservation("Done", report),
-                                                 stored_versions=versions.versions(), referenced=_referenced(memo, dataset))
-        else:
-            state = memo.executor.state(dataset, run)
-            observed = reconcile.DatasetObserved(now=moment, run=reconcile.RunObservation(state.phase, None, state.message))
-        plan = reconcile.plan(dataset, observed)
+        plan = reconcile.plan(dataset, _observe(memo, dataset, versions))
         if plan.start is not None:
             try:
-                if memo.executor.start(dataset, plan.start.name, plan.start.parent):
+                if memo.executor.start(plan.start):
                     logger.info("Started ingest run %s", plan.start.name)
             except MissingInput as error:  # recorded as the run's outcome; retried with back-off
-                versions.put_report(plan.start.name, {"run": plan.start.name, "outcome": "Failed", "reason": error.reason,
-                                                      "message": str(error), "transient": True, "finishedAt": moment})
+                versions.put_report(plan.start.name, {"run": plan.start.name, "outcome": "Failed",
+                                                      "reason": error.reason, "message": str(error), "transient": True,
+                                                      "finishedAt": now()})
+                memo.looks.after(dataset.uid, 1)
                 raise kopf.TemporaryError(str(error), delay=1) from error
         for version in plan.delete_versions:
             versions.delete(version)
             logger.info("Deleted dataset version %s", version)
     except StoreError as error:
-        unavailable(dataset, error.reason, str(error), patch)
-        raise kopf.TemporaryError(f"Object store: {error}", delay=15) from error
-    apply(plan, body, patch, memo.kube, logger)
+        raise unavailable(dataset, error, patch, memo.looks) from error
+    apply(plan, body, patch, memo.looks)
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
@@ -72,13 +74,16 @@ def reconcile_dataset(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
     _reconcile(body, patch, memo, logger)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=POLL, initial_delay=POLL)
-@reconciler("Dataset")
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
 def poll_dataset(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    """Follow running ingests, retry transient failures, and start scheduled refreshes."""
-    dataset: Dataset = parse(Dataset, body)
-    if not reconcile.settled(dataset, now()):
-        _reconcile(body, patch, memo, logger)
+    """Follow running ingests, retry transient failures and start scheduled refreshes, when the plan asked to."""
+    if memo.looks.due(body.metadata.uid):
+        reconcile_dataset(body=body, patch=patch, memo=memo, logger=logger)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+def forget_dataset(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.looks.forget(body.metadata.uid)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL,

@@ -12,18 +12,27 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from ..api.v1alpha1 import Dataset
-from ..backends.executors import JobExecutor, LocalExecutor, store_env
+from ..backends.executors import JobExecutor, LocalExecutor
 from ..backends.pipelines_kfp import KfpPipelines
 from ..backends.kube import KubeClient
 from ..backends.pipelines_local import LocalPipelines
 from ..backends.processes import LocalProcesses
 from ..backends.serving_local import LocalServing
-from ..backends.stores import open_store
+from lathe_core.stores import open_store
 from ..config import Config
-from ..reconcile.ingest_job import ingest_job
+from ..reconcile import jobs
+from .apply import Looks
 
 PREFIX = "lathe.dev"
+
+
+class QuietTicks(logging.Filter):
+    """Drops kopf's "Timer 'poll_…' succeeded." lines: the timers tick every second to honour
+    requeue_after and mostly find nothing due, so those lines would bury everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Timer 'poll_") and message.endswith("succeeded."))
 
 
 @kopf.on.startup()
@@ -37,6 +46,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     # Our Events mark condition transitions; kopf's "handler succeeded" chatter would bury
     # them, so only its warnings and errors (failed handlers) become Events.
     settings.posting.level = logging.WARNING
+    logging.getLogger("kopf.objects").addFilter(QuietTicks())
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
     memo.config = config = Config.from_env()
@@ -44,16 +54,18 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.store = open_store(config.store)
     memo.processes = processes = LocalProcesses()
     memo.locks, memo.locks_guard = {}, threading.Lock()  # one reconcile at a time per ModelDeployment
-    memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **store_env(config)})
+    memo.looks = Looks()
+    memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **config.store.env()})
     memo.pipelines = {"local": LocalPipelines(config, processes)}
     if config.kfp_host:
-        store = {k: v for k, v in store_env(config).items() if "KEY" not in k}  # keys come from the Secret
         memo.pipelines["kfp"] = KfpPipelines(config.kfp_host, config.kfp_ui_url or None, config.kfp_token or None,
-                                             store_secret=config.store.secret_name, store_env=store)
+                                             store_secret=config.store.secret_name,
+                                             store_env=config.store.env(keys=False))  # keys: the Secret
     if config.executor == "local":
-        memo.executor = LocalExecutor(memo.kube, config, processes)
+        memo.executor = LocalExecutor(memo.kube, config.store, processes)
     else:
-        memo.executor = JobExecutor(memo.kube, partial(_render_job, config=config))
+        memo.executor = JobExecutor(memo.kube, partial(jobs.manifest, image=config.pipelines_image,
+                                                       service_account=config.job_service_account, store=config.store))
     if memo.config.metrics_port:
         start_http_server(memo.config.metrics_port)
         logger.info("Started metrics endpoint on port %d", memo.config.metrics_port)
@@ -64,7 +76,3 @@ def kube_reachable(memo: kopf.Memo, **_: Any) -> bool:
     """Liveness: the operator's own client is configured (kopf adds its watch health)."""
     return memo.kube is not None
 
-
-def _render_job(dataset: Dataset, run: str, parent: str | None, *, config: Config) -> dict[str, Any]:
-    return ingest_job(dataset, run, parent, image=config.pipelines_image,
-                      service_account=config.job_service_account, store=config.store)

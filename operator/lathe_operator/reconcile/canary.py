@@ -19,6 +19,7 @@ from .schedule import seconds
 
 RECHECK = 15.0  # seconds between looks while waiting for requests
 HISTORY = 50
+REASON_MAX = 1024  # HistoryEntry.reason in the CRD
 
 
 @dataclass(frozen=True)
@@ -61,56 +62,74 @@ def _window(md: ModelDeployment) -> timedelta:
 
 
 def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics]) -> Decision:
-    spec, status = md.spec, md.status
-    stable = spec.model.version
+    """The split to serve now and why: a manual split, the stable version, or the canary's next move."""
+    spec, state = md.spec, md.status.canary
     if spec.traffic is not None:
-        traffic = [(t.version, t.percent) for t in spec.traffic]
-        decision = Decision(traffic, status.canary)
-        if _current(md) != traffic:
-            top = max(traffic, key=lambda t: t[1])
-            decision.history.append(HistoryEntry(time=now, action="Override", version=top[0], percent=top[1],
-                                                 reason="spec.traffic set by hand"))
-            decision.events.append(Event("Normal", "TrafficOverride", f"Traffic set by hand: {_fmt(traffic)}"))
-        return decision
+        return _override(md, now)
     if spec.canary is None:
-        decision = Decision([(stable, 100)], None)
-        if _current(md) != decision.traffic:
-            decision.history.append(HistoryEntry(time=now, action="Deploy", version=stable, percent=100))
-        return decision
-    candidate, steps = spec.canary.version, spec.canary.steps
-    state = status.canary
-    restart = state is None or state.version != candidate or (
-        state.phase == "RolledBack" and state.generation != md.generation)
-    if restart:
-        state = CanaryStatus(version=candidate, percent=steps[0], phase="Progressing", since=now,
-                             generation=md.generation)
-        decision = Decision(_split(stable, state), state, requeue=_window(md).total_seconds())
-        decision.history.append(HistoryEntry(time=now, action="Deploy", version=candidate, percent=steps[0],
-                                             reason=f"canary of version {candidate} against {stable}"))
-        decision.events.append(Event("Normal", "CanaryStarted",
-                                     f"Canary version {candidate} gets {steps[0]}% (stable {stable})"))
-        if state.percent == 100:
-            return _promote(decision, state, now, "single step of 100%")
-        return decision
-    assert state is not None
-    decision = Decision(_split(stable, state), state)
+        return _stable(md, now)
+    if state is None or state.version != spec.canary.version or (
+            state.phase == "RolledBack" and state.generation != md.generation):
+        return _start(md, now)
     if state.phase != "Progressing":
-        return decision
-    if _current(md) and _current(md) != decision.traffic:  # back from a manual split: this step starts over
-        state = decision.canary = state.model_copy(update={"since": now})
-        decision.history.append(HistoryEntry(time=now, action="Step", version=candidate, percent=state.percent,
-                                             reason="canary resumed after spec.traffic was removed"))
-        decision.requeue = _window(md).total_seconds()
-        decision.waiting = f"step {state.percent}% restarted"
-        return decision
-    elapsed = now - state.since
-    window = _window(md)
+        return Decision(_split(spec.model.version, state), state)
+    if _current(md) and _current(md) != _split(spec.model.version, state):
+        return _resume(md, state, now)  # back from a manual split: this step starts over
+    return _analyse(md, state, now, metrics)
+
+
+def _override(md: ModelDeployment, now: datetime) -> Decision:
+    assert md.spec.traffic is not None
+    traffic = [(t.version, t.percent) for t in md.spec.traffic]
+    decision = Decision(traffic, md.status.canary)
+    if _current(md) != traffic:
+        top = max(traffic, key=lambda t: t[1])
+        decision.history.append(_entry(now, "Override", top[0], top[1], "spec.traffic set by hand"))
+        decision.events.append(Event("Normal", "TrafficOverride", f"Traffic set by hand: {_fmt(traffic)}"))
+    return decision
+
+
+def _stable(md: ModelDeployment, now: datetime) -> Decision:
+    stable = md.spec.model.version
+    decision = Decision([(stable, 100)], None)
+    if _current(md) != decision.traffic:
+        decision.history.append(_entry(now, "Deploy", stable, 100))
+    return decision
+
+
+def _start(md: ModelDeployment, now: datetime) -> Decision:
+    """A new candidate (or a rolled-back one after an edit) begins at the first step."""
+    assert md.spec.canary is not None
+    stable, candidate, first = md.spec.model.version, md.spec.canary.version, md.spec.canary.steps[0]
+    state = CanaryStatus(version=candidate, percent=first, phase="Progressing", since=now, generation=md.generation)
+    decision = Decision(_split(stable, state), state, requeue=_window(md).total_seconds())
+    decision.history.append(_entry(now, "Deploy", candidate, first, f"canary of version {candidate} against {stable}"))
+    decision.events.append(Event("Normal", "CanaryStarted", f"Canary version {candidate} gets {first}% (stable {stable})"))
+    if state.percent == 100:
+        return _promote(decision, state, now, "single step of 100%")
+    return decision
+
+
+def _resume(md: ModelDeployment, state: CanaryStatus, now: datetime) -> Decision:
+    state = state.model_copy(update={"since": now})
+    decision = Decision(_split(md.spec.model.version, state), state, requeue=_window(md).total_seconds())
+    decision.history.append(_entry(now, "Step", state.version, state.percent,
+                                   "canary resumed after spec.traffic was removed"))
+    decision.waiting = f"step {state.percent}% restarted"
+    return decision
+
+
+def _analyse(md: ModelDeployment, state: CanaryStatus, now: datetime, metrics: dict[int, VersionMetrics]) -> Decision:
+    """Once the step has run its window with enough requests: roll back, step on, or promote."""
+    assert md.spec.canary is not None
+    stable, analysis = md.spec.model.version, md.spec.canary.analysis
+    decision = Decision(_split(stable, state), state)
+    elapsed, window = now - state.since, _window(md)
     if elapsed < window:
         decision.requeue = (window - elapsed).total_seconds()
         decision.waiting = f"step {state.percent}% has run {int(elapsed.total_seconds())}s of {window.seconds}s"
         return decision
-    seen = metrics.get(candidate)
-    analysis = spec.canary.analysis
+    seen = metrics.get(state.version)
     if seen is None or seen.requests < analysis.min_requests:
         decision.requeue = RECHECK
         decision.waiting = (f"candidate has {0 if seen is None else int(seen.requests)} of "
@@ -120,32 +139,37 @@ def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics
     compared = f"candidate {seen.describe()}; stable {baseline.describe() if baseline else 'no data'}"
     failures = _failures(seen, baseline, md)
     if failures:
-        rolled = state.model_copy(update={"percent": 0, "phase": "RolledBack", "since": now,
-                                          "generation": md.generation})  # retried only after a later edit
-        decision = Decision([(stable, 100)], rolled)
-        reason = f"{'; '.join(failures)} ({compared})"
-        decision.history.append(HistoryEntry(time=now, action="Rollback", version=candidate, percent=0,
-                                             reason=reason[:1024]))
-        decision.events.append(Event("Warning", "CanaryRolledBack",
-                                     f"Version {candidate} rolled back at {state.percent}%: {reason}"[:1024]))
-        return decision
-    following = [s for s in steps if s > state.percent]
+        return _roll_back(md, state, now, f"{'; '.join(failures)} ({compared})")
+    following = [s for s in md.spec.canary.steps if s > state.percent]
     if not following or following[0] >= 100:
         return _promote(decision, state, now, compared)
     moved = state.model_copy(update={"percent": following[0], "since": now})
     decision = Decision(_split(stable, moved), moved, requeue=window.total_seconds())
-    decision.history.append(HistoryEntry(time=now, action="Step", version=candidate, percent=following[0],
-                                         reason=compared[:1024]))
-    decision.events.append(Event("Normal", "CanaryStep",
-                                 f"Version {candidate} passed {state.percent}% and now gets {following[0]}%: {compared}"))
+    decision.history.append(_entry(now, "Step", state.version, following[0], compared))
+    decision.events.append(Event("Normal", "CanaryStep", f"Version {state.version} passed {state.percent}% and now "
+                                                         f"gets {following[0]}%: {compared}"))
     return decision
+
+
+def _roll_back(md: ModelDeployment, state: CanaryStatus, now: datetime, reason: str) -> Decision:
+    rolled = state.model_copy(update={"percent": 0, "phase": "RolledBack", "since": now,
+                                      "generation": md.generation})  # retried only after a later edit
+    decision = Decision([(md.spec.model.version, 100)], rolled)
+    decision.history.append(_entry(now, "Rollback", state.version, 0, reason))
+    decision.events.append(Event("Warning", "CanaryRolledBack",
+                                 f"Version {state.version} rolled back at {state.percent}%: {reason}"))
+    return decision
+
+
+def _entry(now: datetime, action: str, version: int, percent: int, reason: str = "") -> HistoryEntry:
+    """A status.history record; reasons are cut to the CRD's limit here."""
+    return HistoryEntry(time=now, action=action, version=version, percent=percent, reason=reason[:REASON_MAX])
 
 
 def _promote(decision: Decision, state: CanaryStatus, now: datetime, compared: str) -> Decision:
     promoted = state.model_copy(update={"percent": 100, "phase": "Promoted", "since": now})
     decision.canary, decision.traffic, decision.requeue = promoted, [(state.version, 100)], None
-    decision.history.append(HistoryEntry(time=now, action="Promote", version=state.version, percent=100,
-                                         reason=compared[:1024]))
+    decision.history.append(_entry(now, "Promote", state.version, 100, compared))
     decision.events.append(Event("Normal", "CanaryPromoted", f"Version {state.version} promoted to 100%: {compared}"))
     return decision
 

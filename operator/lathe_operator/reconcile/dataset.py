@@ -11,46 +11,36 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from ..api.v1alpha1 import Dataset
+from lathe_core.runs import RunRequest, RunState
+
+from ..api.v1alpha1 import MESSAGE_MAX, Dataset
 from ..api.v1alpha1.dataset import IngestRun, ValidationSummary, VersionRecord
 from . import conditions as cond
 from . import schedule
-from .plan import Event, Observed, Plan, transition_events
+from .plan import MANAGED_BY, Event, Observed, Plan, owner_reference, transition_events
 
 RUNNING_POLL = 5.0
 RETRY_BASE, RETRY_MAX = 10.0, 600.0
 HISTORY = 20
 
 
-@dataclass(frozen=True)
-class RunObservation:
-    """Where the current run stands: its report when it wrote one, else the executor's view."""
-
-    phase: Literal["Absent", "Running", "Failed", "Done"]
-    report: dict[str, Any] | None = None
-    message: str = ""
-
-
 @dataclass
 class DatasetObserved(Observed):
-    run: RunObservation = RunObservation("Absent")
+    run: RunState = RunState("Absent")  # the current run: its report when it wrote one, else the executor's view
     stored_versions: list[str] | None = None  # published versions in the store, when listed
     referenced: set[str] = field(default_factory=set)  # versions TrainingRuns/ModelDeployments use
 
 
 @dataclass
-class StartRun:
-    name: str
-    attempt: int
-    parent: str | None
-
-
-@dataclass
 class DatasetPlan(Plan):
-    start: StartRun | None = None
+    start: RunRequest | None = None
     delete_versions: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return super().empty and self.start is None and not self.delete_versions
 
 
 def spec_hash(dataset: Dataset) -> str:
@@ -78,6 +68,24 @@ def current_run(dataset: Dataset, now: datetime) -> tuple[str, int]:
     return f"{base}-{attempt}", attempt
 
 
+def ingest_request(dataset: Dataset, run: str, parent: str | None) -> RunRequest:
+    """``lathe ingest`` for this Dataset: its spec in the environment, source credentials from their Secret."""
+    source = dataset.spec.source
+    args = ("ingest", "--namespace", dataset.namespace, "--name", dataset.name, "--run", run)
+    secrets = {}
+    if source.credentials_secret:
+        ref = source.credentials_secret
+        secrets = {"LATHE_SOURCE_ACCESS_KEY": (ref.name, ref.access_key_key),
+                   "LATHE_SOURCE_SECRET_KEY": (ref.name, ref.secret_key_key)}
+    return RunRequest(
+        namespace=dataset.namespace, name=run, component="ingest",
+        args=args + (("--parent", parent) if parent else ()),
+        labels={**MANAGED_BY, "lathe.dev/dataset": dataset.name, "app.kubernetes.io/component": "ingest"},
+        env={"LATHE_DATASET_SPEC": json.dumps(dataset.spec.dump(), sort_keys=True)}, secret_env=secrets,
+        source_file=(source.config_map.name, source.config_map.key) if source.config_map else None,
+        owner=owner_reference(dataset), generation=dataset.generation)
+
+
 def _next_refresh(dataset: Dataset, now: datetime) -> float | None:
     refresh = dataset.spec.refresh
     if refresh is None:
@@ -85,17 +93,17 @@ def _next_refresh(dataset: Dataset, now: datetime) -> float | None:
     if refresh.interval:
         period = schedule.seconds(refresh.interval)
         return period - (now.timestamp() % period) + 1
-    return 60.0  # cron: look again each minute; the slot changes when it fires
+    return 60.0 - now.second + 1  # cron fires on whole minutes: look again just after the next one
 
 
-def _outcome(observed: RunObservation) -> dict[str, Any]:
+def _outcome(observed: RunState) -> dict[str, Any]:
     if observed.phase == "Done" and observed.report:
         r = observed.report
         return {"outcome": r["outcome"], "reason": r["reason"], "message": r.get("message", ""),
                 "transient": bool(r.get("transient")), "finished_at": r.get("finishedAt")}
     if observed.phase == "Failed":
         return {"outcome": "Failed", "reason": "IngestFailed", "transient": True,
-                "message": f"Ingest run crashed without a report: {observed.message}"[:4000]}
+                "message": f"Ingest run crashed without a report: {observed.message}"}
     return {"outcome": "Running", "reason": "Ingesting", "message": "", "transient": False}
 
 
@@ -106,11 +114,12 @@ def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
     last = status.last_run
     fresh = last is None or last.name != name or last.outcome == "Running"  # report not folded in yet
     result = _outcome(observed.run)
-    start = StartRun(name, attempt, status.current_version) if observed.run.phase == "Absent" else None
+    start = ingest_request(dataset, name, status.current_version) if observed.run.phase == "Absent" else None
     run = IngestRun(name=name, attempt=attempt, started_at=last.started_at if last and last.name == name else now,
                     **{k: v for k, v in result.items() if v is not None})
     if result["outcome"] == "Running" and not result["message"]:
         run.message = f"Ingest run {name} is running"
+    run.message = run.message[:MESSAGE_MAX]
     update: dict[str, Any] = {"last_run": run, "observed_generation": dataset.generation}
     report = observed.run.report or {}
     events: list[Event] = []
@@ -125,15 +134,13 @@ def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
         update["validation"] = ValidationSummary.model_validate(report.get("validation") or {})
         if report.get("version"):
             update["history"] = _history(status.history, report, "Failed", now)
-    if result["outcome"] == "Running":
-        ready = cond.find(status.conditions, cond.READY)
-        verdict = dict(ready=ready is not None and ready.status == cond.T, progressing=True, degraded=False)
+    if result["outcome"] == "Running":  # a refresh keeps the current version Ready meanwhile
+        verdict = cond.working(result["reason"], run.message, ready=cond.is_true(status.conditions, cond.READY))
     elif result["outcome"] == "Failed":
-        verdict = dict(ready=False, progressing=result["transient"], degraded=True)
+        verdict = cond.failed(result["reason"], run.message, retrying=result["transient"])
     else:
-        verdict = dict(ready=True, progressing=False, degraded=False)
-    conditions = cond.standard(status.conditions, reason=result["reason"], message=run.message,
-                               generation=dataset.generation, now=now, **verdict)
+        verdict = cond.available(result["reason"], run.message)
+    conditions = cond.standard(status.conditions, verdict, generation=dataset.generation, now=now)
     update.update(conditions=conditions, phase=cond.phase(conditions))
     new_status = status.model_copy(update=update)
     deletions = _retention(dataset, new_status.history, new_status.current_version, observed)
@@ -172,11 +179,3 @@ def _retention(dataset: Dataset, history: list[VersionRecord], current: str | No
         return []
     return sorted(v for v in observed.stored_versions if v not in keep)
 
-
-def settled(dataset: Dataset, now: datetime) -> bool:
-    """Nothing to look at: the run the spec and schedule call for has ended and needs no retry."""
-    last = dataset.status.last_run
-    if last is None or dataset.status.observed_generation != dataset.generation:
-        return False
-    name, _ = current_run(dataset, now)
-    return last.name == name and last.outcome != "Running" and not (last.outcome == "Failed" and last.transient)

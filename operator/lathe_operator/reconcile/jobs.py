@@ -1,12 +1,18 @@
-"""The batch/v1 Job shape every Lathe run uses (ingest, batch scoring, edge bundles), and its store environment."""
+"""The batch/v1 Job that runs a ``RunRequest`` in a cluster (ingest, batch scoring, edge bundles).
+
+Every run has the same shape: ``lathe <args>`` in the pipelines image, non-root, never
+restarted in place, owned by the object it runs for, the store's settings in its
+environment and its keys from the store Secret.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..api.v1alpha1 import Resource
-from ..config import StoreSettings
-from .plan import owner_reference
+from lathe_core.runs import RunRequest
+from lathe_core.settings import SECRET_KEYS, StoreSettings
+
+SOURCE_MOUNT = "/var/run/lathe/source"
 
 
 def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -14,36 +20,42 @@ def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
 
 
 def store_env_vars(store: StoreSettings) -> list[dict[str, Any]]:
-    """A Job container's environment pointing at Lathe's store, keys from the store Secret."""
-    return [
-        {"name": "LATHE_STORE_URI", "value": store.uri},
-        {"name": "LATHE_STORE_ENDPOINT", "value": store.endpoint},
-        {"name": "LATHE_STORE_SECURE", "value": str(store.secure).lower()},
-        secret_env("LATHE_STORE_ACCESS_KEY", store.secret_name, "accessKey"),
-        secret_env("LATHE_STORE_SECRET_KEY", store.secret_name, "secretKey"),
-    ]
+    """A container's environment pointing at Lathe's store, keys from the store Secret."""
+    plain = [{"name": name, "value": value} for name, value in store.env(keys=False).items()]
+    return plain + [secret_env(name, store.secret_name, key) for key, name in SECRET_KEYS.items()]
 
 
-def job(owner: Resource, run: str, labels: dict[str, str], container: dict[str, Any], *, service_account: str,
-        volumes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One run as a Job owned by ``owner``: non-root, no privilege escalation, never restarted in place."""
+def manifest(request: RunRequest, *, image: str, service_account: str, store: StoreSettings) -> dict[str, Any]:
+    """The Job for one run, named after it."""
+    args, volumes, mounts = ["lathe", *request.args], [], []
+    if request.source_file is not None:
+        config_map, key = request.source_file
+        volumes = [{"name": "source", "configMap": {"name": config_map}}]
+        mounts = [{"name": "source", "mountPath": SOURCE_MOUNT, "readOnly": True}]
+        args += ["--source-path", f"{SOURCE_MOUNT}/{key}"]
+    env = [{"name": k, "value": v} for k, v in request.env.items()] + store_env_vars(store)
+    env += [secret_env(name, secret, key) for name, (secret, key) in request.secret_env.items()]
+    container: dict[str, Any] = {"name": request.component, "image": image, "args": args, "env": env,
+                                 "volumeMounts": mounts}
+    if request.resources is not None:
+        container["resources"] = request.resources
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": run, "namespace": owner.namespace, "labels": labels,
-                     "annotations": {"lathe.dev/generation": str(owner.generation)},
-                     "ownerReferences": [owner_reference(owner)]},
+        "metadata": {"name": request.name, "namespace": request.namespace, "labels": request.labels,
+                     "annotations": {"lathe.dev/generation": str(request.generation)},
+                     "ownerReferences": [request.owner]},
         "spec": {
             "backoffLimit": 2,
             "ttlSecondsAfterFinished": 86400,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": request.labels},
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
-                    "volumes": volumes or [],
+                    "volumes": volumes,
                     "containers": [{**container, "securityContext": {"allowPrivilegeEscalation": False,
                                                                      "capabilities": {"drop": ["ALL"]}}}],
                 },

@@ -3,6 +3,7 @@
 Online, it decides the traffic split (``canary.decide``) and hands it to the serving
 backend (a SeldonDeployment, or local model-server processes); the conditions follow
 what the backend reports. Batch and edge run one job per generation (``offline``).
+Each mode returns its ``Outcome``; ``plan`` composes it into the new status.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lathe_core.runs import RunRequest, RunState
+
 from ..api.v1alpha1.model_deployment import ModelDeployment, TrafficSplit
 from . import canary, offline
 from . import conditions as cond
-from .plan import Event, Observed, Plan, transition_events
+from .plan import DatasetView, Observed, Outcome, Plan, transition_events
 
-POLL = 10.0
+POLL = 5.0  # online serving is supervised: a dead local server restarts, a SeldonDeployment's state is read
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,8 @@ class DeploymentObserved(Observed):
     serving: ServingView = ServingView()
     metrics: dict[int, canary.VersionMetrics] = field(default_factory=dict)
     metrics_error: str = ""  # why there are no figures although the analysis was due
-    job: offline.JobView = offline.JobView()
-    dataset: offline.DatasetView = offline.DatasetView()
+    run: RunState = RunState("Absent")  # batch and edge: this generation's run
+    dataset: DatasetView = DatasetView()  # batch: the Dataset it scores
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,16 @@ class Serve:
 @dataclass
 class DeploymentPlan(Plan):
     serve: Serve | None = None
-    start: offline.Start | None = None
+    start: RunRequest | None = None
+
+    @property
+    def empty(self) -> bool:  # serving the same split again changes nothing: only a run to start counts
+        return super().empty and self.start is None
+
+
+@dataclass(frozen=True)
+class OnlineOutcome(Outcome):
+    serve: Serve | None = None
 
 
 def versions(md: ModelDeployment) -> list[int]:
@@ -68,66 +80,63 @@ def desired(md: ModelDeployment, observed: DeploymentObserved) -> Serve:
 
 def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
     status = md.status
-    update: dict[str, Any] = {"observed_generation": md.generation}
-    result = DeploymentPlan(status={})
+    serve, start = None, None
     if observed.missing:
         names = ", ".join(str(v) for v in observed.missing)
-        verdict: dict[str, Any] = dict(ready=False, progressing=False, degraded=True, reason="ModelNotFound",
-                                       message=f"Model {md.spec.model.name} has no registered version {names} in "
-                                               f"namespace {md.namespace}")
-        result.requeue_after = POLL * 3
+        outcome = Outcome(cond.failed("ModelNotFound", f"Model {md.spec.model.name} has no registered version {names} "
+                                                       f"in namespace {md.namespace}"), requeue_after=POLL * 3)
     elif md.spec.mode == "online":
-        verdict = _online(md, observed, update, result)
+        outcome = online = _online(md, observed)
+        serve = online.serve
     else:
-        verdict = offline.plan(md, observed.job, observed.dataset, update, result)
-    conditions = cond.standard(status.conditions, generation=md.generation, now=observed.now, **verdict)
-    update.update(conditions=conditions, phase=cond.phase(conditions))
-    result.status = status.model_copy(update=update).dump()
+        outcome = run = offline.decide(md, observed.run, observed.dataset)
+        start = run.start
+    conditions = cond.standard(status.conditions, outcome.verdict, generation=md.generation, now=observed.now)
+    update: dict[str, Any] = {**outcome.status, "observed_generation": md.generation, "conditions": conditions,
+                              "phase": cond.phase(conditions)}
+    new_status = status.model_copy(update=update).dump()
     if status.canary is not None and "canary" in update and update["canary"] is None:
-        result.status["canary"] = None  # a merge patch keeps what it does not mention
-    decided = {e.reason for e in result.events}  # a canary decision already says what the transition would
-    result.events += [e for e in transition_events(status.conditions, conditions) if e.reason not in decided]
-    return result
+        new_status["canary"] = None  # a merge patch keeps what it does not mention
+    decided = {e.reason for e in outcome.events}  # a canary decision already says what the transition would
+    events = outcome.events + [e for e in transition_events(status.conditions, conditions) if e.reason not in decided]
+    return DeploymentPlan(status=new_status, events=events, requeue_after=outcome.requeue_after, serve=serve,
+                          start=start)
 
 
-def _online(md: ModelDeployment, observed: DeploymentObserved, update: dict[str, Any],
-            result: DeploymentPlan) -> dict[str, Any]:
+def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
     decision = canary.decide(md, observed.now, observed.metrics)
-    if observed.metrics_error and decision.waiting:
-        decision.waiting = f"waiting for metrics: {observed.metrics_error}"
+    waiting = decision.waiting
+    if observed.metrics_error and waiting:
+        waiting = f"waiting for metrics: {observed.metrics_error}"
     shadow = md.spec.shadow.version if md.spec.shadow else None
-    result.serve = Serve(decision.traffic, shadow)
-    result.events += decision.events
-    update.update(traffic=[TrafficSplit(version=v, percent=p) for v, p in decision.traffic],
-                  serving=",".join([f"{v}:{p}" for v, p in decision.traffic] + ([f"{shadow}:shadow"] if shadow else [])),
-                  history=canary.trim(md.status.history, decision.history), canary=decision.canary)
-    serving = observed.serving
-    if serving.endpoint:
-        update["endpoint"] = serving.endpoint
-    result.requeue_after = decision.requeue
+    update: dict[str, Any] = {
+        "traffic": [TrafficSplit(version=v, percent=p) for v, p in decision.traffic],
+        "serving": ",".join([f"{v}:{p}" for v, p in decision.traffic] + ([f"{shadow}:shadow"] if shadow else [])),
+        "history": canary.trim(md.status.history, decision.history), "canary": decision.canary}
+    if observed.serving.endpoint:
+        update["endpoint"] = observed.serving.endpoint
+    requeue = min(decision.requeue or POLL, POLL)
+    verdict = _serving_verdict(md, observed.serving, decision, waiting)
+    return OnlineOutcome(verdict, update, list(decision.events), requeue, serve=Serve(decision.traffic, shadow))
+
+
+def _serving_verdict(md: ModelDeployment, serving: ServingView, decision: canary.Decision,
+                     waiting: str) -> cond.Verdict:
     if serving.state == "Failed":
-        return dict(ready=False, progressing=False, degraded=True, reason="ServingFailed", message=serving.message)
+        return cond.failed("ServingFailed", serving.message)
     if serving.state != "Available":
-        result.requeue_after = min(result.requeue_after or POLL, POLL)
-        return dict(ready=False, progressing=True, degraded=False, reason="Creating",
-                    message=serving.message or "waiting for the model servers")
+        return cond.working("Creating", serving.message or "waiting for the model servers")
     split = ", ".join(f"version {v} {p}%" for v, p in decision.traffic)
     state = decision.canary
     if md.spec.traffic is not None:
-        return dict(ready=True, progressing=False, degraded=False, reason="TrafficOverride",
-                    message=f"Serving {split} as set in spec.traffic")
+        return cond.available("TrafficOverride", f"Serving {split} as set in spec.traffic")
     if state is None:
-        return dict(ready=True, progressing=False, degraded=False, reason="Available", message=f"Serving {split}")
+        return cond.available("Available", f"Serving {split}")
     if state.phase == "Progressing":
-        return dict(ready=True, progressing=True, degraded=False, reason="CanaryProgressing",
-                    message=f"Serving {split}; {decision.waiting or 'analysing'}")
+        return cond.available("CanaryProgressing", f"Serving {split}; {waiting or 'analysing'}", progressing=True)
     if state.phase == "Promoted":
-        return dict(ready=True, progressing=False, degraded=False, reason="CanaryPromoted",
-                    message=f"Version {state.version} promoted; serving {split}")
+        return cond.available("CanaryPromoted", f"Version {state.version} promoted; serving {split}")
     last = next((h for h in reversed(md.status.history + decision.history) if h.action == "Rollback"), None)
-    return dict(ready=True, progressing=False, degraded=True, reason="CanaryRolledBack",
-                message=f"Version {state.version} rolled back ({last.reason if last else 'failed analysis'}); "
-                        f"serving {split}"[:4000])
-
-
-__all__ = ["DeploymentObserved", "DeploymentPlan", "Event", "Serve", "ServingView", "plan", "versions"]
+    return cond.available("CanaryRolledBack", f"Version {state.version} rolled back "
+                                              f"({last.reason if last else 'failed analysis'}); serving {split}",
+                          degraded=True)

@@ -1,99 +1,86 @@
-"""Batch and edge ModelDeployments: one job per generation, its report in the object store decides the outcome.
+"""Batch and edge ModelDeployments: one run per generation; its report in the object store decides the outcome.
 
-The job (a Kubernetes Job in a cluster, a process locally) runs ``lathe score`` or
-``lathe bundle``; its run name comes from the object's uid and generation, so a restarted
+The run (a Kubernetes Job in a cluster, a process locally) is ``lathe score`` or
+``lathe bundle``; its name comes from the object's uid and generation, so a restarted
 operator finds the report instead of starting again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
+
+from lathe_core.runs import RunRequest, RunState
 
 from ..api.v1alpha1.model_deployment import ModelDeployment
-from .plan import Event
-
-if TYPE_CHECKING:
-    from .model_deployment import DeploymentPlan
+from . import conditions as cond
+from .plan import MANAGED_BY, DatasetView, Event, Outcome, owner_reference
 
 POLL = 5.0
 
 
 @dataclass(frozen=True)
-class JobView:
-    phase: Literal["Absent", "Running", "Failed", "Done"] = "Absent"
-    report: dict[str, Any] | None = None
-    message: str = ""
-    rows: int | None = None  # progress of a batch run
-
-
-@dataclass(frozen=True)
-class DatasetView:
-    exists: bool = False
-    current_version: str | None = None
-
-
-@dataclass(frozen=True)
-class Start:
-    run: str
-    mode: Literal["batch", "edge"]
-    dataset_version: str | None = None
+class OfflineOutcome(Outcome):
+    start: RunRequest | None = None
 
 
 def run_name(md: ModelDeployment) -> str:
     return f"{md.name[:40]}-{md.uid[:8]}-{md.generation}"
 
 
-def terminal(md: ModelDeployment) -> bool:
-    """This generation's run has ended (a missing model version is not an end: it may be registered yet)."""
-    ready = next((c for c in md.status.conditions if c.type == "Ready"), None)
-    return (md.spec.mode != "online" and md.status.observed_generation == md.generation
-            and md.status.phase in ("Ready", "Failed") and ready is not None and ready.reason != "ModelNotFound")
+def run_request(md: ModelDeployment, dataset_version: str | None) -> RunRequest:
+    """``lathe score`` or ``lathe bundle`` for this generation."""
+    spec = md.spec
+    args = ["score" if spec.mode == "batch" else "bundle", "--namespace", md.namespace, "--deployment", md.name,
+            "--run", run_name(md), "--model", spec.model.name, "--model-version", str(spec.model.version)]
+    if spec.batch is not None:
+        args += ["--dataset", spec.batch.dataset.name, "--dataset-version", str(dataset_version),
+                 "--chunk-rows", str(spec.batch.chunk_rows)]
+    if spec.edge is not None and spec.edge.quantize:
+        args.append("--quantize")
+    labels = {**MANAGED_BY, "lathe.dev/model-deployment": md.name, "app.kubernetes.io/component": spec.mode}
+    return RunRequest(namespace=md.namespace, name=run_name(md), component=spec.mode, args=tuple(args), labels=labels,
+                      resources=spec.resources.container(), owner=owner_reference(md), generation=md.generation)
 
 
-def plan(md: ModelDeployment, job: JobView, dataset: DatasetView, update: dict[str, Any],
-         result: DeploymentPlan) -> dict[str, Any]:
-    mode = md.spec.mode
-    assert mode in ("batch", "edge")
-    run = run_name(md)
+def decide(md: ModelDeployment, run: RunState, dataset: DatasetView) -> OfflineOutcome:
+    """Start this generation's run, follow it, or read how it ended."""
+    assert md.spec.mode in ("batch", "edge")
+    name = run_name(md)
     version = None
-    if mode == "batch":
-        assert md.spec.batch is not None
+    if md.spec.batch is not None:
         ref = md.spec.batch.dataset
         version = ref.version or dataset.current_version
-        if version is None and job.phase == "Absent":
-            result.requeue_after = POLL * 2
+        if version is None and run.phase == "Absent":
             reason = "DatasetNotReady" if dataset.exists else "DatasetNotFound"
-            return dict(ready=False, progressing=True, degraded=False, reason=reason,
-                        message=f"Dataset {ref.name} {'has no Ready version yet' if dataset.exists else 'does not exist'}")
-    if job.phase == "Absent":
-        result.start = Start(run, mode, version)
+            what = "has no Ready version yet" if dataset.exists else "does not exist"
+            return OfflineOutcome(cond.working(reason, f"Dataset {ref.name} {what}"), requeue_after=POLL * 2)
+    if run.phase == "Absent":
         what = f"scoring Dataset {md.spec.batch.dataset.name} {version}" if md.spec.batch else "building the edge bundle"
-        result.events.append(Event("Normal", "Started", f"Run {run}: {what} with {md.spec.model.name} "
-                                                        f"version {md.spec.model.version}"))
-        result.requeue_after = POLL
-        return dict(ready=False, progressing=True, degraded=False, reason="Running", message=f"Run {run} started")
-    if job.phase == "Running":
-        result.requeue_after = POLL
-        if job.rows is not None:
-            update["rows_scored"] = job.rows
-        progress = f", {job.rows} rows scored" if job.rows is not None else ""
-        return dict(ready=False, progressing=True, degraded=False, reason="Running",
-                    message=f"Run {run} is running{progress}")
-    report = job.report or {}
-    if job.phase == "Done" and report.get("outcome") == "Succeeded":
-        update.update(output_uri=report.get("uri"), output_bytes=report.get("bytes"))
-        if mode == "batch":
-            update["rows_scored"] = report.get("rows")
-            message = (f"Scored {report.get('rows')} rows of {report.get('datasetVersion')} with version "
-                       f"{report.get('modelVersion')}: {report.get('uri')}")
-            return dict(ready=True, progressing=False, degraded=False, reason="Scored", message=message)
-        delta = report.get("quantization", {}).get("accuracyDelta")
-        extra = f"; int8 accuracy delta {delta:+.4f}" if isinstance(delta, (int, float)) else ""
-        return dict(ready=True, progressing=False, degraded=False, reason="Bundled",
-                    message=f"Edge bundle {report.get('uri')} ({report.get('bytes')} bytes){extra}")
-    if job.phase == "Done":
-        return dict(ready=False, progressing=False, degraded=True, reason=str(report.get("reason") or "RunFailed"),
-                    message=str(report.get("message") or "the run failed")[:4000])
-    return dict(ready=False, progressing=False, degraded=True, reason="RunFailed",
-                message=f"Run {run} failed: {job.message}"[:4000])
+        started = Event("Normal", "Started", f"Run {name}: {what} with {md.spec.model.name} "
+                                             f"version {md.spec.model.version}")
+        return OfflineOutcome(cond.working("Running", f"Run {name} started"), events=[started], requeue_after=POLL,
+                              start=run_request(md, version))
+    if run.phase == "Running":
+        rows = run.progress.get("rows")
+        progress = f", {rows} rows scored" if rows is not None else ""
+        return OfflineOutcome(cond.working("Running", f"Run {name} is running{progress}"),
+                              {"rows_scored": rows} if rows is not None else {}, requeue_after=POLL)
+    if run.phase == "Failed":
+        return OfflineOutcome(cond.failed("RunFailed", f"Run {name} failed: {run.message}"))
+    return _ended(md, run.report or {})
+
+
+def _ended(md: ModelDeployment, report: dict[str, Any]) -> OfflineOutcome:
+    if report.get("outcome") != "Succeeded":
+        return OfflineOutcome(cond.failed(str(report.get("reason") or "RunFailed"),
+                                          str(report.get("message") or "the run failed")))
+    update = {"output_uri": report.get("uri"), "output_bytes": report.get("bytes")}
+    if md.spec.mode == "batch":
+        message = (f"Scored {report.get('rows')} rows of {report.get('datasetVersion')} with version "
+                   f"{report.get('modelVersion')}: {report.get('uri')}")
+        return OfflineOutcome(cond.available("Scored", message), {**update, "rows_scored": report.get("rows")})
+    delta = report.get("quantization", {}).get("accuracyDelta")
+    extra = f"; int8 accuracy delta {delta:+.4f}" if isinstance(delta, (int, float)) else ""
+    return OfflineOutcome(cond.available("Bundled", f"Edge bundle {report.get('uri')} ({report.get('bytes')} bytes)"
+                                                    f"{extra}"), update)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.v1alpha1.model_deployment import ModelDeployment
-from ..config import StoreSettings
+from lathe_core.settings import StoreSettings
 from .jobs import store_env_vars
 from .plan import MANAGED_BY, owner_reference
 

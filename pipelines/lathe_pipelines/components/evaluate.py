@@ -11,7 +11,7 @@ def evaluate_model(splits: dsl.Input[dsl.Dataset], onnx: dsl.Input[dsl.Model],
     """Log accuracy, macro F1, per-class recall and loss, and return them as JSON."""
     import json
 
-    from lathe_pipelines.steps import evaluate_step as step
+    from lathe_pipelines.steps import evaluate as step
 
     result = step.run(splits.path, onnx.path)
     for name, value in result.items():

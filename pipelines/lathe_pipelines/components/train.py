@@ -9,6 +9,6 @@ from . import PIPELINE_IMAGE
 def train_model(splits: dsl.Input[dsl.Dataset], model_type: str, hyperparameters: dict, seed: int, report_key: str,
                 model: dsl.Output[dsl.Model], onnx: dsl.Output[dsl.Model]) -> str:
     """Write model.pt to ``model`` and model.onnx to ``onnx``; return device, history and parity as JSON."""
-    from lathe_pipelines.steps import train_step as step
+    from lathe_pipelines.steps import train as step
 
     return step.run(splits.path, model_type, hyperparameters, seed, model.path, onnx.path, report_key)

@@ -1,28 +1,17 @@
-"""Classification metrics: accuracy, macro F1, per-class recall, cross-entropy loss."""
+"""Step: metrics of the ONNX model on the test split, computed with onnxruntime (no torch needed)."""
 
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime as ort
+
+from .metrics import metrics
+from .export import INPUT, OUTPUT
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def metrics(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
-    predicted = logits.argmax(axis=1)
-    probabilities = softmax(logits.astype("float64"))
-    result = {"accuracy": float((predicted == y).mean()),
-              "loss": float(-np.log(np.clip(probabilities[np.arange(len(y)), y], 1e-12, None)).mean())}
-    f1s = []
-    for index, name in enumerate(classes):
-        tp = int(((predicted == index) & (y == index)).sum())
-        fp = int(((predicted == index) & (y != index)).sum())
-        fn = int(((predicted != index) & (y == index)).sum())
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-        result[f"recall_{name}"] = recall
-    result["macro_f1"] = float(np.mean(f1s))
-    return result
+def run(splits_path: str, onnx_path: str) -> dict[str, float]:
+    data = np.load(splits_path)
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    logits = session.run([OUTPUT], {INPUT: data["x_test"].astype("float32")})[0]
+    classes = [str(i) for i in range(logits.shape[1])]
+    return metrics(logits, data["y_test"], classes)

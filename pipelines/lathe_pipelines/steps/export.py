@@ -12,7 +12,7 @@ import onnxruntime as ort
 import torch
 
 from .errors import TrainingFailed
-from .train import Classifier
+from .classifier import Classifier
 
 INPUT, OUTPUT = "input", "logits"
 OPSET = 18

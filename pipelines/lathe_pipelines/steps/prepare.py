@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 
-from lathe_operator.backends.stores import open_configured_store
+from lathe_core.stores import open_configured_store
 
-from ..datasets import DatasetVersions
+from lathe_core.datasets import DatasetVersions
 from .split import split
 
 
@@ -18,7 +18,7 @@ def run(namespace: str, dataset: str, version: str, target: str, seed: int, out_
     versions = DatasetVersions(open_configured_store(), namespace, dataset)
     # No Arrow thread pool in this short-lived step: its teardown at interpreter exit has aborted
     # the process ("terminate called without an active exception") after the work was done.
-    data = versions.store.get(versions.key(version, "data.parquet"))
+    data = versions.data(version)
     frame = pq.read_table(io.BytesIO(data), use_threads=False).to_pandas(use_threads=False)
     parts = split(frame, target, seed)
     with open(out_path, "wb") as out:

@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lathe_operator.backends.ports import ObjectNotFound, StoreAccessDenied, StoreError, StoreUnavailable
-from lathe_operator.backends.store_s3 import S3Store
+from lathe_core.store import ObjectNotFound, StoreAccessDenied, StoreError, StoreUnavailable
+from lathe_core.store_s3 import S3Store
 
 from .errors import EmptyData, MalformedData, SourceAccessDenied, SourceNotFound, SourceUnavailable
 

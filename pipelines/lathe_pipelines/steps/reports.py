@@ -1,23 +1,21 @@
-"""Run reports: each training run ends by writing its outcome to the store, whichever backend ran it."""
+"""A training run's report, written by the step that decides it (the last one, or the one that fails)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
-from ..datasets import dumps
+from lathe_core.runs import write_report
+from lathe_core.stores import open_configured_store
+
 from .errors import TrainingFailed
 
 
 def write(report_key: str, report: dict[str, Any]) -> None:
-    if not report_key:
-        return
-    from lathe_operator.backends.stores import open_configured_store
-
-    finished = datetime.now(UTC).replace(microsecond=0).isoformat()
-    open_configured_store().put(report_key, dumps({**report, "finishedAt": finished}))
+    """To the configured store; a step run on its own (no ``report_key``) writes nothing."""
+    if report_key:
+        write_report(open_configured_store(), report_key, report)
 
 
 @contextlib.contextmanager

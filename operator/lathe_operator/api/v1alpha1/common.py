@@ -18,6 +18,7 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MESSAGE_MAX = 4096  # a condition message's limit in the CRD; reconcile.conditions cuts to it
 DURATION = r"^([0-9]+(ms|s|m|h|d))+$"
 DATASET_VERSION = r"^sha256:[0-9a-f]{64}$"
 
@@ -30,7 +31,7 @@ def rule(expression: str, message: str, **extra: str) -> dict[str, str]:
     return {"rule": expression, "message": message, **extra}
 
 
-class LatheModel(BaseModel):
+class ApiModel(BaseModel):
     """Base for every spec and status type: snake_case in Python, camelCase in YAML."""
 
     model_config = ConfigDict(
@@ -60,7 +61,7 @@ class Phase(str, Enum):
     DEGRADED = "Degraded"
 
 
-class Condition(LatheModel):
+class Condition(ApiModel):
     """One observation of the object's state, as in Kubernetes API conventions."""
 
     type: str = Field(max_length=64, description="Ready, Progressing or Degraded.")
@@ -70,7 +71,7 @@ class Condition(LatheModel):
         pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
         description="One CamelCase word a machine can act on.",
     )
-    message: str = Field(default="", max_length=4096, description="What happened, for people.")
+    message: str = Field(default="", max_length=MESSAGE_MAX, description="What happened, for people.")
     last_transition_time: datetime = Field(description="When status last changed.")
     observed_generation: int | None = Field(
         default=None, ge=0, description="metadata.generation this condition was computed from."
@@ -87,7 +88,7 @@ Conditions = Annotated[
 ]
 
 
-class CommonStatus(LatheModel):
+class CommonStatus(ApiModel):
     """Fields every Lathe status carries, which kubectl, Argo CD and dashboards read."""
 
     phase: Phase | None = Field(default=None, description="A one-word summary; conditions are the detail.")
@@ -97,7 +98,7 @@ class CommonStatus(LatheModel):
     conditions: Conditions = Field(default_factory=list)
 
 
-class SecretRef(LatheModel):
+class SecretRef(ApiModel):
     """Credentials live in a Secret in the object's namespace, never in the spec."""
 
     name: Name = Field(description="Name of the Secret.")
@@ -109,7 +110,7 @@ class SecretRef(LatheModel):
     )
 
 
-class Toleration(LatheModel):
+class Toleration(ApiModel):
     """A Kubernetes toleration, copied onto the pods that need the node pool."""
 
     key: str | None = Field(default=None, max_length=253, description="Taint key to tolerate.")
@@ -121,7 +122,7 @@ class Toleration(LatheModel):
     toleration_seconds: int | None = Field(default=None, ge=0, description="For NoExecute only.")
 
 
-class Resource(LatheModel):
+class Resource(ApiModel):
     """A Lathe custom resource: apiVersion, kind, metadata, spec, status.
 
     Subclasses set ``spec`` and ``status`` types and the CRD presentation below.

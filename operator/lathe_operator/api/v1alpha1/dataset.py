@@ -11,7 +11,7 @@ from .common import (
     DATASET_VERSION,
     CommonStatus,
     Duration,
-    LatheModel,
+    ApiModel,
     Resource,
     SecretRef,
     age_column,
@@ -23,17 +23,17 @@ from .common import (
 ColumnType = Literal["int", "float", "string", "bool", "category", "datetime"]
 
 
-class ConfigMapSource(LatheModel):
+class ConfigMapSource(ApiModel):
     """Small data kept inline in a ConfigMap key; handy for examples and tests."""
 
     name: str = Field(min_length=1, max_length=253, description="ConfigMap in the Dataset's namespace.")
     key: str = Field(min_length=1, max_length=253, description="Key whose value is the file content.")
 
 
-class DatasetSource(LatheModel):
+class DatasetSource(ApiModel):
     """Where the data comes from: exactly one of ``uri`` or ``configMap``."""
 
-    model_config = LatheModel.model_config | {
+    model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 rule("has(self.uri) != has(self.configMap)", "exactly one of source.uri or source.configMap must be set"),
@@ -63,7 +63,7 @@ class DatasetSource(LatheModel):
     secure: bool | None = Field(default=None, description="Use TLS for the S3 endpoint; as Lathe's store when empty.")
 
 
-class ColumnSchema(LatheModel):
+class ColumnSchema(ApiModel):
     """A declared column; declared columns become Great Expectations expectations."""
 
     name: str = Field(min_length=1, max_length=256, description="Column name as in the file header.")
@@ -71,7 +71,7 @@ class ColumnSchema(LatheModel):
     nullable: bool = Field(default=True, description="Whether missing values are allowed.")
 
 
-class Expectation(LatheModel):
+class Expectation(ApiModel):
     """One Great Expectations expectation by name, with its keyword arguments."""
 
     type: str = Field(
@@ -82,10 +82,10 @@ class Expectation(LatheModel):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the expectation.")
 
 
-class Refresh(LatheModel):
+class Refresh(ApiModel):
     """How often to re-read the source; a new version is published only when content changed."""
 
-    model_config = LatheModel.model_config | {
+    model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 rule("has(self.interval) != has(self.cron)", "exactly one of refresh.interval or refresh.cron must be set")
@@ -99,7 +99,7 @@ class Refresh(LatheModel):
     )
 
 
-class Retention(LatheModel):
+class Retention(ApiModel):
     """How many versions to keep; versions still referenced are never deleted."""
 
     keep: int = Field(default=10, ge=1, le=1000, description="Newest versions to keep.")
@@ -108,10 +108,10 @@ class Retention(LatheModel):
     )
 
 
-class DatasetSpec(LatheModel):
+class DatasetSpec(ApiModel):
     """What the data is and the rules it must pass."""
 
-    model_config = LatheModel.model_config | {
+    model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 rule(
@@ -138,7 +138,7 @@ class DatasetSpec(LatheModel):
     retention: Retention = Field(default_factory=Retention, description="How many versions to keep.")
 
 
-class ValidationSummary(LatheModel):
+class ValidationSummary(ApiModel):
     """Great Expectations counts for the last ingest, and the first failures in plain words."""
 
     evaluated: int = Field(default=0, ge=0, description="Expectations evaluated.")
@@ -147,7 +147,7 @@ class ValidationSummary(LatheModel):
     failures: list[str] = Field(default_factory=list, max_length=20, description="First failures, in plain words.")
 
 
-class VersionRecord(LatheModel):
+class VersionRecord(ApiModel):
     """One published (or refused) version."""
 
     version: str = Field(pattern=DATASET_VERSION, description="Content address of the version.")
@@ -156,7 +156,7 @@ class VersionRecord(LatheModel):
     validation: Literal["Passed", "Failed"] = Field(description="Great Expectations verdict.")
 
 
-class IngestRun(LatheModel):
+class IngestRun(ApiModel):
     """One ingest run: a Job in a cluster, a process locally; named deterministically."""
 
     name: str = Field(max_length=253, description="Run (and Job) name.")

@@ -7,17 +7,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .common import CommonStatus, Duration, LatheModel, Name, Resource, age_column, ready_column, reason_column, rule
+from .common import CommonStatus, Duration, ApiModel, Name, Resource, age_column, ready_column, reason_column, rule
 
 
-class Window(LatheModel):
+class Window(ApiModel):
     """Which live samples a check looks at."""
 
     duration: Duration = Field(default="1h", description="How far back a check looks.")
     min_samples: int = Field(default=500, ge=1, description="Fewer samples give verdict InsufficientData.")
 
 
-class DriftTests(LatheModel):
+class DriftTests(ApiModel):
     """Statistical tests per column type; auto picks Evidently-style defaults by sample size."""
 
     numeric: Literal["auto", "ks", "psi", "wasserstein", "jensenshannon"] = Field(
@@ -29,13 +29,13 @@ class DriftTests(LatheModel):
     threshold: float | None = Field(default=None, gt=0, description="Override the test's default threshold.")
 
 
-class AccuracyCheck(LatheModel):
+class AccuracyCheck(ApiModel):
     """Live accuracy on sampled ground truth posted as feedback."""
 
     min: float = Field(ge=0, le=1, description="Lowest acceptable live accuracy.")
 
 
-class Retrain(LatheModel):
+class Retrain(ApiModel):
     """The closed loop: refresh the data, train, canary, promote."""
 
     cooldown: Duration = Field(default="6h", description="Least time between two retrains.")
@@ -44,10 +44,10 @@ class Retrain(LatheModel):
     )
 
 
-class DriftMonitorSpec(LatheModel):
+class DriftMonitorSpec(ApiModel):
     """What to watch and what to do about drift."""
 
-    model_config = LatheModel.model_config | {
+    model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 rule("self.action != 'retrain' || has(self.retrain)", "action retrain needs spec.retrain")
@@ -67,7 +67,7 @@ class DriftMonitorSpec(LatheModel):
     retrain: Retrain | None = Field(default=None, description="Closed-loop settings for action retrain.")
 
 
-class FeatureDrift(LatheModel):
+class FeatureDrift(ApiModel):
     """Drift of one column."""
 
     name: str = Field(description="Column.")
@@ -77,7 +77,7 @@ class FeatureDrift(LatheModel):
     drifted: bool = Field(description="Whether the column drifted.")
 
 
-class RetrainRecord(LatheModel):
+class RetrainRecord(ApiModel):
     """One retrain the monitor started."""
 
     time: datetime = Field(description="When it started.")

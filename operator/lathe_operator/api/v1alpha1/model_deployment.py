@@ -10,7 +10,7 @@ from pydantic import Field
 from .common import (
     CommonStatus,
     Duration,
-    LatheModel,
+    ApiModel,
     Name,
     Resource,
     age_column,
@@ -23,17 +23,17 @@ from .training_run import QUANTITY, DatasetRef
 Percent = Field(ge=0, le=100, description="Share of requests, 0-100.")
 
 
-class ModelRef(LatheModel):
+class ModelRef(ApiModel):
     """A registered model version."""
 
     name: Name = Field(description="Registered model name.")
     version: int = Field(ge=1, description="Model version number.")
 
 
-class Autoscaling(LatheModel):
+class Autoscaling(ApiModel):
     """Horizontal autoscaling of the serving pods."""
 
-    model_config = LatheModel.model_config | {
+    model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 rule("self.minReplicas <= self.maxReplicas", "autoscaling.minReplicas must be <= maxReplicas")
@@ -46,7 +46,7 @@ class Autoscaling(LatheModel):
     target_concurrency: int = Field(default=8, ge=1, le=10000, description="In-flight requests per replica to aim for.")
 
 
-class Analysis(LatheModel):
+class Analysis(ApiModel):
     """What a canary step must show before it is promoted."""
 
     window: Duration = Field(default="5m", description="Metrics window compared at each step.")
@@ -56,10 +56,10 @@ class Analysis(LatheModel):
     min_accuracy: float | None = Field(default=None, ge=0, le=1, description="Lowest live accuracy from feedback.")
 
 
-class Canary(LatheModel):
+class Canary(ApiModel):
     """A candidate version promoted step by step, or rolled back."""
 
-    model_config = LatheModel.model_config | {
+    model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [rule("self.steps.isSorted()", "canary.steps must be ascending")]
         }
@@ -76,39 +76,39 @@ class Canary(LatheModel):
     analysis: Analysis = Field(default_factory=Analysis, description="Promotion criteria.")
 
 
-class Shadow(LatheModel):
+class Shadow(ApiModel):
     """A version that receives a copy of live traffic; its answers are logged, never returned."""
 
     version: int = Field(ge=1, description="Shadow model version.")
 
 
-class TrafficSplit(LatheModel):
+class TrafficSplit(ApiModel):
     """Share of live traffic for one model version."""
 
     version: int = Field(ge=1, description="Model version.")
     percent: int = Percent
 
 
-class RequestLogging(LatheModel):
+class RequestLogging(ApiModel):
     """Sampled request/response logging to the object store."""
 
     sample_rate: float = Field(default=0.1, ge=0, le=1, description="Fraction of requests logged.")
 
 
-class BatchSpec(LatheModel):
+class BatchSpec(ApiModel):
     """Offline scoring of a Dataset version."""
 
     dataset: DatasetRef = Field(description="Data to score.")
     chunk_rows: int = Field(default=65536, ge=1, le=10_000_000, description="Rows per scoring chunk.")
 
 
-class EdgeSpec(LatheModel):
+class EdgeSpec(ApiModel):
     """An edge bundle: model.onnx, metadata, checksums and a small runner."""
 
     quantize: bool = Field(default=False, description="Also ship an int8-quantized copy.")
 
 
-class Transformer(LatheModel):
+class Transformer(ApiModel):
     """A container that transforms requests before the model (a Seldon TRANSFORMER node)."""
 
     name: Name = Field(description="Node name in the inference graph.")
@@ -116,13 +116,13 @@ class Transformer(LatheModel):
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
 
 
-class Graph(LatheModel):
+class Graph(ApiModel):
     """The inference graph around the model: transformers run in order, the model last."""
 
     transformers: list[Transformer] = Field(default_factory=list, max_length=4, description="Applied in order.")
 
 
-class ServingResources(LatheModel):
+class ServingResources(ApiModel):
     """Requests and limits of each serving container."""
 
     cpu: str | None = Field(default=None, max_length=32, pattern=QUANTITY, description="CPU, e.g. 1 or 500m.")
@@ -134,10 +134,10 @@ class ServingResources(LatheModel):
         return {"requests": wanted, "limits": wanted} if wanted else {}
 
 
-class ModelDeploymentSpec(LatheModel):
+class ModelDeploymentSpec(ApiModel):
     """Which model to serve and how."""
 
-    model_config = LatheModel.model_config | {
+    model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 rule("self.mode != 'batch' || has(self.batch)", "mode batch needs spec.batch"),
@@ -198,7 +198,7 @@ class ModelDeploymentSpec(LatheModel):
     edge: EdgeSpec | None = Field(default=None, description="For mode edge.")
 
 
-class HistoryEntry(LatheModel):
+class HistoryEntry(ApiModel):
     """One traffic decision."""
 
     time: datetime = Field(description="When it was made.")
@@ -208,7 +208,7 @@ class HistoryEntry(LatheModel):
     reason: str = Field(default="", max_length=1024, description="Why.")
 
 
-class CanaryStatus(LatheModel):
+class CanaryStatus(ApiModel):
     """Where the canary stands."""
 
     version: int = Field(ge=1, description="Candidate model version.")

@@ -10,7 +10,7 @@ from pydantic import Field
 from .common import (
     DATASET_VERSION,
     CommonStatus,
-    LatheModel,
+    ApiModel,
     Name,
     Resource,
     Toleration,
@@ -24,7 +24,7 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
 IMMUTABLE = rule("self == oldSelf", "is immutable: create a new TrainingRun instead")
 
 
-class DatasetRef(LatheModel):
+class DatasetRef(ApiModel):
     """A Dataset in the same namespace; the version is pinned at start when omitted."""
 
     name: Name = Field(description="Dataset name.")
@@ -33,7 +33,7 @@ class DatasetRef(LatheModel):
     )
 
 
-class ModelSpec(LatheModel):
+class ModelSpec(ApiModel):
     """What to train."""
 
     name: Name = Field(description="Registered model name; versions are numbered under it.")
@@ -44,10 +44,10 @@ class ModelSpec(LatheModel):
     seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Seed for the split, initialisation and shuffling.")
 
 
-class TrainingResources(LatheModel):
+class TrainingResources(ApiModel):
     """The node pool and resources of the training step."""
 
-    model_config = LatheModel.model_config | {
+    model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 rule("!has(self.acceleratorType) || self.gpus > 0", "acceleratorType needs gpus > 0", fieldPath=".gpus")
@@ -65,10 +65,10 @@ class TrainingResources(LatheModel):
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32, description="Taints it tolerates.")
 
 
-class Gate(LatheModel):
+class Gate(ApiModel):
     """A metric range the new model must land in; maxRegression is against the baseline."""
 
-    model_config = LatheModel.model_config | {
+    model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 rule(
@@ -90,7 +90,7 @@ class Gate(LatheModel):
     )
 
 
-class PipelineSettings(LatheModel):
+class PipelineSettings(ApiModel):
     """Where and how the pipeline runs."""
 
     backend: Literal["kfp", "local"] | None = Field(
@@ -100,7 +100,7 @@ class PipelineSettings(LatheModel):
     caching: bool = Field(default=False, description="Let kfp reuse cached step results.")
 
 
-class TrainingRunSpec(LatheModel):
+class TrainingRunSpec(ApiModel):
     """What to train, on which data, where, and what it must achieve."""
 
     dataset: DatasetRef = Field(
@@ -118,7 +118,7 @@ class TrainingRunSpec(LatheModel):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings, description="Pipeline backend settings.")
 
 
-class GateResult(LatheModel):
+class GateResult(ApiModel):
     """How one gate came out."""
 
     metric: str = Field(description="Metric name.")
@@ -129,7 +129,7 @@ class GateResult(LatheModel):
     passed: bool = Field(description="Whether the value is within its bounds.")
 
 
-class RegisteredModel(LatheModel):
+class RegisteredModel(ApiModel):
     """The model version this run registered."""
 
     name: str = Field(description="Model name.")

@@ -1,9 +1,13 @@
-"""Open the configured object store: S3 (MinIO or any S3 server) or a local directory."""
+"""Open the configured object store: an S3 bucket (MinIO or any S3 server) or a local directory.
+
+Kept apart from the port so that code which only passes stores around never loads the
+S3 client.
+"""
 
 from __future__ import annotations
 
-from ..config import Config, StoreSettings
-from .ports import ObjectStore
+from .settings import StoreSettings
+from .store import ObjectStore
 from .store_local import LocalStore
 from .store_s3 import S3Store
 
@@ -16,4 +20,4 @@ def open_store(settings: StoreSettings) -> ObjectStore:
 
 def open_configured_store() -> ObjectStore:
     """The store that LATHE_STORE_* name: what Jobs, pipeline steps and model servers open."""
-    return open_store(Config.from_env().store)
+    return open_store(StoreSettings.from_env())

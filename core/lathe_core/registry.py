@@ -1,7 +1,4 @@
-"""The model registry in the object store, in domain words.
-
-    models/<namespace>/<name>/<version>/model.onnx, model.json   # model.json: the model card and lineage
-    models/<namespace>/<name>/promoted.json                        # the version serving as the baseline
+"""The model registry in the object store, in domain words (keys from ``layout``).
 
 Versions are integers, monotonic and immutable; model.json is written last. Registering
 the same training run twice returns the version it already has.
@@ -13,37 +10,33 @@ import hashlib
 import json
 from typing import Any
 
-from lathe_operator.backends.ports import ObjectStore
+from . import layout
+from .runs import read_report
+from .store import ObjectStore, dumps, get_json
 
-from .datasets import dumps, load
-
-CARD, ONNX = "model.json", "model.onnx"
+CARD, ONNX = layout.CARD, layout.ONNX
 
 
 class ModelRegistry:
     def __init__(self, store: ObjectStore, namespace: str, name: str) -> None:
-        self.store = store
-        self.prefix = f"models/{namespace}/{name}/"
+        self.store, self.namespace, self.name = store, namespace, name
+        self.prefix = layout.model_prefix(namespace, name)
 
     def key(self, version: int, file: str) -> str:
-        return f"{self.prefix}{version}/{file}"
+        return layout.model_file(self.namespace, self.name, version, file)
 
     def store_uri(self, version: int) -> str:
         return self.store.uri(self.key(version, ONNX))
 
     def report_key(self, run: str) -> str:
-        return f"{self.prefix}runs/{run}.json"
+        return layout.training_report(self.namespace, self.name, run)
 
     def report(self, run: str) -> dict[str, Any] | None:
-        return load(self.store, self.report_key(run))
+        return read_report(self.store, self.report_key(run))
 
     def versions(self) -> list[int]:
-        found = set()
-        for key in self.store.list(self.prefix):
-            head, _, tail = key[len(self.prefix):].partition("/")
-            if tail == CARD and head.isdigit():
-                found.add(int(head))
-        return sorted(found)
+        found = (layout.model_version_of(self.namespace, self.name, key) for key in self.store.list(self.prefix))
+        return sorted({v for v in found if v is not None})
 
     def card(self, version: int) -> dict[str, Any]:
         return dict(json.loads(self.store.get(self.key(version, CARD))))
@@ -76,8 +69,8 @@ class ModelRegistry:
         return data
 
     def promoted(self) -> int | None:
-        pointer = load(self.store, f"{self.prefix}promoted.json")
+        pointer = get_json(self.store, layout.model_promoted(self.namespace, self.name))
         return int(pointer["version"]) if pointer else None
 
     def promote(self, version: int, reason: str = "") -> None:
-        self.store.put(f"{self.prefix}promoted.json", dumps({"version": version, "reason": reason}))
+        self.store.put(layout.model_promoted(self.namespace, self.name), dumps({"version": version, "reason": reason}))

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .ports import ObjectNotFound
+from .store import ObjectNotFound
 
 
 class LocalStore:

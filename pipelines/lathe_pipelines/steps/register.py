@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lathe_operator.backends.stores import open_configured_store
+from lathe_core.stores import open_configured_store
 
-from ..models import ModelRegistry
+from lathe_core.registry import ModelRegistry
 from . import reports
 from .gate import describe, evaluate
 

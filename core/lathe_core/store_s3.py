@@ -10,7 +10,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from .ports import ObjectNotFound, StoreAccessDenied, StoreError, StoreUnavailable
+from .store import ObjectNotFound, StoreAccessDenied, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}

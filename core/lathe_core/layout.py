@@ -1,0 +1,106 @@
+"""Where every kind of object lives in the store: the one module that names keys.
+
+    datasets/<ns>/<name>/<hex>/data.parquet, profile.json, validation.json, manifest.json
+    datasets/<ns>/<name>/runs/<run>.json, <run>-validation.json   # each ingest run's outcome
+    models/<ns>/<name>/<version>/model.onnx, model.json             # model.json: the card and lineage
+    models/<ns>/<name>/promoted.json                                # the version serving as the baseline
+    models/<ns>/<name>/runs/<run>.json                              # each training run's outcome
+    logs/<ns>/<deployment>/<yyyy-mm-dd>/<hh>/<unix-ms>-<pid>-<seq>.parquet
+    predictions/<ns>/<deployment>/<run>/part-<n>.parquet, manifest.json
+    bundles/<ns>/<deployment>/<run>/bundle.tar.gz
+    deployments/<ns>/<deployment>/runs/<run>.json, <run>.progress.json
+
+``<hex>`` is a dataset version id without its ``sha256:`` prefix; model versions are
+integers. Manifests and cards are written last, so a reader that finds one finds the
+whole version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+DATA, PROFILE, VALIDATION, MANIFEST = "data.parquet", "profile.json", "validation.json", "manifest.json"
+CARD, ONNX = "model.json", "model.onnx"
+RUNS = "runs"
+
+
+def dataset_prefix(namespace: str, name: str) -> str:
+    return f"datasets/{namespace}/{name}/"
+
+
+def dataset_file(namespace: str, name: str, version: str, file: str = "") -> str:
+    """A file of a version (``file`` empty: the version's folder)."""
+    return f"{dataset_prefix(namespace, name)}{version.removeprefix('sha256:')}/{file}"
+
+
+def dataset_version_of(namespace: str, name: str, key: str) -> str | None:
+    """The version whose manifest ``key`` is, else None."""
+    head, _, tail = key.removeprefix(dataset_prefix(namespace, name)).partition("/")
+    return f"sha256:{head}" if tail == MANIFEST and head != RUNS else None
+
+
+def ingest_report(namespace: str, name: str, run: str) -> str:
+    return f"{dataset_prefix(namespace, name)}{RUNS}/{run}.json"
+
+
+def ingest_validation(namespace: str, name: str, run: str) -> str:
+    """The full Great Expectations result of a run whose validation failed (nothing was published)."""
+    return f"{dataset_prefix(namespace, name)}{RUNS}/{run}-validation.json"
+
+
+def model_prefix(namespace: str, name: str) -> str:
+    return f"models/{namespace}/{name}/"
+
+
+def model_file(namespace: str, name: str, version: int, file: str = "") -> str:
+    """A file of a model version (``file`` empty: the version's folder)."""
+    return f"{model_prefix(namespace, name)}{version}/{file}"
+
+
+def model_version_of(namespace: str, name: str, key: str) -> int | None:
+    """The version whose card ``key`` is, else None."""
+    head, _, tail = key.removeprefix(model_prefix(namespace, name)).partition("/")
+    return int(head) if tail == CARD and head.isdigit() else None
+
+
+def model_promoted(namespace: str, name: str) -> str:
+    return f"{model_prefix(namespace, name)}promoted.json"
+
+
+def training_report(namespace: str, model: str, run: str) -> str:
+    return f"{model_prefix(namespace, model)}{RUNS}/{run}.json"
+
+
+def log_partition(namespace: str, deployment: str, when: datetime) -> str:
+    """The hour folder sampled requests and feedback logged at ``when`` go to."""
+    return f"logs/{namespace}/{deployment}/{when:%Y-%m-%d}/{when:%H}/"
+
+
+def log_object(partition: str, unix_ms: int, pid: int, sequence: int) -> str:
+    return f"{partition}{unix_ms}-{pid}-{sequence:06d}.parquet"
+
+
+def predictions_prefix(namespace: str, deployment: str, run: str) -> str:
+    return f"predictions/{namespace}/{deployment}/{run}/"
+
+
+def predictions_part(namespace: str, deployment: str, run: str, index: int) -> str:
+    return f"{predictions_prefix(namespace, deployment, run)}part-{index:05d}.parquet"
+
+
+def predictions_manifest(namespace: str, deployment: str, run: str) -> str:
+    return f"{predictions_prefix(namespace, deployment, run)}{MANIFEST}"
+
+
+def bundle(namespace: str, deployment: str, run: str) -> str:
+    return f"bundles/{namespace}/{deployment}/{run}/bundle.tar.gz"
+
+
+def deployment_report(namespace: str, deployment: str, run: str) -> str:
+    """The outcome of a batch or edge run, which the operator reads."""
+    return f"deployments/{namespace}/{deployment}/{RUNS}/{run}.json"
+
+
+def deployment_progress(namespace: str, deployment: str, run: str) -> str:
+    """Rows a batch run has scored so far."""
+    return f"deployments/{namespace}/{deployment}/{RUNS}/{run}.progress.json"

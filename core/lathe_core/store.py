@@ -1,0 +1,70 @@
+"""The object-store port: bytes under keys, its errors, and JSON objects.
+
+One bucket on an S3 server (MinIO in a cluster) or one local directory; both adapters
+(``store_s3``, ``store_local``) answer the same contract test suite, and ``stores``
+opens the configured one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+
+
+class StoreError(Exception):
+    """Base of object store failures; ``reason`` is the condition reason a user sees."""
+
+    reason = "StoreError"
+
+
+class ObjectNotFound(StoreError):
+    reason = "NotFound"
+
+
+class StoreUnavailable(StoreError):
+    reason = "StoreUnavailable"
+
+
+class StoreAccessDenied(StoreError):
+    reason = "StoreAccessDenied"
+
+
+class ObjectStore(Protocol):
+    """Bytes under keys in one bucket (S3/MinIO) or one directory (local mode)."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write an object; readers see all of it or none of it."""
+
+    def get(self, key: str) -> bytes:
+        """Read an object; ObjectNotFound when absent."""
+
+    def exists(self, key: str) -> bool:
+        """Whether the object exists."""
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys under a prefix, recursively, sorted."""
+
+    def delete(self, key: str) -> None:
+        """Remove an object; absent is fine."""
+
+    def uri(self, key: str) -> str:
+        """Where people and other tools find the object: s3://bucket/key or file:///path."""
+
+
+def dumps(value: Any) -> bytes:
+    """The JSON every Lathe object in the store is written as: indented, sorted keys, dates as text."""
+    return json.dumps(value, indent=1, sort_keys=True, default=str).encode()
+
+
+def get_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """A JSON object from the store, or None when it is not there (yet)."""
+    try:
+        return dict(json.loads(store.get(key)))
+    except ObjectNotFound:
+        return None
+
+
+def put_json(store: ObjectStore, key: str, value: Any) -> None:
+    store.put(key, dumps(value))
+

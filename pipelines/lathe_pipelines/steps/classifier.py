@@ -1,0 +1,118 @@
+"""Train a PyTorch classifier (MLP or logistic regression) deterministically, on CUDA when present.
+
+Input standardisation is part of the module, so the exported ONNX graph takes raw features.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import TrainingFailed
+
+DEFAULTS = {"hidden": [128, 64], "epochs": 20, "lr": 0.001, "batchSize": 64, "weightDecay": 0.0, "dropout": 0.0}
+
+
+class Classifier(nn.Module):
+    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: list[int], classes: int, dropout: float) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+        layers: list[nn.Module] = []
+        width = len(mean)
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
+            width = size
+        layers.append(nn.Linear(width, classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+@dataclass
+class Trained:
+    model: Classifier
+    device: str
+    params: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def params_for(model_type: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    params = {**DEFAULTS, **hyperparameters}
+    if model_type == "logistic":
+        params["hidden"] = []
+    elif model_type != "mlp":
+        raise TrainingFailed("UnknownModelType", f"unknown model type {model_type!r}: use mlp or logistic")
+    unknown = set(hyperparameters) - set(DEFAULTS)
+    if unknown:
+        raise TrainingFailed("InvalidHyperparameters", f"unknown hyperparameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    try:  # kfp carries parameters as protobuf Struct values, where every number is a float
+        params["hidden"] = [int(h) for h in params["hidden"]]
+        params["epochs"], params["batchSize"] = int(params["epochs"]), int(params["batchSize"])
+        params["lr"], params["weightDecay"] = float(params["lr"]), float(params["weightDecay"])
+        params["dropout"] = float(params["dropout"])
+    except (TypeError, ValueError) as error:
+        raise TrainingFailed("InvalidHyperparameters", f"hyperparameters {hyperparameters}: {error}") from error
+    if params["epochs"] < 1 or params["batchSize"] < 1 or any(h < 1 for h in params["hidden"]) or params["lr"] <= 0:
+        raise TrainingFailed("InvalidHyperparameters", "epochs, batchSize, hidden sizes and lr must be positive")
+    return params
+
+
+def seed_everything(seed: int) -> None:
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
+def train(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, classes: int, model_type: str,
+          hyperparameters: dict[str, Any], seed: int, device: str | None = None) -> Trained:
+    params = params_for(model_type, hyperparameters)
+    seed_everything(seed)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    std = np.nanstd(x, axis=0)
+    model = Classifier(np.nanmean(x, axis=0), np.where(std > 0, std, 1.0), list(params["hidden"]), classes,
+                       float(params["dropout"])).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weightDecay"]))
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = torch.tensor(x, device=device), torch.tensor(y, device=device)
+    xv, yv = torch.tensor(x_val, device=device), torch.tensor(y_val, device=device)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    trained = Trained(model, device, params)
+    started = time.perf_counter()
+    batch = int(params["batchSize"])
+    for epoch in range(int(params["epochs"])):
+        model.train()
+        order = torch.randperm(len(xt), generator=generator).to(device)
+        total = 0.0
+        for start in range(0, len(xt), batch):
+            rows = order[start:start + batch]
+            optimizer.zero_grad()
+            loss = loss_fn(model(xt[rows]), yt[rows])
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+        train_loss = total / len(xt)
+        if not math.isfinite(train_loss):
+            raise TrainingFailed("NaNLoss", f"training loss became {train_loss} in epoch {epoch + 1}: look for missing "
+                                 "or infinite feature values (expect_column_values_to_not_be_null) or lower lr")
+        model.eval()
+        with torch.no_grad():
+            logits = model(xv)
+            val_loss = float(loss_fn(logits, yv))
+            val_accuracy = float((logits.argmax(1) == yv).float().mean())
+        trained.history.append({"epoch": epoch + 1, "trainLoss": train_loss, "valLoss": val_loss,
+                                "valAccuracy": val_accuracy})
+    trained.seconds = time.perf_counter() - started
+    model.to("cpu").eval()
+    return trained
