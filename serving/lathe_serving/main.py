@@ -16,14 +16,11 @@ import argparse
 import gc
 import logging
 import os
-import shutil
 import signal
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-log = logging.getLogger("lathe_serving")
+from .supervisor import Supervisor
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -86,79 +83,9 @@ def serve(args: argparse.Namespace) -> None:
 
 def supervise(args: argparse.Namespace) -> None:
     """Fork the workers, pass signals on, restart any that dies, clean up the shared metrics folder."""
-    metrics_dir = tempfile.mkdtemp(prefix="lathe-serving-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    children: set[int] = set()
-    stopping = False
-    exit_code = 0
-
-    started: dict[int, float] = {}
-    failures = 0
-
-    def fork() -> None:
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, signal.SIG_DFL)
-            _die_with_parent()
-            try:
-                serve(args)
-            except BaseException:  # noqa: BLE001  (the traceback goes to the log, then the worker exits)
-                log.exception("Worker %d failed", os.getpid())
-                code = 1
-            finally:
-                os._exit(code)
-        children.add(pid)
-        started[pid] = time.monotonic()
-
-    def forward(sig: int, _: object) -> None:
-        nonlocal stopping
-        stopping = stopping or sig in (signal.SIGTERM, signal.SIGINT)
-        for pid in list(children):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass  # exited a moment ago; the wait loop reaps it
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    for _ in range(args.workers):
-        fork()
-    try:
-        while children:
-            pid, status = os.wait()
-            children.discard(pid)
-            from prometheus_client import multiprocess
-
-            multiprocess.mark_process_dead(pid, metrics_dir)
-            if stopping:
-                continue
-            quick = time.monotonic() - started.pop(pid, 0.0) < 10
-            failures = failures + 1 if quick else 0
-            if failures >= 5:  # it cannot even start: exit, so whoever supervises us sees it and says why
-                log.error("Workers keep failing at start; stopping")
-                forward(signal.SIGTERM, None)
-                stopping = True
-                exit_code = 1
-                continue
-            log.warning("Worker %d exited (status %d); started another", pid, status)
-            time.sleep(min(2 ** failures, 10) if quick else 0)
-            fork()
-    finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+    exit_code = Supervisor(args.workers, lambda: serve(args)).run()
     if exit_code:
         sys.exit(exit_code)
-
-
-def _die_with_parent() -> None:
-    """Linux: a worker gets SIGTERM when the supervisor dies, even by SIGKILL, so no orphan keeps the port."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def main(argv: list[str] | None = None) -> None:
