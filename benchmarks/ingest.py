@@ -52,8 +52,13 @@ def make_csv(path: Path, rows: int, columns: int) -> None:
 
 def run(mode: str, csv: Path, out: Path, spec: dict) -> dict:
     script = CHILD.format(root=str(ROOT))
-    result = subprocess.run([sys.executable, "-c", script, mode, str(csv), str(out), json.dumps(spec)],
-                            capture_output=True, text=True, check=True, env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
+    result = subprocess.run(
+        [sys.executable, "-c", script, mode, str(csv), str(out), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "GX_ANALYTICS_ENABLED": "false"},
+    )
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
@@ -68,16 +73,30 @@ def main() -> None:
         csv = work / "data.csv"
         started = time.perf_counter()
         make_csv(csv, args.rows, args.columns)
-        print(f"Wrote {args.rows} x {args.columns} CSV ({csv.stat().st_size / 2**20:.0f} MiB) "
-              f"in {time.perf_counter() - started:.1f}s")
+        print(
+            f"Wrote {args.rows} x {args.columns} CSV ({csv.stat().st_size / 2**20:.0f} MiB) "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
         numeric = [f"f{i}" for i in range(args.columns - 2)]
-        spec = {"source": {"uri": str(csv), "format": "csv"}, "target": "label", "expectations": [
-            *({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": c}} for c in numeric),
-            *({"type": "expect_column_values_to_be_between", "kwargs": {"column": c, "min_value": -100,
-                                                                          "max_value": 100}} for c in numeric[:5]),
-            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "category", "value_set": list("abcd")}},
-            {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
-        ]}
+        spec = {
+            "source": {"uri": str(csv), "format": "csv"},
+            "target": "label",
+            "expectations": [
+                *({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": c}} for c in numeric),
+                *(
+                    {
+                        "type": "expect_column_values_to_be_between",
+                        "kwargs": {"column": c, "min_value": -100, "max_value": 100},
+                    }
+                    for c in numeric[:5]
+                ),
+                {
+                    "type": "expect_column_values_to_be_in_set",
+                    "kwargs": {"column": "category", "value_set": list("abcd")},
+                },
+                {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
+            ],
+        }
         results: dict[str, list[dict]] = {"baseline": [], "ingest": []}
         for i in range(args.repeat):
             for mode in ("baseline", "ingest"):
@@ -89,9 +108,11 @@ def main() -> None:
         print(f"{'':<34}{'seconds':>9}{'peak MiB':>10}")
         print(f"{'pandas read_csv + to_parquet':<34}{best['baseline']:>9.2f}{peak['baseline']:>10.0f}")
         print(f"{'lathe ingest (validate, profile)':<34}{best['ingest']:>9.2f}{peak['ingest']:>10.0f}")
-        print(f"ratio ingest/baseline: {best['ingest'] / best['baseline']:.2f}x time, "
-              f"{peak['ingest'] / peak['baseline']:.2f}x peak memory (target: at most 2x time); "
-              f"{len(spec['expectations'])} expectations, best of {args.repeat}")
+        print(
+            f"ratio ingest/baseline: {best['ingest'] / best['baseline']:.2f}x time, "
+            f"{peak['ingest'] / peak['baseline']:.2f}x peak memory (target: at most 2x time); "
+            f"{len(spec['expectations'])} expectations, best of {args.repeat}"
+        )
 
 
 if __name__ == "__main__":

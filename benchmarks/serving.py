@@ -33,16 +33,18 @@ sys.path[:0] = [str(ROOT / p) for p in ("core", "pipelines", "serving")]
 
 def make_model(directory: Path) -> np.ndarray:
     from lathe_pipelines.sample_data import digits
+    from lathe_pipelines.steps.classifier import train
     from lathe_pipelines.steps.export import export
     from lathe_pipelines.steps.split import split
-    from lathe_pipelines.steps.classifier import train
 
     parts = split(digits(), "label", 7)
-    trained = train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp",
-                    {"epochs": 2, "hidden": [128, 64]}, 7)
+    trained = train(
+        parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp", {"epochs": 2, "hidden": [128, 64]}, 7
+    )
     digest = export(trained.model, 64, directory / "model.onnx")
-    (directory / "model.json").write_text(json.dumps({"name": "digits", "version": 1, "sha256": digest,
-                                                      "columns": {"classes": parts.classes}}))
+    (directory / "model.json").write_text(
+        json.dumps({"name": "digits", "version": 1, "sha256": digest, "columns": {"classes": parts.classes}})
+    )
     return parts.x_test
 
 
@@ -67,10 +69,15 @@ def wait_up(url: str, timeout: float = 90) -> None:
 
 def wrk(url: str, body: str, connections: int, seconds: int, work: Path) -> dict[str, float]:
     script = work / "post.lua"
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f"wrk.body = {json.dumps(body)}\n")
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n'
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
     def latency(percent: str) -> float:
@@ -78,8 +85,12 @@ def wrk(url: str, body: str, connections: int, seconds: int, work: Path) -> dict
         return float(value) * units[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-            "p50": latency("50"), "p99": latency("99"), "errors": float(errors.group(1)) if errors else 0.0}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
 
 
 def onnxruntime_floor(model_dir: Path, row: np.ndarray, seconds: float = 3.0) -> float:
@@ -109,23 +120,53 @@ def main() -> None:
     model_dir.mkdir()
     rows = make_model(model_dir)
     body = json.dumps({"data": {"ndarray": [rows[0].tolist()]}})
-    seldon_venv = subprocess.run([str(ROOT / "hack/serving-venv.sh")], capture_output=True, text=True,
-                                 check=True).stdout.strip()
+    seldon_venv = subprocess.run(
+        [str(ROOT / "hack/serving-venv.sh")], capture_output=True, text=True, check=True
+    ).stdout.strip()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     parameters = json.dumps([{"name": "model_dir", "value": str(model_dir), "type": "STRING"}])
 
     def seldon(workers: int | None) -> tuple[list[str], dict[str, str], int]:
         port = free_port()
-        argv = [f"{seldon_venv}/bin/seldon-core-microservice", "lathe_serving.model.LatheModel", "--service-type",
-                "MODEL", "--http-port", str(port), "--grpc-port", str(free_port()), "--metrics-port",
-                str(free_port()), "--parameters", parameters]
-        return argv + (["--workers", str(workers)] if workers else []), {**env, "PYTHONPATH": str(ROOT / "serving")}, port
+        argv = [
+            f"{seldon_venv}/bin/seldon-core-microservice",
+            "lathe_serving.model.LatheModel",
+            "--service-type",
+            "MODEL",
+            "--http-port",
+            str(port),
+            "--grpc-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--parameters",
+            parameters,
+        ]
+        return (
+            argv + (["--workers", str(workers)] if workers else []),
+            {**env, "PYTHONPATH": str(ROOT / "serving")},
+            port,
+        )
 
     def lathe(workers: int) -> tuple[list[str], dict[str, str], int]:
         port = free_port()
-        return ([sys.executable, "-m", "lathe_serving", "--model-dir", str(model_dir), "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(workers)], {**env, "PYTHONPATH": os.pathsep.join(sys.path[:3])},
-                port)
+        return (
+            [
+                sys.executable,
+                "-m",
+                "lathe_serving",
+                "--model-dir",
+                str(model_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            {**env, "PYTHONPATH": os.pathsep.join(sys.path[:3])},
+            port,
+        )
 
     lathe_name = f"lathe (workers={cores})"
     servers = {lathe_name: lathe(cores), "lathe (workers=1)": lathe(1)}
@@ -154,8 +195,12 @@ def main() -> None:
     lathe8 = results[lathe_name][8]
     for name, target in (("seldon (defaults)", 10), (f"seldon (workers={cores})", 5)) if len(results) > 1 else ():
         ratio = lathe8["rps"] / results[name][8]["rps"]
-        print(f"at 8 connections: {lathe_name} / {name} = {ratio:.1f}x (target >= {target}x: {'met' if ratio >= target else 'NOT met'})")
-    print(f"at 8 connections: {lathe_name} p99 = {lathe8['p99']:.2f} ms (target < 5 ms: {'met' if lathe8['p99'] < 5 else 'NOT met'})")
+        print(
+            f"at 8 connections: {lathe_name} / {name} = {ratio:.1f}x (target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
+        )
+    print(
+        f"at 8 connections: {lathe_name} p99 = {lathe8['p99']:.2f} ms (target < 5 ms: {'met' if lathe8['p99'] < 5 else 'NOT met'})"
+    )
     print(f"lathe at 8 connections reaches {lathe8['rps'] / floor:.2f}x of raw onnxruntime calls/s")
 
 

@@ -33,7 +33,11 @@ def main() -> None:
     servers = []
     total = 0.0
     print(f"{'server':<28}{'seconds':>9}")
-    for name, factory in (("control plane (etcd+apiserver)", ControlPlane), ("S3Proxy", S3Server), ("Prometheus", Prometheus)):
+    for name, factory in (
+        ("control plane (etcd+apiserver)", ControlPlane),
+        ("S3Proxy", S3Server),
+        ("Prometheus", Prometheus),
+    ):
         server, seconds = timed(factory)
         servers.append(server)
         total += seconds

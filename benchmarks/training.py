@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,21 +79,27 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="lathe-bench-"))
     digits().to_csv(work / "digits.csv", index=False)
-    report = ingest(IngestRequest("bench", "digits", "r", {"source": {"uri": str(work / "digits.csv")},
-                                                          "target": "label"}), LocalStore(work / "store"), None)
+    report = ingest(
+        IngestRequest("bench", "digits", "r", {"source": {"uri": str(work / "digits.csv")}, "target": "label"}),
+        LocalStore(work / "store"),
+        None,
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(PATHS), "LATHE_STORE_URI": f"file://{work / 'store'}"}
     results: dict[str, list[dict]] = {"script": [], "pipeline": []}
     for i in range(args.repeat):
         results["script"].append(run(SCRIPT, str(work / "store"), report["version"], str(args.epochs), env=env))
-        results["pipeline"].append(run(PIPELINE, str(work / "store"), report["version"], str(args.epochs), f"r{i}",
-                                       env=env))
+        results["pipeline"].append(
+            run(PIPELINE, str(work / "store"), report["version"], str(args.epochs), f"r{i}", env=env)
+        )
     best = {k: min(r["seconds"] for r in v) for k, v in results.items()}
     print(f"{'':<40}{'seconds':>9}{'accuracy':>10}  device")
     for name, label in (("script", "plain script (one process)"), ("pipeline", "kfp.local pipeline (4 steps)")):
         r = results[name][0]
         print(f"{label:<40}{best[name]:>9.2f}{r['accuracy']:>10.4f}  {r['device']}")
-    print(f"ratio pipeline/script: {best['pipeline'] / best['script']:.2f}x (target: at most 1.5x); "
-          f"{args.epochs} epochs, best of {args.repeat}")
+    print(
+        f"ratio pipeline/script: {best['pipeline'] / best['script']:.2f}x (target: at most 1.5x); "
+        f"{args.epochs} epochs, best of {args.repeat}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,11 +30,11 @@ from minio import Minio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lathe_core.store_s3 import S3Store  # noqa: E402
+from hack.demo_traffic import Client, post  # noqa: E402
 from lathe_core.datasets import DatasetVersions  # noqa: E402
 from lathe_core.registry import ModelRegistry  # noqa: E402
+from lathe_core.store_s3 import S3Store  # noqa: E402
 from lathe_pipelines.sample_data import digits  # noqa: E402
-from hack.demo_traffic import Client, post  # noqa: E402
 from tests.servers.controlplane import ControlPlane  # noqa: E402
 from tests.servers.prometheus import Prometheus  # noqa: E402
 from tests.servers.s3 import S3Server  # noqa: E402
@@ -43,8 +43,13 @@ FIRST = [f"examples/{d}" for d in ("01-dataset", "02-training-run", "03-model-de
 
 
 def kubectl(plane: ControlPlane, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([str(plane.kubectl), f"--kubeconfig={plane.kubeconfig}", *args],
-                            input=stdin, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(plane.kubectl), f"--kubeconfig={plane.kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return result.stdout + result.stderr
 
 
@@ -75,32 +80,54 @@ def main() -> int:
     plane, s3 = ControlPlane().start(), S3Server().start()
     serving = Path(plane.work) / "serving"
     prometheus = Prometheus(file_sd=[str(serving / "prometheus-targets.json")]).start()
-    print(f"Started kube-apiserver {plane.server}, S3 http://{s3.endpoint} and Prometheus {prometheus.url} "
-          f"in {time.monotonic() - started:.1f}s")
+    print(
+        f"Started kube-apiserver {plane.server}, S3 http://{s3.endpoint} and Prometheus {prometheus.url} "
+        f"in {time.monotonic() - started:.1f}s"
+    )
     client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
     client.make_bucket("raw")
     frame = digits()
     upload(client, frame.to_csv(index=False).encode())
     print(f"Uploaded s3://raw/digits/digits.csv ({len(frame)} rows, scikit-learn's digits)")
-    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "LATHE_METRICS_PORT": "0", "LATHE_EXECUTOR": "local",
-           "LATHE_PIPELINE_BACKEND": "local",
-           "LATHE_STORE_URI": "s3://lathe", "LATHE_STORE_ENDPOINT": s3.endpoint,
-           "LATHE_STORE_ACCESS_KEY": s3.access_key, "LATHE_STORE_SECRET_KEY": s3.secret_key,
-           "LATHE_PROMETHEUS_URL": prometheus.url, "LATHE_LOCAL_DIR": str(serving)}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(plane.kubeconfig),
+        "LATHE_METRICS_PORT": "0",
+        "LATHE_EXECUTOR": "local",
+        "LATHE_PIPELINE_BACKEND": "local",
+        "LATHE_STORE_URI": "s3://lathe",
+        "LATHE_STORE_ENDPOINT": s3.endpoint,
+        "LATHE_STORE_ACCESS_KEY": s3.access_key,
+        "LATHE_STORE_SECRET_KEY": s3.secret_key,
+        "LATHE_PROMETHEUS_URL": prometheus.url,
+        "LATHE_LOCAL_DIR": str(serving),
+    }
     log = open(Path(plane.work) / "operator.log", "wb")  # noqa: SIM115
-    operator = subprocess.Popen([sys.executable, "-m", "lathe_operator", "operator", "-n", "demo", "--liveness", ""],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "lathe_operator", "operator", "-n", "demo", "--liveness", ""],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         kubectl(plane, "apply", "--server-side", "-f", str(ROOT / "charts/lathe/crds"))
         kubectl(plane, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=lathe")
         kubectl(plane, "create", "namespace", "demo")
-        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "store-creds"}, "data": {
-            "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
-            "secretKey": base64.b64encode(s3.secret_key.encode()).decode()}}
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "store-creds"},
+            "data": {
+                "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
+                "secretKey": base64.b64encode(s3.secret_key.encode()).decode(),
+            },
+        }
         kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=yaml.safe_dump(secret))
         show(plane, "apply", "-n", "demo", *[a for d in FIRST for a in ("-f", str(ROOT / d))])
         print("\nAn invalid spec is refused by the API server:")
-        bad = (ROOT / "examples/02-training-run/trainingrun.yaml").read_text().replace("min: 0.9}", "min: 0.9, max: 0.5}")
+        bad = (
+            (ROOT / "examples/02-training-run/trainingrun.yaml").read_text().replace("min: 0.9}", "min: 0.9, max: 0.5}")
+        )
         print(kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=bad.replace("digits-mlp-1", "bad-run")).rstrip())
         wait_for(plane, "Published")
         show(plane, "get", "lathe", "-n", "demo")
@@ -116,17 +143,28 @@ def main() -> int:
         registry = ModelRegistry(versions.store, "demo", "digits-classifier")
         card = registry.card(1)
         print(f"\nRegistered s3://lathe/{registry.key(1, 'model.onnx')} (sha256 {card['sha256'][:12]}...), model card:")
-        print(json.dumps({"metrics": {k: round(v, 4) for k, v in card["metrics"].items() if not k.startswith("recall")},
-                          "gates": card["gates"], "dataset": card["dataset"], "seed": card["seed"],
-                          "device": card["training"]["device"], "parity": card["parity"],
-                          "pipelineSha256": card["pipeline"]["specSha256"][:12]}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "metrics": {k: round(v, 4) for k, v in card["metrics"].items() if not k.startswith("recall")},
+                    "gates": card["gates"],
+                    "dataset": card["dataset"],
+                    "seed": card["seed"],
+                    "device": card["training"]["device"],
+                    "parity": card["parity"],
+                    "pipelineSha256": card["pipeline"]["specSha256"][:12],
+                },
+                indent=1,
+            )
+        )
 
         broken = frame.copy()
         broken.loc[7, "pixel_0_2"] = 99
         upload(client, broken.to_csv(index=False).encode())
         print("\nUploaded a broken file (pixel_0_2 = 99) and changed the spec to re-read it:")
-        kubectl(plane, "patch", "dataset", "digits", "-n", "demo", "--type=merge", "-p",
-                '{"spec":{"retention":{"keep":5}}}')
+        kubectl(
+            plane, "patch", "dataset", "digits", "-n", "demo", "--type=merge", "-p", '{"spec":{"retention":{"keep":5}}}'
+        )
         wait_for(plane, "ValidationFailed")
         show(plane, "get", "dataset", "digits", "-n", "demo", "-o", "wide")
         query = "{.status.validation.failures[0]}{'\\n'}current version: {.status.currentVersion}"
@@ -152,9 +190,17 @@ def serve(plane: ControlPlane, frame: Any) -> None:
     rows, labels = frame.drop(columns="label").to_numpy(dtype="float32"), frame["label"].astype(str).tolist()
     code, answer = post(endpoint, {"data": {"ndarray": rows[:2].tolist()}})
     print(f"POST {endpoint} with 2 rows -> {code}:")
-    print(json.dumps({"data": {"names": answer["data"]["names"],
-                               "ndarray": [[round(p, 3) for p in r] for r in answer["data"]["ndarray"]]},
-                      "meta": answer["meta"]}))
+    print(
+        json.dumps(
+            {
+                "data": {
+                    "names": answer["data"]["names"],
+                    "ndarray": [[round(p, 3) for p in r] for r in answer["data"]["ndarray"]],
+                },
+                "meta": answer["meta"],
+            }
+        )
+    )
     code, refused = post(endpoint, {"data": {"ndarray": [[1, 2, 3]]}})
     print(f"A row with 3 features -> {code}: {refused['status']['reason']}: {refused['status']['info']}")
     client = Client(endpoint, rows[-400:], labels[-400:], pause=0)
@@ -165,7 +211,9 @@ def serve(plane: ControlPlane, frame: Any) -> None:
     wait_for(plane, "Bundled", "modeldeployment/digits-edge", timeout=120)
     show(plane, "get", "modeldeployments", "-n", "demo", "-o", "wide")
     for name in ("digits-batch", "digits-edge"):
-        print(f"{name}: " + jsonpath(plane, f"modeldeployment/{name}", '{.status.conditions[?(@.type=="Ready")].message}'))
+        print(
+            f"{name}: " + jsonpath(plane, f"modeldeployment/{name}", '{.status.conditions[?(@.type=="Ready")].message}')
+        )
 
 
 def canary(plane: ControlPlane, frame: Any) -> None:
@@ -184,8 +232,10 @@ def canary(plane: ControlPlane, frame: Any) -> None:
     show(plane, "get", "modeldeployment", "digits", "-n", "demo", "-o", "wide")
     history = json.loads(jsonpath(plane, "modeldeployment/digits", "{.status.history}"))
     for entry in history:
-        print(f"  {entry['time']}  {entry['action']:<8} version {entry['version']} -> {entry['percent']}%  "
-              f"{entry.get('reason', '')}")
+        print(
+            f"  {entry['time']}  {entry['action']:<8} version {entry['version']} -> {entry['percent']}%  "
+            f"{entry.get('reason', '')}"
+        )
 
 
 if __name__ == "__main__":

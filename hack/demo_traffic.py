@@ -13,8 +13,9 @@ import numpy as np
 
 
 def post(url: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.load(response)
@@ -55,5 +56,7 @@ class Client(threading.Thread):
         self.stopped.set()
         if self.ident is not None:
             self.join(10)
-        return ", ".join(f"{v}: {n} requests, {self.right[v] / n:.1%} right" if v in self.right else f"HTTP {v}: {n}"
-                         for v, n in sorted(self.served.items()))
+        return ", ".join(
+            f"{v}: {n} requests, {self.right[v] / n:.1%} right" if v in self.right else f"HTTP {v}: {n}"
+            for v, n in sorted(self.served.items())
+        )

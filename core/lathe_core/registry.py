@@ -56,8 +56,10 @@ class ModelRegistry:
         version = (self.versions() or [0])[-1] + 1
         digest = hashlib.sha256(onnx).hexdigest()
         self.store.put(self.key(version, ONNX), onnx)
-        self.store.put(self.key(version, CARD), dumps({**card, "version": version, "sha256": digest,
-                                                        "uri": self.key(version, ONNX)}))
+        self.store.put(
+            self.key(version, CARD),
+            dumps({**card, "version": version, "sha256": digest, "uri": self.key(version, ONNX)}),
+        )
         return version, digest
 
     def onnx(self, version: int) -> bytes:

@@ -11,7 +11,6 @@ import json
 from typing import Any, Protocol
 
 
-
 class StoreError(Exception):
     """Base of object store failures; ``reason`` is the condition reason a user sees."""
 
@@ -67,4 +66,3 @@ def get_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
 
 def put_json(store: ObjectStore, key: str, value: Any) -> None:
     store.put(key, dumps(value))
-

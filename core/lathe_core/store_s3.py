@@ -19,13 +19,24 @@ _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 class S3Store:
     """One bucket; created on first use when the credentials allow it."""
 
-    def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
-                 region: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        *,
+        secure: bool = False,
+        region: str | None = None,
+    ) -> None:
         # Few quick retries: an unreachable store should surface as StoreUnavailable, not hang a reconcile.
-        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=60),
-                                   retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[502, 503, 504]))
-        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region,
-                            http_client=http)
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=3, read=60),
+            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[502, 503, 504]),
+        )
+        self.client = Minio(
+            endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region, http_client=http
+        )
         self.endpoint, self.bucket = endpoint, bucket
         self._bucket_checked = False
 
@@ -77,7 +88,9 @@ class S3Store:
 
     def list(self, prefix: str) -> list[str]:
         try:
-            found = self._call(lambda: [o.object_name for o in self.client.list_objects(self.bucket, prefix, recursive=True)])
+            found = self._call(
+                lambda: [o.object_name for o in self.client.list_objects(self.bucket, prefix, recursive=True)]
+            )
         except ObjectNotFound:
             return []
         return sorted(str(k) for k in found)

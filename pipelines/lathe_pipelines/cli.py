@@ -33,8 +33,14 @@ def _ingest(args: argparse.Namespace) -> int:
         secret_key=os.environ.get("LATHE_SOURCE_SECRET_KEY") or store.secret_key,
         secure=store.secure if source.get("secure") is None else bool(source["secure"]),
     )
-    request = IngestRequest(namespace=args.namespace, name=args.name, run=args.run, spec=spec,
-                            parent_version=args.parent, source_path=args.source_path)
+    request = IngestRequest(
+        namespace=args.namespace,
+        name=args.name,
+        run=args.run,
+        spec=spec,
+        parent_version=args.parent,
+        source_path=args.source_path,
+    )
     report = ingest(request, open_store(store), s3)
     print(json.dumps({k: v for k, v in report.items() if k != "validation"}, default=str))
     return 0
@@ -54,8 +60,11 @@ def _train(_: argparse.Namespace) -> int:
     except Exception as error:  # a failing step has usually written the reason already
         store = open_configured_store()
         if not store.exists(arguments["report_key"]):
-            write_report(store, arguments["report_key"], {"outcome": "Failed", "reason": "PipelineFailed",
-                                                          "message": f"{type(error).__name__}: {error}"[:2000]})
+            write_report(
+                store,
+                arguments["report_key"],
+                {"outcome": "Failed", "reason": "PipelineFailed", "message": f"{type(error).__name__}: {error}"[:2000]},
+            )
         raise
     print(json.dumps({k: result.get(k) for k in ("passed", "version", "device")}))
     return 0
@@ -74,18 +83,29 @@ def _offline(args: argparse.Namespace) -> int:
     key = layout.deployment_report(args.namespace, args.deployment, args.run)
     try:
         if args.command == "score":
-            report = offline.score(store, args.namespace, args.deployment, args.run, args.model, args.model_version,
-                                   args.dataset, args.dataset_version, args.chunk_rows)
+            report = offline.score(
+                store,
+                args.namespace,
+                args.deployment,
+                args.run,
+                args.model,
+                args.model_version,
+                args.dataset,
+                args.dataset_version,
+                args.chunk_rows,
+            )
         else:
-            report = offline.bundle(store, args.namespace, args.deployment, args.run, args.model, args.model_version,
-                                    args.quantize)
+            report = offline.bundle(
+                store, args.namespace, args.deployment, args.run, args.model, args.model_version, args.quantize
+            )
     except offline.OfflineFailed as error:
         report = {"outcome": "Failed", "reason": error.reason, "message": str(error)}
     except StoreError:
         raise  # no report can be written; the operator sees the failed process or Job
     except Exception as error:  # noqa: BLE001  (recorded, then the run fails)
-        write_report(store, key, {"outcome": "Failed", "reason": "RunFailed",
-                                  "message": f"{type(error).__name__}: {error}"})
+        write_report(
+            store, key, {"outcome": "Failed", "reason": "RunFailed", "message": f"{type(error).__name__}: {error}"}
+        )
         raise
     write_report(store, key, report)
     print(json.dumps(report, default=str))
@@ -105,8 +125,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     tr = commands.add_parser("train", help="run one training pipeline with kfp.local (local mode)")
     tr.set_defaults(run_command=_train)
 
-    for name, text in (("score", "score a Dataset version with a model version (batch ModelDeployment)"),
-                       ("bundle", "publish an edge bundle of a model version (edge ModelDeployment)")):
+    for name, text in (
+        ("score", "score a Dataset version with a model version (batch ModelDeployment)"),
+        ("bundle", "publish an edge bundle of a model version (edge ModelDeployment)"),
+    ):
         job = commands.add_parser(name, help=text)
         job.add_argument("--namespace", required=True)
         job.add_argument("--deployment", required=True, help="the ModelDeployment's name")

@@ -52,7 +52,9 @@ def main() -> None:
     probabilities = shifted / shifted.sum(axis=1, keepdims=True)
     classes = metadata["classes"]
     for row in probabilities:
-        print(json.dumps({"prediction": classes[int(row.argmax())], "probabilities": [round(float(p), 6) for p in row]}))
+        print(
+            json.dumps({"prediction": classes[int(row.argmax())], "probabilities": [round(float(p), 6) for p in row]})
+        )
 
 
 if __name__ == "__main__":

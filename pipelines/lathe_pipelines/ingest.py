@@ -15,13 +15,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lathe_core import __version__
-from lathe_core.store import ObjectStore
-
-from lathe_core.datasets import DatasetVersions
-from lathe_core import layout
+from lathe_core import __version__, layout
 from lathe_core.clock import stamp
-from lathe_core.store import dumps
+from lathe_core.datasets import DatasetVersions
+from lathe_core.store import ObjectStore, dumps
+
 from .steps import profile as profiling
 from .steps import schema as schemas
 from .steps.errors import IngestError, SchemaMismatch, ValidationFailed
@@ -68,8 +66,9 @@ def _parquet(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def _ingest(request: IngestRequest, versions: DatasetVersions, s3: S3Access | None,
-            validator: BackgroundValidator) -> dict[str, Any]:
+def _ingest(
+    request: IngestRequest, versions: DatasetVersions, s3: S3Access | None, validator: BackgroundValidator
+) -> dict[str, Any]:
     spec = request.spec
     source = spec["source"]
     frame = read_source(request.source_path or source["uri"], source.get("format", "csv"), s3)
@@ -79,12 +78,20 @@ def _ingest(request: IngestRequest, versions: DatasetVersions, s3: S3Access | No
         raise SchemaMismatch(f"target column {target} is not in the data")
     table = to_arrow(frame)
     version = content_version(table)
-    summary_base = {"version": version, "rows": len(frame), "columns": len(frame.columns),
-                    "uri": versions.store.uri(versions.key(version, ""))}
+    summary_base = {
+        "version": version,
+        "rows": len(frame),
+        "columns": len(frame.columns),
+        "uri": versions.store.uri(versions.key(version, "")),
+    }
     if versions.exists(version):
-        return {"outcome": "Unchanged", "reason": "Unchanged", **summary_base,
-                "validation": versions.manifest(version).get("validation"),
-                "message": f"Content unchanged: {version} is already published"}
+        return {
+            "outcome": "Unchanged",
+            "reason": "Unchanged",
+            **summary_base,
+            "validation": versions.manifest(version).get("validation"),
+            "message": f"Content unchanged: {version} is already published",
+        }
     rules = (schemas.expectations(schema) if spec.get("schema") else []) + list(spec.get("expectations") or [])
     validator.submit(table, rules)
     parquet = _parquet(table)  # meanwhile: encode and profile
@@ -114,5 +121,10 @@ def _ingest(request: IngestRequest, versions: DatasetVersions, s3: S3Access | No
         "run": request.run,
     }
     versions.publish(version, files, manifest)
-    return {"outcome": "Published", "reason": "Published", **summary_base, "validation": summary,
-            "message": f"Published {version} ({len(frame)} rows)"}
+    return {
+        "outcome": "Published",
+        "reason": "Published",
+        **summary_base,
+        "validation": summary,
+        "message": f"Published {version} ({len(frame)} rows)",
+    }

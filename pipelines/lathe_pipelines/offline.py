@@ -23,14 +23,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lathe_core.store import ObjectStore
-from lathe_serving.model import LatheModel, session_options
-
 from lathe_core import layout
 from lathe_core.clock import stamp
 from lathe_core.datasets import DatasetVersions
-from lathe_core.store import dumps
 from lathe_core.registry import CARD, ONNX, ModelRegistry
+from lathe_core.store import ObjectStore, dumps
+from lathe_serving.model import LatheModel, session_options
 
 RUNNER = Path(__file__).with_name("edge_runner.py")
 
@@ -54,8 +52,17 @@ def _model(store: ObjectStore, namespace: str, name: str, version: int, folder: 
     return model
 
 
-def score(store: ObjectStore, namespace: str, deployment: str, run: str, model_name: str, model_version: int,
-          dataset: str, dataset_version: str, chunk_rows: int) -> dict[str, Any]:
+def score(
+    store: ObjectStore,
+    namespace: str,
+    deployment: str,
+    run: str,
+    model_name: str,
+    model_version: int,
+    dataset: str,
+    dataset_version: str,
+    chunk_rows: int,
+) -> dict[str, Any]:
     """Predictions for every row of a Dataset version, in chunks; the manifest is written last."""
     versions = DatasetVersions(store, namespace, dataset)
     if not versions.exists(dataset_version):
@@ -73,15 +80,24 @@ def score(store: ObjectStore, namespace: str, deployment: str, run: str, model_n
             chunk = table.slice(start, chunk_rows)
             if chunk.num_rows == 0:
                 break
-            x = np.column_stack([chunk.column(f).to_numpy(zero_copy_only=False).astype(np.float32)
-                                 for f in features]) if features else np.empty((0, 0), np.float32)
+            x = (
+                np.column_stack([chunk.column(f).to_numpy(zero_copy_only=False).astype(np.float32) for f in features])
+                if features
+                else np.empty((0, 0), np.float32)
+            )
             probabilities = model.infer(model.check(x, max_rows=None))
-            out = pa.table({
-                "row": pa.array(np.arange(start, start + chunk.num_rows), pa.int64()),
-                "prediction": pa.array(model.labels(probabilities), pa.string()),
-                "probabilities": pa.array(list(probabilities.astype(np.float32)), pa.list_(pa.float32())),
-            }, metadata={"lathe.dataset_version": dataset_version, "lathe.model": model_name,
-                         "lathe.model_version": str(model_version)})
+            out = pa.table(
+                {
+                    "row": pa.array(np.arange(start, start + chunk.num_rows), pa.int64()),
+                    "prediction": pa.array(model.labels(probabilities), pa.string()),
+                    "probabilities": pa.array(list(probabilities.astype(np.float32)), pa.list_(pa.float32())),
+                },
+                metadata={
+                    "lathe.dataset_version": dataset_version,
+                    "lathe.model": model_name,
+                    "lathe.model_version": str(model_version),
+                },
+            )
             buffer = io.BytesIO()
             pq.write_table(out, buffer, compression="zstd")
             key = layout.predictions_part(namespace, deployment, run, len(parts))
@@ -90,24 +106,43 @@ def score(store: ObjectStore, namespace: str, deployment: str, run: str, model_n
             rows += chunk.num_rows
             size += buffer.tell()
             store.put(layout.deployment_progress(namespace, deployment, run), dumps({"rows": rows}))
-        manifest = {"datasetVersion": dataset_version, "dataset": dataset, "model": model_name,
-                    "modelVersion": model_version, "rows": rows, "parts": parts, "classes": names}
+        manifest = {
+            "datasetVersion": dataset_version,
+            "dataset": dataset,
+            "model": model_name,
+            "modelVersion": model_version,
+            "rows": rows,
+            "parts": parts,
+            "classes": names,
+        }
         store.put(layout.predictions_manifest(namespace, deployment, run), dumps(manifest))
-    return {"outcome": "Succeeded", "uri": store.uri(layout.predictions_prefix(namespace, deployment, run)), "bytes": size, "rows": rows,
-            "datasetVersion": dataset_version, "modelVersion": model_version}
+    return {
+        "outcome": "Succeeded",
+        "uri": store.uri(layout.predictions_prefix(namespace, deployment, run)),
+        "bytes": size,
+        "rows": rows,
+        "datasetVersion": dataset_version,
+        "modelVersion": model_version,
+    }
 
 
-def bundle(store: ObjectStore, namespace: str, deployment: str, run: str, model_name: str, model_version: int,
-           quantize: bool) -> dict[str, Any]:
+def bundle(
+    store: ObjectStore, namespace: str, deployment: str, run: str, model_name: str, model_version: int, quantize: bool
+) -> dict[str, Any]:
     """bundle.tar.gz: model.onnx (+ model.int8.onnx), metadata.json, runner.py, SHA256SUMS."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = _model(store, namespace, model_name, model_version, folder)
         files = {"model.onnx": (folder / ONNX).read_bytes(), "runner.py": RUNNER.read_bytes()}
-        metadata: dict[str, Any] = {"name": model_name, "version": model_version, "sha256": model.card["sha256"],
-                                    "features": model.card.get("columns", {}).get("features"),
-                                    "classes": model.class_names(), "dataset": model.card.get("dataset"),
-                                    "createdAt": stamp()}
+        metadata: dict[str, Any] = {
+            "name": model_name,
+            "version": model_version,
+            "sha256": model.card["sha256"],
+            "features": model.card.get("columns", {}).get("features"),
+            "classes": model.class_names(),
+            "dataset": model.card.get("dataset"),
+            "createdAt": stamp(),
+        }
         report: dict[str, Any] = {}
         if quantize:
             files["model.int8.onnx"], metadata["quantization"] = _quantize(store, namespace, model, folder)
@@ -123,8 +158,14 @@ def bundle(store: ObjectStore, namespace: str, deployment: str, run: str, model_
                 archive.addfile(info, io.BytesIO(data))
         key = layout.bundle(namespace, deployment, run)
         store.put(key, buffer.getvalue())
-    return {"outcome": "Succeeded", "uri": store.uri(key), "bytes": len(buffer.getvalue()),
-            "modelVersion": model_version, "files": sorted(files), **report}
+    return {
+        "outcome": "Succeeded",
+        "uri": store.uri(key),
+        "bytes": len(buffer.getvalue()),
+        "modelVersion": model_version,
+        "files": sorted(files),
+        **report,
+    }
 
 
 def _quantize(store: ObjectStore, namespace: str, model: LatheModel, folder: Path) -> tuple[bytes, dict[str, Any]]:
@@ -140,9 +181,15 @@ def _quantize(store: ObjectStore, namespace: str, model: LatheModel, folder: Pat
     full = float((model.infer(rows).argmax(1) == y).mean())  # y: class indices in the card's class order
     small = float((quantized.run(None, {model.input_name: rows})[0].argmax(1) == y).mean())  # argmax of logits
     data = target.read_bytes()
-    return data, {"type": "dynamic-int8", "accuracy": round(small, 6), "floatAccuracy": round(full, 6),
-                  "accuracyDelta": round(small - full, 6), "rows": int(len(y)), "bytes": len(data),
-                  "floatBytes": (folder / ONNX).stat().st_size}
+    return data, {
+        "type": "dynamic-int8",
+        "accuracy": round(small, 6),
+        "floatAccuracy": round(full, 6),
+        "accuracyDelta": round(small - full, 6),
+        "rows": int(len(y)),
+        "bytes": len(data),
+        "floatBytes": (folder / ONNX).stat().st_size,
+    }
 
 
 def _holdout(store: ObjectStore, namespace: str, model: LatheModel) -> tuple[np.ndarray, np.ndarray]:
@@ -153,9 +200,9 @@ def _holdout(store: ObjectStore, namespace: str, model: LatheModel) -> tuple[np.
     dataset, columns = card.get("dataset") or {}, card.get("columns") or {}
     versions = DatasetVersions(store, namespace, str(dataset.get("name")))
     if not dataset.get("version") or not versions.exists(str(dataset["version"])):
-        raise OfflineFailed("DatasetNotFound", f"the training data {dataset} is gone; cannot measure the int8 "
-                                               "model's accuracy")
-    frame = pq.read_table(io.BytesIO(versions.data(str(dataset["version"]))),
-                          use_threads=False).to_pandas()
+        raise OfflineFailed(
+            "DatasetNotFound", f"the training data {dataset} is gone; cannot measure the int8 model's accuracy"
+        )
+    frame = pq.read_table(io.BytesIO(versions.data(str(dataset["version"]))), use_threads=False).to_pandas()
     parts = split(frame, str(columns.get("target", "label")), int(card.get("seed", 0)))
     return parts.x_test, parts.y_test

@@ -1,6 +1,6 @@
 """Small real datasets for examples, tests and the demo, from scikit-learn's bundled files (no download).
 
-    python -m lathe_pipelines.sample_data digits out.csv
+python -m lathe_pipelines.sample_data digits out.csv
 """
 
 from __future__ import annotations

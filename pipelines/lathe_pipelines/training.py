@@ -27,9 +27,13 @@ GPU_RESOURCE = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # node label that names the GPU model
 
 
-def build(resources: dict[str, Any] | None = None, store_secret: str = "lathe-store",
-          store_env: dict[str, str] | None = None, caching: bool = False,
-          accelerator_label: str = ACCELERATOR_LABEL) -> Callable[..., Any]:
+def build(
+    resources: dict[str, Any] | None = None,
+    store_secret: str = "lathe-store",
+    store_env: dict[str, str] | None = None,
+    caching: bool = False,
+    accelerator_label: str = ACCELERATOR_LABEL,
+) -> Callable[..., Any]:
     """The pipeline function for these resources (TrainingRun ``spec.resources`` in YAML form).
 
     ``gpus`` becomes an nvidia.com/gpu limit on the training step and ``acceleratorType``
@@ -44,13 +48,32 @@ def build(resources: dict[str, Any] | None = None, store_secret: str = "lathe-st
         return task.set_caching_options(caching)
 
     @dsl.pipeline(name="lathe-training", description="Train, evaluate, export to ONNX, gate and register a model")
-    def training_pipeline(namespace: str, dataset: str, dataset_version: str, target: str, model_name: str,
-                          model_type: str, hyperparameters: dict, seed: int, gates: list, baseline_version: int,
-                          lineage: dict, report_key: str) -> str:
-        prepared = store_access(prepare_data(namespace=namespace, dataset=dataset, version=dataset_version,
-                                             target=target, seed=seed))
-        trained = store_access(train_model(splits=prepared.outputs["splits"], model_type=model_type,
-                                           hyperparameters=hyperparameters, seed=seed, report_key=report_key))
+    def training_pipeline(
+        namespace: str,
+        dataset: str,
+        dataset_version: str,
+        target: str,
+        model_name: str,
+        model_type: str,
+        hyperparameters: dict,
+        seed: int,
+        gates: list,
+        baseline_version: int,
+        lineage: dict,
+        report_key: str,
+    ) -> str:
+        prepared = store_access(
+            prepare_data(namespace=namespace, dataset=dataset, version=dataset_version, target=target, seed=seed)
+        )
+        trained = store_access(
+            train_model(
+                splits=prepared.outputs["splits"],
+                model_type=model_type,
+                hyperparameters=hyperparameters,
+                seed=seed,
+                report_key=report_key,
+            )
+        )
         if resources.get("gpus"):
             trained.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(int(resources["gpus"]))
         if resources.get("acceleratorType"):
@@ -62,16 +85,31 @@ def build(resources: dict[str, Any] | None = None, store_secret: str = "lathe-st
         for key, value in (resources.get("nodeSelector") or {}).items():
             kubernetes.add_node_selector(trained, label_key=key, label_value=value)
         for toleration in resources.get("tolerations") or []:
-            kubernetes.add_toleration(trained, key=toleration.get("key"), operator=toleration.get("operator", "Equal"),
-                                      value=toleration.get("value"), effect=toleration.get("effect"),
-                                      toleration_seconds=toleration.get("tolerationSeconds"))
-        evaluated = evaluate_model(splits=prepared.outputs["splits"],
-                                   onnx=trained.outputs["onnx"]).set_caching_options(caching)
-        registered = store_access(gate_and_register(
-            onnx=trained.outputs["onnx"], evaluation=evaluated.outputs["Output"],
-            training=trained.outputs["Output"], columns=prepared.outputs["Output"], gates=gates,
-            namespace=namespace, model_name=model_name, baseline_version=baseline_version, lineage=lineage,
-            report_key=report_key))
+            kubernetes.add_toleration(
+                trained,
+                key=toleration.get("key"),
+                operator=toleration.get("operator", "Equal"),
+                value=toleration.get("value"),
+                effect=toleration.get("effect"),
+                toleration_seconds=toleration.get("tolerationSeconds"),
+            )
+        evaluated = evaluate_model(splits=prepared.outputs["splits"], onnx=trained.outputs["onnx"]).set_caching_options(
+            caching
+        )
+        registered = store_access(
+            gate_and_register(
+                onnx=trained.outputs["onnx"],
+                evaluation=evaluated.outputs["Output"],
+                training=trained.outputs["Output"],
+                columns=prepared.outputs["Output"],
+                gates=gates,
+                namespace=namespace,
+                model_name=model_name,
+                baseline_version=baseline_version,
+                lineage=lineage,
+                report_key=report_key,
+            )
+        )
         return registered.output
 
     return training_pipeline

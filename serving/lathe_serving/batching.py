@@ -21,8 +21,13 @@ import numpy as np
 
 
 class Batcher:
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int = 64, max_wait: float = 0.0,
-                 observe: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], np.ndarray],
+        max_batch: int = 64,
+        max_wait: float = 0.0,
+        observe: Callable[[int], None] | None = None,
+    ) -> None:
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait
         self.observe = observe or (lambda rows: None)
         self.pending: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
@@ -68,5 +73,5 @@ class Batcher:
         start = 0
         for rows, future in batch:
             if not future.done():
-                future.set_result(outputs[start:start + len(rows)])
+                future.set_result(outputs[start : start + len(rows)])
             start += len(rows)

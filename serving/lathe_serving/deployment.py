@@ -46,17 +46,27 @@ class Settings:
                 raise ValueError(f"{path}: version {version} has traffic but no model folder")
         if not traffic or sum(traffic.values()) != 100:
             raise ValueError(f"{path}: traffic must add up to 100, got {traffic}")
-        return cls(namespace=str(body.get("namespace", "")), deployment=str(body.get("deployment", "")),
-                   models=models, traffic=traffic, shadow=int(shadow) if shadow else None,
-                   sample_rate=float((body.get("logging") or {}).get("sampleRate", 0.0)),
-                   digest=hashlib.sha256(raw).hexdigest()[:16])
+        return cls(
+            namespace=str(body.get("namespace", "")),
+            deployment=str(body.get("deployment", "")),
+            models=models,
+            traffic=traffic,
+            shadow=int(shadow) if shadow else None,
+            sample_rate=float((body.get("logging") or {}).get("sampleRate", 0.0)),
+            digest=hashlib.sha256(raw).hexdigest()[:16],
+        )
 
     @classmethod
     def single(cls, model_dir: str, namespace: str = "", deployment: str = "", sample_rate: float = 0.0) -> Settings:
         card = json.loads((Path(model_dir) / "model.json").read_text())
         version = int(card.get("version", 0))
-        return cls(namespace=namespace, deployment=deployment, models={version: model_dir}, traffic={version: 100},
-                   sample_rate=sample_rate)
+        return cls(
+            namespace=namespace,
+            deployment=deployment,
+            models={version: model_dir},
+            traffic={version: 100},
+            sample_rate=sample_rate,
+        )
 
 
 class Deployment:
@@ -129,6 +139,10 @@ class Deployment:
         return self.models.get(self.settings.shadow) if self.settings.shadow else None
 
     def status(self) -> dict[str, Any]:
-        return {"name": self.name, "config": self.settings.digest,
-                "traffic": {str(v): p for v, p in self.settings.traffic.items()},
-                "shadow": self.settings.shadow, "versions": sorted(self.models)}
+        return {
+            "name": self.name,
+            "config": self.settings.digest,
+            "traffic": {str(v): p for v, p in self.settings.traffic.items()},
+            "shadow": self.settings.shadow,
+            "versions": sorted(self.models),
+        }

@@ -22,25 +22,33 @@ import pyarrow.parquet as pq
 
 from lathe_core import layout
 
-SCHEMA = pa.schema([
-    ("kind", pa.string()),
-    ("request_id", pa.string()),
-    ("time", pa.timestamp("ms", tz="UTC")),
-    ("version", pa.int32()),
-    ("shadow", pa.bool_()),
-    ("features", pa.list_(pa.float32())),
-    ("probabilities", pa.list_(pa.float32())),
-    ("prediction", pa.string()),
-    ("truth", pa.string()),
-    ("correct", pa.bool_()),
-])
+SCHEMA = pa.schema(
+    [
+        ("kind", pa.string()),
+        ("request_id", pa.string()),
+        ("time", pa.timestamp("ms", tz="UTC")),
+        ("version", pa.int32()),
+        ("shadow", pa.bool_()),
+        ("features", pa.list_(pa.float32())),
+        ("probabilities", pa.list_(pa.float32())),
+        ("prediction", pa.string()),
+        ("truth", pa.string()),
+        ("correct", pa.bool_()),
+    ]
+)
 
 
 class LogSink:
     """Collects records; ``flush()`` writes them (called from a worker thread by the server)."""
 
-    def __init__(self, put: Callable[[str, bytes], None], namespace: str, deployment: str,
-                 max_records: int = 1000, max_age: float = 5.0) -> None:
+    def __init__(
+        self,
+        put: Callable[[str, bytes], None],
+        namespace: str,
+        deployment: str,
+        max_records: int = 1000,
+        max_age: float = 5.0,
+    ) -> None:
         self.put, self.namespace, self.deployment = put, namespace, deployment
         self.max_records, self.max_age = max_records, max_age
         self.records: list[dict[str, Any]] = []
@@ -54,8 +62,9 @@ class LogSink:
         self.records.append(record)
 
     def due(self) -> bool:
-        return bool(self.records) and (len(self.records) >= self.max_records
-                                       or time.monotonic() - self.oldest >= self.max_age)
+        return bool(self.records) and (
+            len(self.records) >= self.max_records or time.monotonic() - self.oldest >= self.max_age
+        )
 
     def take(self) -> list[dict[str, Any]]:
         records, self.records = self.records, []

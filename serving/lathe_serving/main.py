@@ -24,8 +24,9 @@ from .supervisor import Supervisor
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="lathe_serving", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="lathe_serving", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model-dir", help="folder with model.onnx and model.json")
     source.add_argument("--config", type=Path, help="deployment file: versions, traffic, shadow, logging")
@@ -33,10 +34,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
     parser.add_argument("--max-batch", type=int, default=64, help="most rows per onnxruntime call")
-    parser.add_argument("--max-wait-ms", type=float, default=0.0,
-                        help="hold a lone request this long for company (0: batch only what arrived together)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="onnxruntime intra-op threads per call (1: batching gives the parallelism; 0 = all cores)")
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=0.0,
+        help="hold a lone request this long for company (0: batch only what arrived together)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="onnxruntime intra-op threads per call (1: batching gives the parallelism; 0 = all cores)",
+    )
     parser.add_argument("--sample-rate", type=float, default=0.0, help="with --model-dir: fraction of requests logged")
     return parser.parse_args(argv)
 
@@ -57,8 +66,12 @@ def serve(args: argparse.Namespace) -> None:
     if args.config:
         settings = Settings.read(args.config)
     else:
-        settings = Settings.single(args.model_dir, os.environ.get("LATHE_NAMESPACE", ""),
-                                   os.environ.get("SELDON_DEPLOYMENT_ID", ""), args.sample_rate)
+        settings = Settings.single(
+            args.model_dir,
+            os.environ.get("LATHE_NAMESPACE", ""),
+            os.environ.get("SELDON_DEPLOYMENT_ID", ""),
+            args.sample_rate,
+        )
     deployment = Deployment(settings, threads=args.threads or None)
     sink = None
     if settings.sample_rate > 0:
@@ -77,8 +90,9 @@ def serve(args: argparse.Namespace) -> None:
     gc.collect()
     gc.freeze()  # models, modules and the app never become garbage: keep them out of every collection
     gc.set_threshold(50_000, 20, 20)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, loop=loop,
-                reuse_port=args.workers > 1)
+    web.run_app(
+        app, host=args.host, port=args.port, access_log=None, print=None, loop=loop, reuse_port=args.workers > 1
+    )
 
 
 def supervise(args: argparse.Namespace) -> None:

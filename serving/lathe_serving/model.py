@@ -63,8 +63,11 @@ class LatheModel:
         self.card = json.loads((self.model_dir / "model.json").read_text())
         expected = self.card.get("sha256")
         if expected and hashlib.sha256(data).hexdigest() != expected:
-            raise ModelError("ChecksumMismatch", f"{self.model_dir}/model.onnx does not match the sha256 in model.json",
-                             status_code=500)
+            raise ModelError(
+                "ChecksumMismatch",
+                f"{self.model_dir}/model.onnx does not match the sha256 in model.json",
+                status_code=500,
+            )
         self.session = ort.InferenceSession(data, session_options(self.threads), providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape
@@ -127,9 +130,13 @@ class LatheModel:
         return {"model": self.name, "version": self.version, "ready": True}
 
     def init_metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": [str(self.version)], "platform": "onnxruntime",
-                "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, self.features]}],
-                "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(self.class_names())]}]}
+        return {
+            "name": self.name,
+            "versions": [str(self.version)],
+            "platform": "onnxruntime",
+            "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, self.features]}],
+            "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(self.class_names())]}],
+        }
 
     def metrics(self) -> list[dict[str, Any]]:
         return [{"type": "GAUGE", "key": "lathe_model_load_seconds", "value": self.load_seconds}]

@@ -32,10 +32,11 @@ def seldon_puid(body: Any) -> str | None:
     return puid if isinstance(puid, str) and 0 < len(puid) <= 128 else None
 
 
-def seldon_response(probabilities: np.ndarray, names: list[str], model: str, version: int,
-                    puid: str) -> dict[str, Any]:
-    return {"data": {"names": names, "ndarray": probabilities.tolist()},
-            "meta": {"puid": puid, "requestPath": {"model": f"{model}:{version}"}}}
+def seldon_response(probabilities: np.ndarray, names: list[str], model: str, version: int, puid: str) -> dict[str, Any]:
+    return {
+        "data": {"names": names, "ndarray": probabilities.tolist()},
+        "meta": {"puid": puid, "requestPath": {"model": f"{model}:{version}"}},
+    }
 
 
 def seldon_answer(response: Any) -> tuple[int, list[str]] | None:
@@ -76,7 +77,9 @@ def v2_inputs(body: Any) -> Any:
         raise ModelError("InvalidRequest", 'expected {"inputs": [{"name", "shape", "datatype", "data"}]}')
     tensor = inputs[0]
     if tensor.get("datatype") not in ("FP32", "FP64", "INT32", "INT64"):
-        raise ModelError("InvalidDatatype", f"datatype {tensor.get('datatype')!r} is not numeric (FP32, FP64, INT32, INT64)")
+        raise ModelError(
+            "InvalidDatatype", f"datatype {tensor.get('datatype')!r} is not numeric (FP32, FP64, INT32, INT64)"
+        )
     shape, data = tensor.get("shape"), tensor.get("data")
     if not isinstance(shape, list) or not isinstance(data, list):
         raise ModelError("InvalidRequest", "an input needs a shape list and a data list")
@@ -87,9 +90,18 @@ def v2_inputs(body: Any) -> Any:
 
 
 def v2_response(probabilities: np.ndarray, model: str, version: int, request_id: str | None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"model_name": model, "model_version": str(version), "outputs": [
-        {"name": "probabilities", "shape": list(probabilities.shape), "datatype": "FP32",
-         "data": probabilities.ravel().tolist()}]}
+    answer: dict[str, Any] = {
+        "model_name": model,
+        "model_version": str(version),
+        "outputs": [
+            {
+                "name": "probabilities",
+                "shape": list(probabilities.shape),
+                "datatype": "FP32",
+                "data": probabilities.ravel().tolist(),
+            }
+        ],
+    }
     if request_id:
         answer["id"] = request_id
     return answer

@@ -34,8 +34,9 @@ Endpoint = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status=status,
-                        content_type="application/json")
+    return web.Response(
+        body=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status=status, content_type="application/json"
+    )
 
 
 def failed(protocol: str, model: LatheModel, error: Exception) -> web.Response:
@@ -71,8 +72,9 @@ class Routes:
                 return json_response(answer)
             except ModelError as error:
                 code = error.status_code
-                return json_response(error.to_dict() if protocol == "seldon" else
-                                     {"error": f"{error.reason}: {error.message}"}, code)
+                return json_response(
+                    error.to_dict() if protocol == "seldon" else {"error": f"{error.reason}: {error.message}"}, code
+                )
             except web.HTTPException as error:  # aiohttp's own 4xx, e.g. 413 for an oversized body
                 code = error.status
                 raise
@@ -148,8 +150,13 @@ class Routes:
         await self.service.stop()
 
 
-def make_app(deployment: Deployment | LatheModel, max_batch: int = 64, max_wait: float = 0.0,
-             sink: LogSink | None = None, config: Path | None = None) -> web.Application:
+def make_app(
+    deployment: Deployment | LatheModel,
+    max_batch: int = 64,
+    max_wait: float = 0.0,
+    sink: LogSink | None = None,
+    config: Path | None = None,
+) -> web.Application:
     """The application of one server process: a ``Routes`` on Seldon's and V2's paths."""
     if isinstance(deployment, LatheModel):
         deployment = Deployment.of(deployment)

@@ -40,29 +40,52 @@ class Metrics:
 
             self.registry, r = CollectorRegistry(), CollectorRegistry()
             multiprocess.MultiProcessCollector(self.registry)
-        self.requests = Counter("lathe_model_requests_total", "Prediction requests", [*LABELS, "protocol", "code"],
-                                registry=r)
-        self.latency = Histogram("lathe_model_request_seconds", "Request latency", [*LABELS, "protocol"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.batch = Histogram("lathe_model_batch_rows", "Rows per onnxruntime call", LABELS,
-                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
-        self.in_flight = Gauge("lathe_model_in_flight_requests", "Requests being served", ["namespace", "deployment"],
-                               registry=r, multiprocess_mode="livesum")
-        self.load = Gauge("lathe_model_load_seconds", "Time to load the model", LABELS, registry=r,
-                          multiprocess_mode="max")
-        self.traffic = Gauge("lathe_model_traffic_percent", "Share of live traffic", LABELS, registry=r,
-                             multiprocess_mode="max")
-        self.feedback = Counter("lathe_model_feedback_total", "Ground truth received, by whether the prediction was "
-                                "right", [*LABELS, "correct"], registry=r)
-        self.dropped = Counter("lathe_model_log_records_dropped_total", "Request log records dropped because the "
-                               "store could not keep up", ["namespace", "deployment"], registry=r)
+        self.requests = Counter(
+            "lathe_model_requests_total", "Prediction requests", [*LABELS, "protocol", "code"], registry=r
+        )
+        self.latency = Histogram(
+            "lathe_model_request_seconds", "Request latency", [*LABELS, "protocol"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.batch = Histogram(
+            "lathe_model_batch_rows",
+            "Rows per onnxruntime call",
+            LABELS,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "lathe_model_in_flight_requests",
+            "Requests being served",
+            ["namespace", "deployment"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.load = Gauge(
+            "lathe_model_load_seconds", "Time to load the model", LABELS, registry=r, multiprocess_mode="max"
+        )
+        self.traffic = Gauge(
+            "lathe_model_traffic_percent", "Share of live traffic", LABELS, registry=r, multiprocess_mode="max"
+        )
+        self.feedback = Counter(
+            "lathe_model_feedback_total",
+            "Ground truth received, by whether the prediction was right",
+            [*LABELS, "correct"],
+            registry=r,
+        )
+        self.dropped = Counter(
+            "lathe_model_log_records_dropped_total",
+            "Request log records dropped because the store could not keep up",
+            ["namespace", "deployment"],
+            registry=r,
+        )
 
 
 class Service:
     """The request path: route to a version, batch, answer; then shadow, sample to the log, remember for feedback."""
 
-    def __init__(self, deployment: Deployment, metrics: Metrics, sink: LogSink | None, max_batch: int,
-                 max_wait: float) -> None:
+    def __init__(
+        self, deployment: Deployment, metrics: Metrics, sink: LogSink | None, max_batch: int, max_wait: float
+    ) -> None:
         self.deployment, self.metrics, self.sink = deployment, metrics, sink
         self.max_batch, self.max_wait = max_batch, max_wait
         self.batchers: dict[int, Batcher] = {}
@@ -81,16 +104,22 @@ class Service:
         found = self.children.get(key)
         if found is None:
             labels = self.labels(model)
-            found = self.children[key] = (self.metrics.requests.labels(**labels, protocol=protocol, code=str(code)),
-                                          self.metrics.latency.labels(**labels, protocol=protocol))
+            found = self.children[key] = (
+                self.metrics.requests.labels(**labels, protocol=protocol, code=str(code)),
+                self.metrics.latency.labels(**labels, protocol=protocol),
+            )
         found[0].inc()
         found[1].observe(seconds)
 
     def start(self) -> None:
         for version, model in self.deployment.models.items():
             if version not in self.batchers:
-                self.batchers[version] = batcher = Batcher(model.infer, self.max_batch, self.max_wait,
-                                                           observe=self.metrics.batch.labels(**self.labels(model)).observe)
+                self.batchers[version] = batcher = Batcher(
+                    model.infer,
+                    self.max_batch,
+                    self.max_wait,
+                    observe=self.metrics.batch.labels(**self.labels(model)).observe,
+                )
                 batcher.start()
                 self.metrics.load.labels(**self.labels(model)).set(model.load_seconds)
         for version, model in self.deployment.models.items():
@@ -105,7 +134,9 @@ class Service:
         if settings.sample_rate > 0 and self.sink is None:  # logging turned on after start
             from .logsink import store_put
 
-            self.sink = LogSink(store_put(), settings.namespace or "default", settings.deployment or self.deployment.name)
+            self.sink = LogSink(
+                store_put(), settings.namespace or "default", settings.deployment or self.deployment.name
+            )
         for version in self.deployment.reload(settings):
             batcher = self.batchers.pop(version, None)
             if batcher is not None:
@@ -144,16 +175,25 @@ class Service:
             code = 500
         self.count(shadow, "shadow", code, time.perf_counter() - started)
 
-    def record(self, model: LatheModel, rows: np.ndarray, outputs: np.ndarray, labels: list[str], request_id: str,
-               shadow: bool) -> None:
+    def record(
+        self, model: LatheModel, rows: np.ndarray, outputs: np.ndarray, labels: list[str], request_id: str, shadow: bool
+    ) -> None:
         assert self.sink is not None
         if len(self.sink.records) >= MAX_PENDING_LOG:  # the store is slow or down: keep serving, count the loss
             self.metrics.dropped.labels(**self.scope).inc(len(rows))
             return
         for row, probabilities, label in zip(rows, outputs, labels, strict=True):
-            self.sink.add({"kind": "prediction", "request_id": request_id, "version": model.version,
-                           "shadow": shadow, "features": row.tolist(), "probabilities": probabilities.tolist(),
-                           "prediction": label})
+            self.sink.add(
+                {
+                    "kind": "prediction",
+                    "request_id": request_id,
+                    "version": model.version,
+                    "shadow": shadow,
+                    "features": row.tolist(),
+                    "probabilities": probabilities.tolist(),
+                    "prediction": label,
+                }
+            )
 
     def feedback(self, request_id: str, truth: list[str], response: Any = None) -> dict[str, Any]:
         """Join ground truth to the answer (carried in the feedback, or remembered); count it; log it."""
@@ -169,8 +209,16 @@ class Service:
                     self.metrics.feedback.labels(**self.labels(model), correct=str(correct).lower()).inc()
         if self.sink is not None:
             for value, correct in zip(truth, corrects, strict=False):
-                self.sink.add({"kind": "feedback", "request_id": request_id, "version": version, "shadow": False,
-                               "truth": value, "correct": correct})
+                self.sink.add(
+                    {
+                        "kind": "feedback",
+                        "request_id": request_id,
+                        "version": version,
+                        "shadow": False,
+                        "truth": value,
+                        "correct": correct,
+                    }
+                )
         return {"matched": matched, "version": version, "correct": sum(bool(c) for c in corrects)}
 
     async def flush_forever(self) -> None:

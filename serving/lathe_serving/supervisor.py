@@ -97,7 +97,7 @@ class Supervisor:
             self.exit_code = 1
             return
         log.warning("Worker %d exited (status %d); started another", pid, status)
-        time.sleep(min(2 ** self.failures, 10) if quick else 0)
+        time.sleep(min(2**self.failures, 10) if quick else 0)
         self.fork()
 
 

@@ -32,8 +32,9 @@ def control_plane() -> Iterator[ControlPlane]:
     os.environ["KUBECONFIG"] = str(plane.kubeconfig)  # subprocesses (kubectl, the operator) use it too
     try:
         Kubectl(plane).run("apply", "--server-side", "-f", str(ROOT / "charts/lathe/crds"))
-        Kubectl(plane).run("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l",
-                           "app.kubernetes.io/part-of=lathe")
+        Kubectl(plane).run(
+            "wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=lathe"
+        )
         yield plane
     finally:
         plane.stop()
@@ -84,7 +85,10 @@ class Kubectl:
     def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(self.plane.kubectl), f"--kubeconfig={self.plane.kubeconfig}", *args],
-            input=stdin, capture_output=True, text=True, timeout=60,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
@@ -102,16 +106,42 @@ def kubectl(control_plane: ControlPlane) -> Kubectl:
 class OperatorProcess:
     """``python -m lathe_operator operator`` as a subprocess, as it runs in a pod."""
 
-    def __init__(self, plane: ControlPlane, namespace: str, log: Path, metrics_port: int = 0,
-                 extra_env: dict[str, str] | None = None, liveness: str = "") -> None:
-        env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "LATHE_METRICS_PORT": str(metrics_port),
-               "PYTHONUNBUFFERED": "1", "LATHE_STORE_URI": f"file://{log.parent / 'store'}", **(extra_env or {})}
+    def __init__(
+        self,
+        plane: ControlPlane,
+        namespace: str,
+        log: Path,
+        metrics_port: int = 0,
+        extra_env: dict[str, str] | None = None,
+        liveness: str = "",
+    ) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(plane.kubeconfig),
+            "LATHE_METRICS_PORT": str(metrics_port),
+            "PYTHONUNBUFFERED": "1",
+            "LATHE_STORE_URI": f"file://{log.parent / 'store'}",
+            **(extra_env or {}),
+        }
         self.log = log
         self._file = open(log, "ab")  # noqa: SIM115  (closed in kill)
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "lathe_operator", "operator", "-n", namespace, "--liveness", liveness,
-             "--log-format", "full"],
-            stdout=self._file, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "lathe_operator",
+                "operator",
+                "-n",
+                namespace,
+                "--liveness",
+                liveness,
+                "--log-format",
+                "full",
+            ],
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
         )
 
     def kill(self, sig: int = 9) -> None:

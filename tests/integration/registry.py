@@ -20,13 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from onnx import TensorProto, helper
 
-from lathe_core.store_s3 import S3Store
 from lathe_core.datasets import DatasetVersions
 from lathe_core.registry import ModelRegistry
+from lathe_core.store_s3 import S3Store
 from lathe_pipelines.sample_data import digits
+from lathe_pipelines.steps.classifier import train
 from lathe_pipelines.steps.export import export
 from lathe_pipelines.steps.split import split
-from lathe_pipelines.steps.classifier import train
 from tests.servers.s3 import S3Server
 
 SEED = 11
@@ -41,8 +41,16 @@ def store(s3: S3Server, namespace: str) -> S3Store:
 def trained(seed: int = SEED) -> tuple[bytes, list[str], list[str]]:
     """(model.onnx, features, classes) of an MLP trained on digits' train split."""
     parts = split(digits(), "label", seed)
-    model = train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, len(parts.classes), "mlp",
-                  {"epochs": 4, "hidden": [64]}, seed)
+    model = train(
+        parts.x_train,
+        parts.y_train,
+        parts.x_val,
+        parts.y_val,
+        len(parts.classes),
+        "mlp",
+        {"epochs": 4, "hidden": [64]},
+        seed,
+    )
     path = Path(tempfile.mkdtemp()) / "model.onnx"
     export(model.model, len(parts.features), path)
     return path.read_bytes(), parts.features, parts.classes
@@ -52,11 +60,16 @@ def broken_onnx(features: int, classes: int) -> bytes:
     """Looks like a classifier ([N, features] -> [N, classes]) but Gather fails on any pixel value above 1."""
     table = helper.make_tensor("table", TensorProto.FLOAT, [2, classes], [0.0] * (2 * classes))
     graph = helper.make_graph(
-        [helper.make_node("ReduceMax", ["input"], ["peak"], keepdims=0),
-         helper.make_node("Cast", ["peak"], ["index"], to=TensorProto.INT64),
-         helper.make_node("Gather", ["table", "index"], ["logits"], axis=0)],
-        "broken", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", features])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])], [table])
+        [
+            helper.make_node("ReduceMax", ["input"], ["peak"], keepdims=0),
+            helper.make_node("Cast", ["peak"], ["index"], to=TensorProto.INT64),
+            helper.make_node("Gather", ["table", "index"], ["logits"], axis=0),
+        ],
+        "broken",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", features])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])],
+        [table],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -69,15 +82,28 @@ def publish_digits(target: S3Store, namespace: str) -> str:
     pq.write_table(pa.Table.from_pandas(digits(), preserve_index=False), buffer)
     data = buffer.getvalue()
     version = "sha256:" + hashlib.sha256(data).hexdigest()
-    DatasetVersions(target, namespace, "digits").publish(version, {"data.parquet": data},
-                                                        {"version": version, "rows": len(digits())})
+    DatasetVersions(target, namespace, "digits").publish(
+        version, {"data.parquet": data}, {"version": version, "rows": len(digits())}
+    )
     return version
 
 
-def register(target: S3Store, namespace: str, onnx_bytes: bytes, features: list[str], classes: list[str],
-             dataset_version: str, run: str) -> int:
-    card: dict[str, Any] = {"name": MODEL, "run": {"id": run}, "dataset": {"name": "digits", "version": dataset_version},
-                            "seed": SEED, "columns": {"features": features, "classes": classes, "target": "label"}}
+def register(
+    target: S3Store,
+    namespace: str,
+    onnx_bytes: bytes,
+    features: list[str],
+    classes: list[str],
+    dataset_version: str,
+    run: str,
+) -> int:
+    card: dict[str, Any] = {
+        "name": MODEL,
+        "run": {"id": run},
+        "dataset": {"name": "digits", "version": dataset_version},
+        "seed": SEED,
+        "columns": {"features": features, "classes": classes, "target": "label"},
+    }
     version, _ = ModelRegistry(target, namespace, MODEL).register(onnx_bytes, card)
     return version
 
@@ -88,11 +114,23 @@ def registry(s3: S3Server, namespace: str, broken: bool = True) -> dict[str, Any
     dataset_version = publish_digits(target, namespace)
     good, features, classes = trained()
     other = trained(SEED + 1)[0]
-    versions = [register(target, namespace, good, features, classes, dataset_version, "run-1"),
-                register(target, namespace, other, features, classes, dataset_version, "run-2")]
+    versions = [
+        register(target, namespace, good, features, classes, dataset_version, "run-1"),
+        register(target, namespace, other, features, classes, dataset_version, "run-2"),
+    ]
     if broken:
-        versions.append(register(target, namespace, broken_onnx(len(features), len(classes)), features, classes,
-                                 dataset_version, "run-3"))
+        versions.append(
+            register(
+                target, namespace, broken_onnx(len(features), len(classes)), features, classes, dataset_version, "run-3"
+            )
+        )
     rows = digits().drop(columns="label")[features].to_numpy(dtype=np.float32)
-    return {"store": target, "dataset_version": dataset_version, "versions": versions, "features": features,
-            "classes": classes, "rows": rows, "onnx": good}
+    return {
+        "store": target,
+        "dataset_version": dataset_version,
+        "versions": versions,
+        "features": features,
+        "classes": classes,
+        "rows": rows,
+        "onnx": good,
+    }

@@ -9,7 +9,10 @@ from tests.integration.conftest import Kubectl
 def test_crds_are_established(kubectl: Kubectl) -> None:
     crds = kubectl.get("crd", "-l", "app.kubernetes.io/part-of=lathe")["items"]
     assert sorted(c["metadata"]["name"] for c in crds) == [
-        "datasets.lathe.dev", "driftmonitors.lathe.dev", "modeldeployments.lathe.dev", "trainingruns.lathe.dev",
+        "datasets.lathe.dev",
+        "driftmonitors.lathe.dev",
+        "modeldeployments.lathe.dev",
+        "trainingruns.lathe.dev",
     ]
     for crd in crds:
         established = next(c for c in crd["status"]["conditions"] if c["type"] == "Established")
@@ -38,11 +41,17 @@ def test_kubectl_get_shows_printer_columns(kubectl: Kubectl, namespace: str) -> 
 def test_short_names_and_category(kubectl: Kubectl, namespace: str) -> None:
     kubectl.run("apply", "-n", namespace, "-R", "-f", str(ROOT / "examples"))
     names = kubectl.run("get", "lathe", "-n", namespace, "-o", "name").stdout.split()
-    assert sorted(names) == sorted([
-        "dataset.lathe.dev/digits", "trainingrun.lathe.dev/digits-mlp-1", "trainingrun.lathe.dev/digits-mlp-2",
-        "modeldeployment.lathe.dev/digits", "modeldeployment.lathe.dev/digits-batch",
-        "modeldeployment.lathe.dev/digits-edge", "driftmonitor.lathe.dev/digits",
-    ])
+    assert sorted(names) == sorted(
+        [
+            "dataset.lathe.dev/digits",
+            "trainingrun.lathe.dev/digits-mlp-1",
+            "trainingrun.lathe.dev/digits-mlp-2",
+            "modeldeployment.lathe.dev/digits",
+            "modeldeployment.lathe.dev/digits-batch",
+            "modeldeployment.lathe.dev/digits-edge",
+            "driftmonitor.lathe.dev/digits",
+        ]
+    )
     assert kubectl.run("get", "ds,tr,md,dm", "-n", namespace, "-o", "name").stdout.split() != []
 
 

@@ -22,8 +22,13 @@ from tests.servers.prometheus import Prometheus
 def test_seldon_family_gives_requests_error_rate_latency_and_accuracy(prometheus: Prometheus) -> None:
     registry = CollectorRegistry()
     labels = ["namespace", "deployment_name", "predictor_name", "code", "method", "service"]
-    seconds = Histogram("seldon_api_executor_server_requests_seconds", "Seldon executor requests", labels,
-                        registry=registry, buckets=(0.005, 0.01, 0.05, 0.1, 0.5))
+    seconds = Histogram(
+        "seldon_api_executor_server_requests_seconds",
+        "Seldon executor requests",
+        labels,
+        registry=registry,
+        buckets=(0.005, 0.01, 0.05, 0.1, 0.5),
+    )
     feedback = Counter("seldon_api_model_feedback", "Feedback", labels[:3], registry=registry)
     reward = Counter("seldon_api_model_feedback_reward", "Feedback reward", labels[:3], registry=registry)
     port = free_port()
@@ -52,8 +57,12 @@ def test_seldon_family_gives_requests_error_rate_latency_and_accuracy(prometheus
         assert abs(candidate["accuracy"] - 0.75) < 0.02  # type: ignore[operator]
         stable = source.version("ml", "digits", 1, "30s")
         assert stable["error_rate"] == 0 and stable["p99_ms"] is not None and stable["p99_ms"] <= 5
-        assert source.version("ml", "other", 1, "30s") == {"requests": 0.0, "error_rate": None, "p99_ms": None,
-                                                           "accuracy": None}
+        assert source.version("ml", "other", 1, "30s") == {
+            "requests": 0.0,
+            "error_rate": None,
+            "p99_ms": None,
+            "accuracy": None,
+        }
     finally:
         server.shutdown()
         server.server_close()

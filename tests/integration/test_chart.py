@@ -41,7 +41,9 @@ def test_renders_operator_with_all_namespaces_by_default() -> None:
     assert ("ClusterRole", "lathe") in docs and ("ServiceMonitor", "lathe") not in docs
     env = {e["name"]: e for e in container["env"]}
     assert env["LATHE_STORE_URI"]["value"] == "s3://lathe" and env["LATHE_EXECUTOR"]["value"] == "job"
-    assert env["LATHE_PIPELINE_BACKEND"]["value"] == "kfp" and env["LATHE_KFP_HOST"]["value"].startswith("http://ml-pipeline")
+    assert env["LATHE_PIPELINE_BACKEND"]["value"] == "kfp" and env["LATHE_KFP_HOST"]["value"].startswith(
+        "http://ml-pipeline"
+    )
     assert env["LATHE_STORE_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "lathe-store", "key": "secretKey"}
     assert env["LATHE_SERVING"]["value"] == "seldon" and env["LATHE_PROMETHEUS_URL"]["value"].startswith("http://")
     rules = next(r for r in docs[("ClusterRole", "lathe")]["rules"] if "machinelearning.seldon.io" in r["apiGroups"])
@@ -49,30 +51,53 @@ def test_renders_operator_with_all_namespaces_by_default() -> None:
 
 
 def test_watch_namespaces_service_monitor_and_alerts() -> None:
-    docs = render("--set", "watchNamespaces={team-a,team-b}", "--set", "metrics.serviceMonitor.enabled=true",
-                  "--set", "metrics.prometheusRule.enabled=true", "--set-json", "metrics.prometheusRule.errorRate=0.02")
+    docs = render(
+        "--set",
+        "watchNamespaces={team-a,team-b}",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+        "--set-json",
+        "metrics.prometheusRule.errorRate=0.02",
+    )
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=team-a" in args and "--namespace=team-b" in args and "--all-namespaces" not in args
     assert any(d["kind"] == "ServiceMonitor" for d in docs)
     rule = next(d for d in docs if d["kind"] == "PrometheusRule")
     alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
-    assert "> 0.02" in alerts["LatheModelErrorRate"]["expr"] and "{{ $labels.deployment }}" in \
-        alerts["LatheModelErrorRate"]["annotations"]["summary"]
+    assert (
+        "> 0.02" in alerts["LatheModelErrorRate"]["expr"]
+        and "{{ $labels.deployment }}" in alerts["LatheModelErrorRate"]["annotations"]["summary"]
+    )
     assert {"LatheModelLatencyHigh", "LatheModelLiveAccuracyLow", "LatheReconcileErrors"} <= set(alerts)
 
 
-@pytest.mark.parametrize("bad", ["imag.tag=1", "logFormat=xml", "replicaCount=2", "metrics.port=0",
-                                 "store.uri=minio://x", "executor=thread", "pipelines.backend=argo",
-                                 "serving.backend=knative", "serving.prometheusUrl=ftp://x",
-                                 "metrics.prometheusRule.errorRate=2"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "imag.tag=1",
+        "logFormat=xml",
+        "replicaCount=2",
+        "metrics.port=0",
+        "store.uri=minio://x",
+        "executor=thread",
+        "pipelines.backend=argo",
+        "serving.backend=knative",
+        "serving.prometheusUrl=ftp://x",
+        "metrics.prometheusRule.errorRate=2",
+    ],
+)
 def test_schema_rejects_unknown_or_invalid_values(bad: str) -> None:
     result = run_helm("template", "lathe", str(CHART), "--set", bad, check=False)
     assert result.returncode != 0 and "values don't meet the specifications of the schema" in result.stderr
 
 
 def test_chart_crds_are_the_generated_ones() -> None:
-    assert sorted(p.name for p in (CHART / "crds").iterdir()) == sorted(p.name for p in (ROOT / "manifests/crds").iterdir())
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == sorted(
+        p.name for p in (ROOT / "manifests/crds").iterdir()
+    )
 
 
 def test_rendered_chart_applies_to_the_api_server(kubectl: Kubectl) -> None:

@@ -31,9 +31,15 @@ def raw(s3: S3Server, namespace: str, kubectl: Kubectl) -> Iterator[Any]:
     client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
     bucket = f"raw-{namespace}"
     client.make_bucket(bucket)
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "store-creds"},
-              "data": {"accessKey": base64.b64encode(s3.access_key.encode()).decode(),
-                       "secretKey": base64.b64encode(s3.secret_key.encode()).decode()}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "store-creds"},
+        "data": {
+            "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
+            "secretKey": base64.b64encode(s3.secret_key.encode()).decode(),
+        },
+    }
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(secret))
 
     def upload(frame: pd.DataFrame | bytes, key: str = "digits/digits.csv") -> None:
@@ -46,8 +52,13 @@ def raw(s3: S3Server, namespace: str, kubectl: Kubectl) -> Iterator[Any]:
 
 @pytest.fixture
 def operator(control_plane: ControlPlane, s3: S3Server, namespace: str, tmp_path: Path) -> Iterator[Any]:
-    env = {"LATHE_EXECUTOR": "local", "LATHE_STORE_URI": f"s3://lathe-{namespace}", "LATHE_STORE_ENDPOINT": s3.endpoint,
-           "LATHE_STORE_ACCESS_KEY": s3.access_key, "LATHE_STORE_SECRET_KEY": s3.secret_key}
+    env = {
+        "LATHE_EXECUTOR": "local",
+        "LATHE_STORE_URI": f"s3://lathe-{namespace}",
+        "LATHE_STORE_ENDPOINT": s3.endpoint,
+        "LATHE_STORE_ACCESS_KEY": s3.access_key,
+        "LATHE_STORE_SECRET_KEY": s3.secret_key,
+    }
     started: list[OperatorProcess] = []
 
     def start() -> OperatorProcess:
@@ -60,8 +71,14 @@ def operator(control_plane: ControlPlane, s3: S3Server, namespace: str, tmp_path
 
 
 def dataset(bucket: str, **spec: Any) -> str:
-    manifest = {**EXAMPLE, "spec": {**EXAMPLE["spec"], "source": {**EXAMPLE["spec"]["source"],
-                                                                  "uri": f"s3://{bucket}/digits/digits.csv"}, **spec}}
+    manifest = {
+        **EXAMPLE,
+        "spec": {
+            **EXAMPLE["spec"],
+            "source": {**EXAMPLE["spec"]["source"], "uri": f"s3://{bucket}/digits/digits.csv"},
+            **spec,
+        },
+    }
     return yaml.safe_dump(manifest)
 
 
@@ -96,16 +113,24 @@ def test_dataset_from_s3_versions_and_refuses_bad_data(
     assert first["currentVersion"] in table and "1797" in table
 
     raw(frame.iloc[:1500])  # changed content: a second version on the next refresh
-    eventually(lambda: status(kubectl, namespace).get("currentVersion") not in (None, first["currentVersion"]),
-               timeout=120)
+    eventually(
+        lambda: status(kubectl, namespace).get("currentVersion") not in (None, first["currentVersion"]), timeout=120
+    )
     second = status(kubectl, namespace)
     assert second["rows"] == 1500 and [h["version"] for h in second["history"]][:2] == [
-        second["currentVersion"], first["currentVersion"]]
+        second["currentVersion"],
+        first["currentVersion"],
+    ]
 
     raw(frame.iloc[:1500])  # identical content: nothing new
     run = second["lastRun"]["name"]
-    eventually(lambda: status(kubectl, namespace)["lastRun"]["name"] != run and
-               status(kubectl, namespace)["lastRun"]["outcome"] == "Unchanged", timeout=120)
+    eventually(
+        lambda: (
+            status(kubectl, namespace)["lastRun"]["name"] != run
+            and status(kubectl, namespace)["lastRun"]["outcome"] == "Unchanged"
+        ),
+        timeout=120,
+    )
     assert len(status(kubectl, namespace)["history"]) == 2
 
     broken = frame.iloc[:1500].copy()
@@ -137,10 +162,14 @@ def test_restart_mid_ingest_publishes_one_version(
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"source": {"uri": "s3://{bucket}/digits/missing.csv", "credentialsSecret": {"name": "store-creds"}}},
-         "SourceNotFound"),
-        ({"source": {"uri": "s3://{bucket}/digits/digits.csv", "credentialsSecret": {"name": "no-such-secret"}}},
-         "CredentialsNotFound"),
+        (
+            {"source": {"uri": "s3://{bucket}/digits/missing.csv", "credentialsSecret": {"name": "store-creds"}}},
+            "SourceNotFound",
+        ),
+        (
+            {"source": {"uri": "s3://{bucket}/digits/digits.csv", "credentialsSecret": {"name": "no-such-secret"}}},
+            "CredentialsNotFound",
+        ),
         ({"source": {"uri": "s3://{bucket}/digits/digits.csv", "endpoint": "127.0.0.1:1"}}, "SourceUnavailable"),
         ({"schema": [{"name": "label", "type": "int"}]}, "SchemaMismatch"),
         ({"source": {"uri": "s3://{bucket}/digits/notes.csv"}}, "MalformedData"),
@@ -170,17 +199,26 @@ def test_http_and_configmap_sources(kubectl: Kubectl, namespace: str, operator: 
     try:
         operator()
         url = f"http://127.0.0.1:{server.server_address[1]}/digits.csv"
-        web = {"apiVersion": "lathe.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": "digits"},
-               "spec": {"source": {"uri": url}, "target": "label"}}
+        web = {
+            "apiVersion": "lathe.dev/v1alpha1",
+            "kind": "Dataset",
+            "metadata": {"name": "digits"},
+            "spec": {"source": {"uri": url}, "target": "label"},
+        }
         small = "a,label\n1,0\n2,1\n3,0\n"
         kubectl.run("create", "configmap", "tiny", "-n", namespace, f"--from-literal=data.csv={small}")
-        inline = {"apiVersion": "lathe.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": "tiny"},
-                  "spec": {"source": {"configMap": {"name": "tiny", "key": "data.csv"}}, "target": "label"}}
+        inline = {
+            "apiVersion": "lathe.dev/v1alpha1",
+            "kind": "Dataset",
+            "metadata": {"name": "tiny"},
+            "spec": {"source": {"configMap": {"name": "tiny", "key": "data.csv"}}, "target": "label"},
+        }
         kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all([web, inline]))
         eventually(lambda: ready(kubectl, namespace) == ("True", "Published"), timeout=120)
         assert status(kubectl, namespace)["rows"] == 300
-        eventually(lambda: (kubectl.get("dataset", "tiny", "-n", namespace).get("status") or {}).get("rows") == 3,
-                   timeout=120)
+        eventually(
+            lambda: (kubectl.get("dataset", "tiny", "-n", namespace).get("status") or {}).get("rows") == 3, timeout=120
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -191,8 +229,9 @@ def test_delete_on_removal_removes_stored_versions(
 ) -> None:
     raw(digits().iloc[:1200])  # the example expects at least 1,000 rows
     operator()
-    kubectl.run("apply", "-n", namespace, "-f", "-",
-                stdin=dataset(raw.bucket, retention={"keep": 3, "deleteOnRemoval": True}))
+    kubectl.run(
+        "apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket, retention={"keep": 3, "deleteOnRemoval": True})
+    )
     eventually(lambda: ready(kubectl, namespace) == ("True", "Published"), timeout=120)
     assert "lathe.dev/finalizer" in kubectl.get("dataset", "digits", "-n", namespace)["metadata"]["finalizers"]
     assert len(stored_versions(s3, namespace)) == 1

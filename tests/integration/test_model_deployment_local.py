@@ -28,11 +28,18 @@ from tests.servers.s3 import S3Server
 
 
 @pytest.fixture
-def local_operator(control_plane: ControlPlane, s3: S3Server, prometheus: Prometheus, namespace: str,
-                   tmp_path: Path) -> Iterator[Any]:
-    env = {"LATHE_EXECUTOR": "local", "LATHE_STORE_URI": f"s3://lathe-{namespace}", "LATHE_STORE_ENDPOINT": s3.endpoint,
-           "LATHE_STORE_ACCESS_KEY": s3.access_key, "LATHE_STORE_SECRET_KEY": s3.secret_key,
-           "LATHE_PROMETHEUS_URL": prometheus.url, "LATHE_LOCAL_DIR": str(tmp_path / "serving")}
+def local_operator(
+    control_plane: ControlPlane, s3: S3Server, prometheus: Prometheus, namespace: str, tmp_path: Path
+) -> Iterator[Any]:
+    env = {
+        "LATHE_EXECUTOR": "local",
+        "LATHE_STORE_URI": f"s3://lathe-{namespace}",
+        "LATHE_STORE_ENDPOINT": s3.endpoint,
+        "LATHE_STORE_ACCESS_KEY": s3.access_key,
+        "LATHE_STORE_SECRET_KEY": s3.secret_key,
+        "LATHE_PROMETHEUS_URL": prometheus.url,
+        "LATHE_LOCAL_DIR": str(tmp_path / "serving"),
+    }
     started: list[OperatorProcess] = []
 
     def start() -> OperatorProcess:
@@ -51,8 +58,12 @@ def local_operator(control_plane: ControlPlane, s3: S3Server, prometheus: Promet
 
 
 def apply(kubectl: Kubectl, namespace: str, name: str, **spec: Any) -> None:
-    manifest = {"apiVersion": "lathe.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": name},
-                "spec": {"model": {"name": MODEL, "version": 1}, **spec}}
+    manifest = {
+        "apiVersion": "lathe.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {"model": {"name": MODEL, "version": 1}, **spec},
+    }
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest))
 
 
@@ -61,8 +72,10 @@ def status(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
 
 
 def ready(kubectl: Kubectl, namespace: str, name: str) -> tuple[str, str]:
-    found = next((c for c in status(kubectl, namespace, name).get("conditions") or [] if c["type"] == "Ready"),
-                 {"status": "", "reason": ""})
+    found = next(
+        (c for c in status(kubectl, namespace, name).get("conditions") or [] if c["type"] == "Ready"),
+        {"status": "", "reason": ""},
+    )
     return found["status"], found["reason"]
 
 
@@ -81,8 +94,11 @@ class Traffic(threading.Thread):
     def run(self) -> None:
         i = 0
         while not self.stopped.is_set():
-            code, body = call(base(self.endpoint), "/api/v1.0/predictions",
-                              {"data": {"ndarray": [self.rows[i % len(self.rows)].tolist()]}})
+            code, body = call(
+                base(self.endpoint),
+                "/api/v1.0/predictions",
+                {"data": {"ndarray": [self.rows[i % len(self.rows)].tolist()]}},
+            )
             self.seen[body["meta"]["requestPath"]["model"] if code == 200 else str(code)] += 1
             i += 1
             time.sleep(0.01)
@@ -98,29 +114,50 @@ def test_traffic_split_shadow_request_logs_and_feedback(
 ) -> None:
     models = registry(s3, namespace)
     local_operator()
-    apply(kubectl, namespace, "digits", canary={"version": 2}, traffic=[{"version": 1, "percent": 100}],
-          shadow={"version": 3}, logging={"sampleRate": 1.0})
+    apply(
+        kubectl,
+        namespace,
+        "digits",
+        canary={"version": 2},
+        traffic=[{"version": 1, "percent": 100}],
+        shadow={"version": 3},
+        logging={"sampleRate": 1.0},
+    )
     eventually(lambda: ready(kubectl, namespace, "digits") == ("True", "TrafficOverride"), timeout=90)
     url = base(status(kubectl, namespace, "digits")["endpoint"])
     rows = models["rows"]
-    answers = [call(url, "/api/v1.0/predictions", {"data": {"ndarray": [rows[i].tolist()]}, "meta": {"puid": f"r{i}"}})
-               for i in range(200)]
+    answers = [
+        call(url, "/api/v1.0/predictions", {"data": {"ndarray": [rows[i].tolist()]}, "meta": {"puid": f"r{i}"}})
+        for i in range(200)
+    ]
     assert {code for code, _ in answers} == {200}
     assert Counter(b["meta"]["requestPath"]["model"] for _, b in answers) == {f"{MODEL}:1": 200}  # 100:0
     # The broken shadow failed every mirrored request without any caller noticing.
     metrics = call(url, "/metrics")[1]
-    shadow_failures = [line for line in metrics.splitlines() if line.startswith("lathe_model_requests_total")
-                       and 'version="3"' in line and 'protocol="shadow"' in line and 'code="500"' in line]
+    shadow_failures = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("lathe_model_requests_total")
+        and 'version="3"' in line
+        and 'protocol="shadow"' in line
+        and 'code="500"' in line
+    ]
     assert shadow_failures and float(shadow_failures[0].split()[-1]) == 200
 
     # Ground truth for the first 50 requests, joined by request id.
     labels = [b["data"]["names"][max(range(10), key=lambda k: b["data"]["ndarray"][0][k])] for _, b in answers[:50]]
     for i, label in enumerate(labels):
-        code, body = call(url, "/api/v1.0/feedback", {"response": {"meta": {"puid": f"r{i}"}},
-                                                       "truth": {"data": {"ndarray": [label if i % 5 else "x"]}}})
+        code, body = call(
+            url,
+            "/api/v1.0/feedback",
+            {"response": {"meta": {"puid": f"r{i}"}}, "truth": {"data": {"ndarray": [label if i % 5 else "x"]}}},
+        )
         assert code == 200 and body["meta"]["tags"]["matched"] is True
-    feedback = {line.split("correct=")[1][1:5]: float(line.split()[-1]) for line in call(url, "/metrics")[1].splitlines()
-                if line.startswith("lathe_model_feedback_total{")}
+    feedback = {
+        line.split("correct=")[1][1:5]: float(line.split()[-1])
+        for line in call(url, "/metrics")[1].splitlines()
+        if line.startswith("lathe_model_feedback_total{")
+    }
     assert feedback == {"true": 40.0, "fals": 10.0}
     assert call(url, "/api/v1.0/feedback", {"truth": {}})[0] == 400
 
@@ -140,12 +177,21 @@ def test_traffic_split_shadow_request_logs_and_feedback(
     assert all(len(r["features"]) == 64 and r["version"] == 1 for r in served)
 
     # 90:10 lands within statistical tolerance (binomial: sd 9.5 for 1000 requests; allow 5 sd).
-    apply(kubectl, namespace, "digits", canary={"version": 2}, traffic=[{"version": 1, "percent": 90},
-                                                                        {"version": 2, "percent": 10}])
+    apply(
+        kubectl,
+        namespace,
+        "digits",
+        canary={"version": 2},
+        traffic=[{"version": 1, "percent": 90}, {"version": 2, "percent": 10}],
+    )
     eventually(lambda: status(kubectl, namespace, "digits").get("serving") == "1:90,2:10", timeout=60)
     eventually(lambda: ready(kubectl, namespace, "digits") == ("True", "TrafficOverride"), timeout=60)
-    split = Counter(call(url, "/api/v1.0/predictions", {"data": {"ndarray": [rows[i % 100].tolist()]}})[1]["meta"]
-                    ["requestPath"]["model"] for i in range(1000))
+    split = Counter(
+        call(url, "/api/v1.0/predictions", {"data": {"ndarray": [rows[i % 100].tolist()]}})[1]["meta"]["requestPath"][
+            "model"
+        ]
+        for i in range(1000)
+    )
     assert abs(split[f"{MODEL}:2"] - 100) <= 48 and split[f"{MODEL}:1"] + split[f"{MODEL}:2"] == 1000
 
 
@@ -188,8 +234,9 @@ def test_canary_promotes_on_good_metrics_and_rolls_back_on_injected_errors(
     assert {"CanaryStarted", "CanaryPromoted", "CanaryRolledBack"} <= reasons
     # After the rollback every request goes to stable again.
     url = base(rolled["endpoint"])
-    after = Counter(call(url, "/api/v1.0/predictions", {"data": {"ndarray": [models["rows"][0].tolist()]}})[0]
-                    for _ in range(50))
+    after = Counter(
+        call(url, "/api/v1.0/predictions", {"data": {"ndarray": [models["rows"][0].tolist()]}})[0] for _ in range(50)
+    )
     assert after == {200: 50}
 
     kubectl.run("delete", "modeldeployment", "digits", "-n", namespace, "--wait=true", "--timeout=60s")

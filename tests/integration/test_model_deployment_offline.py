@@ -27,13 +27,21 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def test_batch_scores_a_dataset_version_like_in_process_onnxruntime(
-    kubectl: Kubectl, namespace: str, s3: S3Server, local_operator: Any  # noqa: F811
+    kubectl: Kubectl,
+    namespace: str,
+    s3: S3Server,
+    local_operator: Any,
 ) -> None:
     models = registry(s3, namespace, broken=False)
     local_operator()
     version = models["dataset_version"]
-    apply(kubectl, namespace, "score", mode="batch", batch={"dataset": {"name": "digits", "version": version},
-                                                           "chunkRows": 500})
+    apply(
+        kubectl,
+        namespace,
+        "score",
+        mode="batch",
+        batch={"dataset": {"name": "digits", "version": version}, "chunkRows": 500},
+    )
     eventually(lambda: ready(kubectl, namespace, "score") == ("True", "Scored"), timeout=120)
     done = status(kubectl, namespace, "score")
     assert done["rowsScored"] == 1797 and done["outputUri"].startswith(f"s3://lathe-{namespace}/predictions/")
@@ -45,8 +53,9 @@ def test_batch_scores_a_dataset_version_like_in_process_onnxruntime(
     assert tables[0].schema.metadata[b"lathe.dataset_version"].decode() == version
     got = np.vstack([np.array(t.column("probabilities").to_pylist(), dtype=np.float32) for t in tables])
     session = ort.InferenceSession(models["onnx"], providers=["CPUExecutionProvider"])
-    expected = np.vstack([softmax(session.run(None, {"input": models["rows"][i:i + 500]})[0])
-                          for i in range(0, 1797, 500)])
+    expected = np.vstack(
+        [softmax(session.run(None, {"input": models["rows"][i : i + 500]})[0]) for i in range(0, 1797, 500)]
+    )
     assert np.array_equal(got.argmax(1), expected.argmax(1)) and np.allclose(got, expected, atol=1e-6)
     predicted = [p for t in tables for p in t.column("prediction").to_pylist()]
     assert predicted == [models["classes"][i] for i in expected.argmax(1)]
@@ -54,17 +63,30 @@ def test_batch_scores_a_dataset_version_like_in_process_onnxruntime(
 
 
 def test_batch_of_a_missing_dataset_version_fails_with_a_reason(
-    kubectl: Kubectl, namespace: str, s3: S3Server, local_operator: Any  # noqa: F811
+    kubectl: Kubectl,
+    namespace: str,
+    s3: S3Server,
+    local_operator: Any,
 ) -> None:
     registry(s3, namespace, broken=False)
     local_operator()
-    apply(kubectl, namespace, "score", mode="batch", batch={"dataset": {"name": "digits", "version": "sha256:" + "0" * 64}})
+    apply(
+        kubectl,
+        namespace,
+        "score",
+        mode="batch",
+        batch={"dataset": {"name": "digits", "version": "sha256:" + "0" * 64}},
+    )
     eventually(lambda: ready(kubectl, namespace, "score") == ("False", "DatasetNotFound"), timeout=120)
     assert status(kubectl, namespace, "score")["phase"] == "Failed"
 
 
 def test_edge_bundle_runs_with_its_runner_and_records_the_int8_delta(
-    kubectl: Kubectl, namespace: str, s3: S3Server, local_operator: Any, tmp_path: Path  # noqa: F811
+    kubectl: Kubectl,
+    namespace: str,
+    s3: S3Server,
+    local_operator: Any,
+    tmp_path: Path,
 ) -> None:
     models = registry(s3, namespace, broken=False)
     local_operator()
@@ -77,8 +99,13 @@ def test_edge_bundle_runs_with_its_runner_and_records_the_int8_delta(
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         archive.extractall(tmp_path, filter="data")
     bundle = tmp_path / f"{MODEL}-v1"
-    assert sorted(p.name for p in bundle.iterdir()) == ["SHA256SUMS", "metadata.json", "model.int8.onnx", "model.onnx",
-                                                         "runner.py"]
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "SHA256SUMS",
+        "metadata.json",
+        "model.int8.onnx",
+        "model.onnx",
+        "runner.py",
+    ]
     metadata = json.loads((bundle / "metadata.json").read_text())
     quantization = metadata["quantization"]
     assert quantization["rows"] > 200 and abs(quantization["accuracyDelta"]) < 0.05
@@ -86,14 +113,22 @@ def test_edge_bundle_runs_with_its_runner_and_records_the_int8_delta(
 
     rows = models["rows"][:20]
     runner = [sys.executable, str(bundle / "runner.py")]
-    out = subprocess.run(runner, input=json.dumps(rows.tolist()), capture_output=True, text=True, check=True,
-                         cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}).stdout
+    out = subprocess.run(
+        runner,
+        input=json.dumps(rows.tolist()),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+    ).stdout
     answers = [json.loads(line) for line in out.splitlines()]
     session = ort.InferenceSession(models["onnx"], providers=["CPUExecutionProvider"])
     expected = softmax(session.run(None, {"input": rows})[0])
     assert [a["prediction"] for a in answers] == [models["classes"][i] for i in expected.argmax(1)]
-    int8 = subprocess.run([*runner, "--int8"], input=json.dumps(rows.tolist()), capture_output=True, text=True,
-                          check=True).stdout
+    int8 = subprocess.run(
+        [*runner, "--int8"], input=json.dumps(rows.tolist()), capture_output=True, text=True, check=True
+    ).stdout
     assert len(int8.splitlines()) == 20
 
     (bundle / "model.onnx").write_bytes((bundle / "model.onnx").read_bytes() + b"\0")

@@ -27,14 +27,31 @@ ROWS = digits().drop(columns="label").to_numpy(dtype="float32")
 
 
 @pytest.fixture(scope="module")
-def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # noqa: F811
+def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "lathe_serving", "--model-dir", str(model_dir), "--host",
-                                    "127.0.0.1", "--port", str(port), "--max-wait-ms", "5"], stdout=out, stderr=out,
-                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                       [str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")])})
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lathe_serving",
+                "--model-dir",
+                str(model_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--max-wait-ms",
+                "5",
+            ],
+            stdout=out,
+            stderr=out,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")]),
+            },
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         eventually(lambda: call(url, "/v2/health/ready")[0] == 200, timeout=60)
@@ -46,8 +63,12 @@ def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def call(url: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + path,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             text = response.read()
@@ -59,14 +80,19 @@ def call(url: str, path: str, body: Any = None, raw: bytes | None = None) -> tup
         return 0, None
 
 
-def test_both_protocols_match_in_process_onnxruntime(server: str, model_dir: Path) -> None:  # noqa: F811
+def test_both_protocols_match_in_process_onnxruntime(server: str, model_dir: Path) -> None:
     logits = ort.InferenceSession(str(model_dir / "model.onnx")).run(None, {"input": ROWS[:5]})[0]
     expected = np.exp(logits - logits.max(1, keepdims=True))
     expected /= expected.sum(1, keepdims=True)
     code, seldon = call(server, "/api/v1.0/predictions", {"data": {"ndarray": ROWS[:5].tolist()}})
     assert code == 200 and np.allclose(seldon["data"]["ndarray"], expected, atol=1e-6)
-    assert seldon["data"]["names"] == [str(i) for i in range(10)] and seldon["meta"]["requestPath"]["model"] == "digits:3"
-    body = {"id": "r1", "inputs": [{"name": "input", "shape": [5, 64], "datatype": "FP32", "data": ROWS[:5].ravel().tolist()}]}
+    assert (
+        seldon["data"]["names"] == [str(i) for i in range(10)] and seldon["meta"]["requestPath"]["model"] == "digits:3"
+    )
+    body = {
+        "id": "r1",
+        "inputs": [{"name": "input", "shape": [5, 64], "datatype": "FP32", "data": ROWS[:5].ravel().tolist()}],
+    }
     code, v2 = call(server, "/v2/models/digits/infer", body)
     assert code == 200 and v2["id"] == "r1" and v2["model_version"] == "3"
     assert np.allclose(np.reshape(v2["outputs"][0]["data"], v2["outputs"][0]["shape"]), expected, atol=1e-6)
@@ -74,18 +100,29 @@ def test_both_protocols_match_in_process_onnxruntime(server: str, model_dir: Pat
     assert call(server, "/v2/models/digits")[1]["inputs"][0]["shape"] == [-1, 64]
 
 
-@pytest.mark.parametrize(("path", "body", "code", "reason"), [
-    ("/api/v1.0/predictions", b"not json", 400, "InvalidJSON"),
-    ("/api/v1.0/predictions", {"data": {"ndarray": [[1.0] * 3]}}, 400, "InvalidShape"),
-    ("/api/v1.0/predictions", {"data": {"ndarray": [["x"] * 64]}}, 400, "InvalidInput"),
-    ("/api/v1.0/predictions", {"rows": [1]}, 400, "InvalidRequest"),
-    ("/api/v1.0/predictions", [1, 2], 400, "InvalidRequest"),
-    ("/v2/models/other/infer", {"inputs": []}, 404, "ModelNotFound"),
-    ("/v2/models/digits/infer", {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "BYTES", "data": []}]},
-     400, "InvalidDatatype"),
-    ("/v2/models/digits/infer", {"inputs": [{"name": "input", "shape": [2, 64], "datatype": "FP32", "data": [1.0]}]},
-     400, "InvalidShape"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "code", "reason"),
+    [
+        ("/api/v1.0/predictions", b"not json", 400, "InvalidJSON"),
+        ("/api/v1.0/predictions", {"data": {"ndarray": [[1.0] * 3]}}, 400, "InvalidShape"),
+        ("/api/v1.0/predictions", {"data": {"ndarray": [["x"] * 64]}}, 400, "InvalidInput"),
+        ("/api/v1.0/predictions", {"rows": [1]}, 400, "InvalidRequest"),
+        ("/api/v1.0/predictions", [1, 2], 400, "InvalidRequest"),
+        ("/v2/models/other/infer", {"inputs": []}, 404, "ModelNotFound"),
+        (
+            "/v2/models/digits/infer",
+            {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "BYTES", "data": []}]},
+            400,
+            "InvalidDatatype",
+        ),
+        (
+            "/v2/models/digits/infer",
+            {"inputs": [{"name": "input", "shape": [2, 64], "datatype": "FP32", "data": [1.0]}]},
+            400,
+            "InvalidShape",
+        ),
+    ],
+)
 def test_bad_requests_get_a_4xx_with_a_reason(server: str, path: str, body: Any, code: int, reason: str) -> None:
     status, answer = call(server, path, raw=body if isinstance(body, bytes) else json.dumps(body).encode())
     assert status == code and reason in json.dumps(answer)
@@ -105,8 +142,11 @@ def test_concurrent_requests_are_batched_and_metrics_are_scraped(server: str, pr
         assert set(pool.map(one, range(400))) == {200}
     assert call(server, "/api/v1.0/predictions", {"data": {"ndarray": [[1.0]]}})[0] == 400
     prometheus.scrape([server.removeprefix("http://")])
-    queries = {"ok": 'sum(lathe_model_requests_total{code="200"})', "bad": 'sum(lathe_model_requests_total{code="400"})',
-               "rows_per_call": "sum(lathe_model_batch_rows_sum) / sum(lathe_model_batch_rows_count)"}
+    queries = {
+        "ok": 'sum(lathe_model_requests_total{code="200"})',
+        "bad": 'sum(lathe_model_requests_total{code="400"})',
+        "rows_per_call": "sum(lathe_model_batch_rows_sum) / sum(lathe_model_batch_rows_count)",
+    }
 
     def scraped() -> dict[str, float]:
         found = {}
@@ -128,9 +168,11 @@ def _malformed() -> Any:
 
     bodies = json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=300)
     wrapped = json_values.map(lambda v: json.dumps({"data": {"ndarray": v}}).encode()) | json_values.map(
-        lambda v: json.dumps({"inputs": [{"name": "input", "shape": v, "datatype": "FP32", "data": v}]}).encode())
-    paths = st.sampled_from(["/api/v1.0/predictions", "/predict", "/v2/models/digits/infer", "/api/v1.0/feedback",
-                             "/v2/models/nope/infer"])
+        lambda v: json.dumps({"inputs": [{"name": "input", "shape": v, "datatype": "FP32", "data": v}]}).encode()
+    )
+    paths = st.sampled_from(
+        ["/api/v1.0/predictions", "/predict", "/v2/models/digits/infer", "/api/v1.0/feedback", "/v2/models/nope/infer"]
+    )
     return st.tuples(paths, bodies | wrapped)
 
 
@@ -153,16 +195,34 @@ def test_thousands_of_malformed_requests_get_4xx_and_the_server_stays_up(server:
 
 
 def test_workers_share_the_port_add_up_their_metrics_and_are_supervised(
-    model_dir: Path, tmp_path: Path  # noqa: F811
+    model_dir: Path,
+    tmp_path: Path,
 ) -> None:
     import signal
 
     port = free_port()
     with open(tmp_path / "server.log", "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "lathe_serving", "--model-dir", str(model_dir), "--host",
-                                    "127.0.0.1", "--port", str(port), "--workers", "2"], stdout=out, stderr=out,
-                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                       [str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")])})
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lathe_serving",
+                "--model-dir",
+                str(model_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+            ],
+            stdout=out,
+            stderr=out,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")]),
+            },
+        )
     url = f"http://127.0.0.1:{port}"
 
     def workers() -> list[int]:
@@ -172,11 +232,18 @@ def test_workers_share_the_port_add_up_their_metrics_and_are_supervised(
     try:
         eventually(lambda: call(url, "/v2/health/ready")[0] == 200 and len(workers()) == 2, timeout=60)
         with ThreadPoolExecutor(8) as pool:
-            codes = list(pool.map(lambda i: call(url, "/api/v1.0/predictions",
-                                                 {"data": {"ndarray": [ROWS[i % 100].tolist()]}})[0], range(200)))
+            codes = list(
+                pool.map(
+                    lambda i: call(url, "/api/v1.0/predictions", {"data": {"ndarray": [ROWS[i % 100].tolist()]}})[0],
+                    range(200),
+                )
+            )
         assert codes == [200] * 200
-        total = sum(float(line.split()[-1]) for line in call(url, "/metrics")[1].splitlines()
-                    if line.startswith("lathe_model_requests_total{") and 'code="200"' in line)
+        total = sum(
+            float(line.split()[-1])
+            for line in call(url, "/metrics")[1].splitlines()
+            if line.startswith("lathe_model_requests_total{") and 'code="200"' in line
+        )
         assert total == 200  # whichever worker answers /metrics counts both
         first = workers()
         os.kill(first[0], signal.SIGKILL)

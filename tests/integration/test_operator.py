@@ -95,25 +95,35 @@ def test_spec_change_is_observed_and_deleting_collects_children(
     start_operator()
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(DATASET))
     eventually(lambda: kubectl.get("dataset", "digits", "-n", namespace)["status"]["observedGeneration"] == 1)
-    kubectl.run("patch", "dataset", "digits", "-n", namespace, "--type=merge", "-p", '{"spec":{"retention":{"keep":3}}}')
+    kubectl.run(
+        "patch", "dataset", "digits", "-n", namespace, "--type=merge", "-p", '{"spec":{"retention":{"keep":3}}}'
+    )
     eventually(lambda: kubectl.get("dataset", "digits", "-n", namespace)["status"]["observedGeneration"] == 2)
     assert len(jobs(kubectl, namespace)) == 2  # one ingest per spec: the new spec gets its own Job
     kubectl.run("delete", "dataset", "digits", "-n", namespace, "--wait=true")
     eventually(lambda: jobs(kubectl, namespace) == [], timeout=60)  # kube-controller-manager's garbage collector
 
 
-@pytest.mark.parametrize(("path", "reason"), [
-    ("02-training-run/trainingrun.yaml", "PipelineBackendUnavailable"),  # no KFP API configured here
-    ("04-drift-monitor/driftmonitor.yaml", "NotImplemented"),
-])
-def test_kinds_without_a_backend_say_so_honestly(kubectl: Kubectl, namespace: str, start_operator: Any, path: str,
-                                                 reason: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("02-training-run/trainingrun.yaml", "PipelineBackendUnavailable"),  # no KFP API configured here
+        ("04-drift-monitor/driftmonitor.yaml", "NotImplemented"),
+    ],
+)
+def test_kinds_without_a_backend_say_so_honestly(
+    kubectl: Kubectl, namespace: str, start_operator: Any, path: str, reason: str
+) -> None:
     start_operator()
     manifest = load_yaml(ROOT / "examples" / path)
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest))
     kind, name = manifest["kind"].lower(), manifest["metadata"]["name"]
-    obj = eventually(lambda: kubectl.get(kind, name, "-n", namespace).get("status", {}).get("conditions") and
-                     kubectl.get(kind, name, "-n", namespace))
+    obj = eventually(
+        lambda: (
+            kubectl.get(kind, name, "-n", namespace).get("status", {}).get("conditions")
+            and kubectl.get(kind, name, "-n", namespace)
+        )
+    )
     ready = ready_condition(obj)
     assert (ready["status"], ready["reason"]) == ("False", reason)
     assert obj["status"]["observedGeneration"] == 1 and obj["status"]["phase"] == "Pending"

@@ -8,14 +8,13 @@ from typing import Any
 
 import onnxruntime as ort
 import yaml
-import numpy as np
 
-from lathe_core.store_s3 import S3Store
 from lathe_core.registry import ModelRegistry
+from lathe_core.store_s3 import S3Store
 from lathe_pipelines.sample_data import digits
 from tests.conftest import ROOT, eventually, load_yaml
 from tests.integration.conftest import Kubectl
-from tests.integration.test_dataset import dataset, raw, operator  # noqa: F401  (fixtures)
+from tests.integration.test_dataset import dataset, operator, raw  # noqa: F401  (fixtures)
 from tests.servers.s3 import S3Server
 
 RUN = load_yaml(ROOT / "examples/02-training-run/trainingrun.yaml")
@@ -37,12 +36,18 @@ def ready(kubectl: Kubectl, namespace: str, name: str) -> tuple[str, str]:
 
 
 def test_training_run_registers_a_gated_onnx_model(
-    kubectl: Kubectl, namespace: str, raw: Any, operator: Any, s3: S3Server  # noqa: F811
+    kubectl: Kubectl,
+    namespace: str,
+    raw: Any,
+    operator: Any,
+    s3: S3Server,
 ) -> None:
     raw(digits())
     operator()
     # The TrainingRun comes first: it waits for the Dataset, then pins its version.
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=training_run("digits-mlp-1", [{"metric": "accuracy", "min": 0.9}]))
+    kubectl.run(
+        "apply", "-n", namespace, "-f", "-", stdin=training_run("digits-mlp-1", [{"metric": "accuracy", "min": 0.9}])
+    )
     eventually(lambda: ready(kubectl, namespace, "digits-mlp-1")[1] == "DatasetNotFound", timeout=60)
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket))
     eventually(lambda: ready(kubectl, namespace, "digits-mlp-1") == ("True", "Registered"), timeout=300)
@@ -54,8 +59,9 @@ def test_training_run_registers_a_gated_onnx_model(
     table = kubectl.run("get", "trainingruns", "-n", namespace).stdout
     assert "digits-mlp-1" in table and "True" in table
 
-    registry = ModelRegistry(S3Store(s3.endpoint, s3.access_key, s3.secret_key, f"lathe-{namespace}"), namespace,
-                             "digits-classifier")
+    registry = ModelRegistry(
+        S3Store(s3.endpoint, s3.access_key, s3.secret_key, f"lathe-{namespace}"), namespace, "digits-classifier"
+    )
     card = registry.card(1)
     assert card["dataset"] == {"name": "digits", "version": data["currentVersion"]}
     assert card["seed"] == 42 and card["training"]["params"]["hidden"] == [64]

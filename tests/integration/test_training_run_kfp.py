@@ -33,13 +33,27 @@ def kfp() -> Iterator[FakeKfp]:
 
 
 def test_kfp_run_is_created_once_followed_and_recorded(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, raw: Any, s3: S3Server,  # noqa: F811
-    kfp: FakeKfp, tmp_path: Path,
+    control_plane: ControlPlane,
+    kubectl: Kubectl,
+    namespace: str,
+    raw: Any,
+    s3: S3Server,
+    kfp: FakeKfp,
+    tmp_path: Path,
 ) -> None:
-    store = {"LATHE_STORE_URI": f"s3://lathe-{namespace}", "LATHE_STORE_ENDPOINT": s3.endpoint,
-             "LATHE_STORE_ACCESS_KEY": s3.access_key, "LATHE_STORE_SECRET_KEY": s3.secret_key}
-    env = {**store, "LATHE_EXECUTOR": "local", "LATHE_PIPELINE_BACKEND": "kfp", "LATHE_KFP_HOST": kfp.url,
-           "LATHE_KFP_UI_URL": "https://kubeflow.example.com/pipeline"}
+    store = {
+        "LATHE_STORE_URI": f"s3://lathe-{namespace}",
+        "LATHE_STORE_ENDPOINT": s3.endpoint,
+        "LATHE_STORE_ACCESS_KEY": s3.access_key,
+        "LATHE_STORE_SECRET_KEY": s3.secret_key,
+    }
+    env = {
+        **store,
+        "LATHE_EXECUTOR": "local",
+        "LATHE_PIPELINE_BACKEND": "kfp",
+        "LATHE_KFP_HOST": kfp.url,
+        "LATHE_KFP_UI_URL": "https://kubeflow.example.com/pipeline",
+    }
 
     started: list[OperatorProcess] = []
 
@@ -55,22 +69,36 @@ def test_kfp_run_is_created_once_followed_and_recorded(
             process.kill(signal.SIGTERM)
 
 
-def check_run(start: Any, kubectl: Kubectl, namespace: str, raw: Any, kfp: FakeKfp,  # noqa: F811
-              tmp_path: Path, store: dict[str, str]) -> None:
+def check_run(
+    start: Any,
+    kubectl: Kubectl,
+    namespace: str,
+    raw: Any,
+    kfp: FakeKfp,
+    tmp_path: Path,
+    store: dict[str, str],
+) -> None:
     operator = start()
     manifest = copy.deepcopy(RUN)
     manifest["spec"]["model"]["hyperparameters"] = {"hidden": [32], "epochs": 8}
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket) + "---\n" + yaml.safe_dump(manifest))
     [run] = eventually(lambda: list(kfp.runs.values()), timeout=180)
-    status = eventually(lambda: kubectl.get("trainingrun", "digits-mlp-1", "-n", namespace)["status"].get("runId")
-                        and kubectl.get("trainingrun", "digits-mlp-1", "-n", namespace)["status"], timeout=60)
+    status = eventually(
+        lambda: (
+            kubectl.get("trainingrun", "digits-mlp-1", "-n", namespace)["status"].get("runId")
+            and kubectl.get("trainingrun", "digits-mlp-1", "-n", namespace)["status"]
+        ),
+        timeout=60,
+    )
     assert status["runId"] == run["run_id"]
     assert status["runUrl"] == f"https://kubeflow.example.com/pipeline/#/runs/details/{run['run_id']}"
     assert kfp.experiments[run["experiment_id"]]["display_name"] == "digits"  # spec.pipeline.experiment
     parameters = run["runtime_config"]["parameters"]
     assert parameters["dataset_version"] == status["datasetVersion"] and parameters["seed"] == 42
     executors = run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert executors["exec-train-model"]["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
+    assert executors["exec-train-model"]["nodeSelector"]["labels"] == {
+        "cloud.google.com/gke-accelerator": "nvidia-tesla-t4"
+    }
     container = run["pipeline_spec"]["pipeline_spec"]["deploymentSpec"]["executors"]["exec-train-model"]["container"]
     assert container["resources"]["accelerator"]["resourceCount"] == "1"
 
@@ -82,8 +110,17 @@ def check_run(start: Any, kubectl: Kubectl, namespace: str, raw: Any, kfp: FakeK
     kfp.set_state(run["run_id"], "RUNNING")
 
     kfp.down = True  # the API goes away: Degraded, retried with back-off, still one run afterwards
-    eventually(lambda: next(c for c in kubectl.get("trainingrun", "digits-mlp-1", "-n", namespace)["status"]["conditions"]
-                            if c["type"] == "Ready")["reason"] == "PipelineBackendUnavailable", timeout=60)
+    eventually(
+        lambda: (
+            next(
+                c
+                for c in kubectl.get("trainingrun", "digits-mlp-1", "-n", namespace)["status"]["conditions"]
+                if c["type"] == "Ready"
+            )["reason"]
+            == "PipelineBackendUnavailable"
+        ),
+        timeout=60,
+    )
     kfp.down = False
 
     # Play the KFP controller: execute the submitted run for real, then mark it succeeded.
@@ -99,8 +136,17 @@ def check_run(start: Any, kubectl: Kubectl, namespace: str, raw: Any, kfp: FakeK
                 os.environ[key] = value
     assert result["passed"] and result["version"] == 1
     kfp.set_state(run["run_id"], "SUCCEEDED")
-    eventually(lambda: next(c for c in kubectl.get("trainingrun", "digits-mlp-1", "-n", namespace)["status"]["conditions"]
-                            if c["type"] == "Ready")["reason"] == "Registered", timeout=120)
+    eventually(
+        lambda: (
+            next(
+                c
+                for c in kubectl.get("trainingrun", "digits-mlp-1", "-n", namespace)["status"]["conditions"]
+                if c["type"] == "Ready"
+            )["reason"]
+            == "Registered"
+        ),
+        timeout=120,
+    )
     final = kubectl.get("trainingrun", "digits-mlp-1", "-n", namespace)["status"]
     assert final["model"]["version"] == 1 and final["metrics"]["accuracy"] > 0.9
     assert len(kfp.runs) == 1 and sum(1 for m, p in kfp.requests if m == "POST" and p.endswith("/runs")) == 1

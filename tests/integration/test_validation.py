@@ -31,41 +31,92 @@ def variant(kind: str, change: dict[str, Any], drop: tuple[str, ...] = ()) -> di
 S3 = {"uri": "s3://raw/digits.csv"}
 # (kind, spec change, keys to drop, substrings the error must contain: the field and the reason)
 CASES = [
-    ("Dataset", {"source": {**S3, "configMap": {"name": "c", "key": "k"}}}, (), ["spec.source", "exactly one of source.uri"]),
+    (
+        "Dataset",
+        {"source": {**S3, "configMap": {"name": "c", "key": "k"}}},
+        (),
+        ["spec.source", "exactly one of source.uri"],
+    ),
     ("Dataset", {"source": {"format": "csv"}}, (), ["spec.source", "exactly one of source.uri"]),
     ("Dataset", {"source": {"uri": "ftp://host/data.csv"}}, (), ["spec.source.uri", "should match"]),
     ("Dataset", {"source": {**S3, "format": "xlsx"}}, (), ["spec.source.format", "Unsupported value"]),
-    ("Dataset", {"source": {"uri": "https://h/d.csv", "credentialsSecret": {"name": "s"}}}, (),
-     ["spec.source", "credentialsSecret applies to s3"]),
+    (
+        "Dataset",
+        {"source": {"uri": "https://h/d.csv", "credentialsSecret": {"name": "s"}}},
+        (),
+        ["spec.source", "credentialsSecret applies to s3"],
+    ),
     ("Dataset", {"expectations": [{"type": "values_are_fine"}]}, (), ["spec.expectations[0].type"]),
     ("Dataset", {"retention": {"keep": 0}}, (), ["spec.retention.keep", "greater than or equal to 1"]),
-    ("Dataset", {"schema": [{"name": "pixel_0", "type": "float"}], "target": "label"}, (),
-     ["spec.target", "target must be one of the declared schema columns"]),
+    (
+        "Dataset",
+        {"schema": [{"name": "pixel_0", "type": "float"}], "target": "label"},
+        (),
+        ["spec.target", "target must be one of the declared schema columns"],
+    ),
     ("Dataset", {"refresh": {"interval": "1h", "cron": "0 * * * *"}}, (), ["spec.refresh", "exactly one of refresh"]),
-    ("TrainingRun", {"gates": [{"metric": "accuracy", "min": 0.9, "max": 0.5}]}, (), ["spec.gates[0]", "min must be <= max"]),
+    (
+        "TrainingRun",
+        {"gates": [{"metric": "accuracy", "min": 0.9, "max": 0.5}]},
+        (),
+        ["spec.gates[0]", "min must be <= max"],
+    ),
     ("TrainingRun", {"gates": [{"metric": "accuracy"}]}, (), ["spec.gates[0]", "at least one of min, max"]),
-    ("TrainingRun", {"resources": {"acceleratorType": "nvidia-tesla-t4"}}, (), ["spec.resources.gpus", "needs gpus > 0"]),
+    (
+        "TrainingRun",
+        {"resources": {"acceleratorType": "nvidia-tesla-t4"}},
+        (),
+        ["spec.resources.gpus", "needs gpus > 0"],
+    ),
     ("TrainingRun", {"dataset": {"name": "digits", "version": "v3"}}, (), ["spec.dataset.version", "should match"]),
     ("TrainingRun", {"model": {"name": "m", "type": "transformer"}}, (), ["spec.model.type", "Unsupported value"]),
     ("TrainingRun", {}, ("dataset",), ["spec.dataset", "Required value"]),
     ("ModelDeployment", {"canary": {"version": 1}}, (), ["spec.canary.version", "must differ from model.version"]),
     ("ModelDeployment", {"canary": {"version": 2, "steps": [50, 10]}}, (), ["spec.canary", "ascending"]),
-    ("ModelDeployment", {"canary": {"version": 2, "steps": [10, 101]}}, (), ["spec.canary.steps[1]", "less than or equal to 100"]),
+    (
+        "ModelDeployment",
+        {"canary": {"version": 2, "steps": [10, 101]}},
+        (),
+        ["spec.canary.steps[1]", "less than or equal to 100"],
+    ),
     ("ModelDeployment", {"mode": "batch"}, ("canary",), ["spec", "mode batch needs spec.batch"]),
     ("ModelDeployment", {"mode": "edge"}, (), ["spec", "apply to mode online only"]),
-    ("ModelDeployment", {"mode": "batch", "batch": {"dataset": {"name": "digits"}},
-                         "graph": {"transformers": [{"name": "scale", "image": "example/scale:1"}]}}, ("canary",),
-     ["spec", "graph applies to mode online only"]),
-    ("ModelDeployment", {"traffic": [{"version": 1, "percent": 80}, {"version": 2, "percent": 10}]}, (),
-     ["spec.traffic", "add up to 100"]),
-    ("ModelDeployment", {"traffic": [{"version": 1, "percent": 50}, {"version": 7, "percent": 50}]}, (),
-     ["spec.traffic", "only model.version and canary.version"]),
+    (
+        "ModelDeployment",
+        {
+            "mode": "batch",
+            "batch": {"dataset": {"name": "digits"}},
+            "graph": {"transformers": [{"name": "scale", "image": "example/scale:1"}]},
+        },
+        ("canary",),
+        ["spec", "graph applies to mode online only"],
+    ),
+    (
+        "ModelDeployment",
+        {"traffic": [{"version": 1, "percent": 80}, {"version": 2, "percent": 10}]},
+        (),
+        ["spec.traffic", "add up to 100"],
+    ),
+    (
+        "ModelDeployment",
+        {"traffic": [{"version": 1, "percent": 50}, {"version": 7, "percent": 50}]},
+        (),
+        ["spec.traffic", "only model.version and canary.version"],
+    ),
     ("ModelDeployment", {"shadow": {"version": 2}}, (), ["spec.shadow.version", "must differ from canary.version"]),
-    ("ModelDeployment", {"traffic": [{"version": 1, "percent": 50}, {"version": 1, "percent": 50}]}, (),
-     ["spec.traffic", "each version once"]),
+    (
+        "ModelDeployment",
+        {"traffic": [{"version": 1, "percent": 50}, {"version": 1, "percent": 50}]},
+        (),
+        ["spec.traffic", "each version once"],
+    ),
     ("ModelDeployment", {"autoscaling": {"minReplicas": 1, "maxReplicas": 3}}, (), ["spec", "replicas or autoscaling"]),
-    ("ModelDeployment", {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}, ("replicas",),
-     ["spec.autoscaling", "minReplicas must be <= maxReplicas"]),
+    (
+        "ModelDeployment",
+        {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}},
+        ("replicas",),
+        ["spec.autoscaling", "minReplicas must be <= maxReplicas"],
+    ),
     ("DriftMonitor", {"action": "retrain"}, ("retrain",), ["spec", "action retrain needs spec.retrain"]),
     ("DriftMonitor", {"interval": "5 minutes"}, (), ["spec.interval", "should match"]),
     ("DriftMonitor", {"driftShare": 1.5}, (), ["spec.driftShare", "less than or equal to 1"]),
@@ -73,11 +124,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "change", "drop", "expected"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("kind", "change", "drop", "expected"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
 def test_invalid_spec_is_rejected_and_not_stored(
     kubectl: Kubectl, namespace: str, kind: str, change: dict[str, Any], drop: tuple[str, ...], expected: list[str]
 ) -> None:
-    result = kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(variant(kind, change, drop)), check=False)
+    result = kubectl.run(
+        "apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(variant(kind, change, drop)), check=False
+    )
     assert result.returncode != 0, f"accepted: {change}"
     for text in expected:
         assert text in result.stderr, f"{text!r} not in: {result.stderr}"

@@ -96,14 +96,23 @@ class FakeKfp:
         if path == f"{API}/experiments" and method == "POST":
             if not body.get("display_name"):
                 raise ValueError("experiment display_name is required")
-            experiment = {"experiment_id": str(uuid.uuid4()), "display_name": body["display_name"],
-                          "description": body.get("description") or "", "namespace": body.get("namespace") or "",
-                          "created_at": _now(), "storage_state": "AVAILABLE"}
+            experiment = {
+                "experiment_id": str(uuid.uuid4()),
+                "display_name": body["display_name"],
+                "description": body.get("description") or "",
+                "namespace": body.get("namespace") or "",
+                "created_at": _now(),
+                "storage_state": "AVAILABLE",
+            }
             self.experiments[experiment["experiment_id"]] = experiment
             return 200, experiment
         if path == f"{API}/runs" and method == "GET":
-            found = [r for r in self.runs.values() if _matches(r, query.get("filter"))
-                     and (not query.get("experiment_id") or r["experiment_id"] == query["experiment_id"])]
+            found = [
+                r
+                for r in self.runs.values()
+                if _matches(r, query.get("filter"))
+                and (not query.get("experiment_id") or r["experiment_id"] == query["experiment_id"])
+            ]
             return 200, {"runs": found, "total_size": len(found)}
         if path == f"{API}/runs" and method == "POST":
             return 200, self._create_run(body)
@@ -124,10 +133,17 @@ class FakeKfp:
         missing = [name for name, p in required.items() if not p.get("isOptional") and name not in parameters]
         if missing:
             raise ValueError(f"missing pipeline parameters {missing}")
-        run = {"run_id": str(uuid.uuid4()), "display_name": body["display_name"], "experiment_id": body["experiment_id"],
-               "pipeline_spec": spec, "runtime_config": body.get("runtime_config") or {}, "state": "PENDING",
-               "created_at": _now(), "storage_state": "AVAILABLE",
-               "state_history": [{"update_time": _now(), "state": "PENDING"}]}
+        run = {
+            "run_id": str(uuid.uuid4()),
+            "display_name": body["display_name"],
+            "experiment_id": body["experiment_id"],
+            "pipeline_spec": spec,
+            "runtime_config": body.get("runtime_config") or {},
+            "state": "PENDING",
+            "created_at": _now(),
+            "storage_state": "AVAILABLE",
+            "state_history": [{"update_time": _now(), "state": "PENDING"}],
+        }
         self.runs[run["run_id"]] = run
         return run
 

@@ -28,8 +28,9 @@ class Prometheus:
     def _config(self) -> dict[str, Any]:
         jobs: list[dict[str, Any]] = [{"job_name": "lathe", "static_configs": [{"targets": self.targets}]}]
         if self.file_sd:
-            jobs.append({"job_name": "lathe-serving", "file_sd_configs": [{"files": self.file_sd,
-                                                                            "refresh_interval": "5s"}]})
+            jobs.append(
+                {"job_name": "lathe-serving", "file_sd_configs": [{"files": self.file_sd, "refresh_interval": "5s"}]}
+            )
         return {
             "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
             "scrape_configs": jobs,

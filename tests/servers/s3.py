@@ -45,7 +45,9 @@ class S3Server:
         )
         jar = binary(f"s3proxy-{S3PROXY_VERSION}/s3proxy.jar")
         self.process = Process(
-            "s3proxy", ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-jar", str(jar), "--properties", str(conf)], self.work
+            "s3proxy",
+            ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-jar", str(jar), "--properties", str(conf)],
+            self.work,
         )
 
         def answers() -> bool:

@@ -44,8 +44,9 @@ def test_versions_are_read_back_from_their_keys_only() -> None:
 
 
 def test_store_settings_round_trip_through_the_environment() -> None:
-    settings = StoreSettings(uri="s3://b", endpoint="s3:9000", secure=True, access_key="a", secret_key="s",
-                             secret_name="creds")
+    settings = StoreSettings(
+        uri="s3://b", endpoint="s3:9000", secure=True, access_key="a", secret_key="s", secret_name="creds"
+    )
     env = {**settings.env(), "LATHE_STORE_SECRET": "creds"}
     assert StoreSettings.from_env(env) == settings
     assert set(settings.env(keys=False)) == set(env) - set(SECRET_KEYS.values()) - {"LATHE_STORE_SECRET"}
@@ -82,12 +83,22 @@ def _modules_after_import(module: str, paths: list[str]) -> set[str]:
     return set(json.loads(out))
 
 
-@pytest.mark.parametrize(("module", "paths", "absent"), [
-    ("lathe_core.runs", ["core"], {"minio", "pydantic", "pandas", "torch", "kfp"}),
-    ("lathe_serving.server", ["core", "serving"], {"lathe_operator", "lathe_pipelines", "pydantic", "pandas", "torch"}),
-    ("lathe_operator.handlers", ["core", "operator", "pipelines"],
-     {"torch", "pandas", "great_expectations", "onnxruntime", "lathe_serving"}),
-])
+@pytest.mark.parametrize(
+    ("module", "paths", "absent"),
+    [
+        ("lathe_core.runs", ["core"], {"minio", "pydantic", "pandas", "torch", "kfp"}),
+        (
+            "lathe_serving.server",
+            ["core", "serving"],
+            {"lathe_operator", "lathe_pipelines", "pydantic", "pandas", "torch"},
+        ),
+        (
+            "lathe_operator.handlers",
+            ["core", "operator", "pipelines"],
+            {"torch", "pandas", "great_expectations", "onnxruntime", "lathe_serving"},
+        ),
+    ],
+)
 def test_each_package_loads_without_what_it_must_not_carry(module: str, paths: list[str], absent: set[str]) -> None:
     """What import-linter checks statically, checked in a fresh interpreter: the image each package runs in."""
     loaded = _modules_after_import(module, paths)

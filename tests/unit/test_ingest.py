@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from lathe_core.store_local import LocalStore
 from lathe_core.datasets import DatasetVersions
+from lathe_core.store_local import LocalStore
 from lathe_pipelines.ingest import IngestRequest, ingest
 from lathe_pipelines.sample_data import digits
 from lathe_pipelines.steps import schema
@@ -103,7 +103,11 @@ def test_ingest_publishes_once_and_refuses_bad_data(frame: pd.DataFrame, tmp_pat
     manifest = versions.manifest(first["version"])
     assert manifest["rows"] == 400 and manifest["target"] == "label" and manifest["validation"]["evaluated"] == 2
     assert {Path(k).name for k in store.list(versions.prefix + first["version"][7:])} == {
-        "data.parquet", "manifest.json", "profile.json", "validation.json"}
+        "data.parquet",
+        "manifest.json",
+        "profile.json",
+        "validation.json",
+    }
 
     again = ingest(IngestRequest("ns", "digits", "run-1", spec), store, None)
     assert again["outcome"] == "Unchanged" and again["version"] == first["version"]

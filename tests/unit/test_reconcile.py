@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lathe_operator.api.v1alpha1 import Dataset, DriftMonitor, TrainingRun
-from lathe_core.settings import StoreSettings
-from lathe_operator.reconcile import dataset as reconcile
-from lathe_operator.reconcile import unsupported
 from lathe_core.runs import RunState as RunObservation
+from lathe_core.settings import StoreSettings
+from lathe_operator.api.v1alpha1 import Dataset, DriftMonitor, TrainingRun
+from lathe_operator.reconcile import dataset as reconcile
+from lathe_operator.reconcile import jobs, unsupported
 from lathe_operator.reconcile.dataset import DatasetObserved
-from lathe_operator.reconcile import jobs
 from lathe_operator.reconcile.plan import Observed
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -20,17 +19,33 @@ V1, V2, V3, V4 = (f"sha256:{c * 64}" for c in "1234")
 
 
 def make(status: dict[str, Any] | None = None, **spec: Any) -> Dataset:
-    return Dataset.model_validate({"kind": "Dataset", "metadata": META,
-                                   "spec": {"source": {"uri": "s3://raw/d.csv"}, **spec}, "status": status or {}})
+    return Dataset.model_validate(
+        {
+            "kind": "Dataset",
+            "metadata": META,
+            "spec": {"source": {"uri": "s3://raw/d.csv"}, **spec},
+            "status": status or {},
+        }
+    )
 
 
 def report(outcome: str, version: str = V1, **extra: Any) -> RunObservation:
-    body = {"outcome": outcome, "reason": extra.pop("reason", outcome), "version": version, "rows": 10, "columns": 3,
-            "message": extra.pop("message", outcome), "finishedAt": NOW.isoformat(), **extra}
+    body = {
+        "outcome": outcome,
+        "reason": extra.pop("reason", outcome),
+        "version": version,
+        "rows": 10,
+        "columns": 3,
+        "message": extra.pop("message", outcome),
+        "finishedAt": NOW.isoformat(),
+        **extra,
+    }
     return RunObservation("Done", body)
 
 
-def step(dataset: Dataset, run: RunObservation, now: datetime = NOW, **observed: Any) -> tuple[reconcile.DatasetPlan, Dataset]:
+def step(
+    dataset: Dataset, run: RunObservation, now: datetime = NOW, **observed: Any
+) -> tuple[reconcile.DatasetPlan, Dataset]:
     plan = reconcile.plan(dataset, DatasetObserved(now=now, run=run, **observed))
     return plan, Dataset.model_validate({**dataset.dump(), "status": plan.status})
 
@@ -61,11 +76,17 @@ def test_plan_twice_is_empty_while_running_and_after_publishing() -> None:
 
 def test_validation_failure_keeps_the_previous_version_current() -> None:
     _, done = step(step(make(), RunObservation("Absent"))[1], report("Published"))
-    changed = Dataset.model_validate({**done.dump(), "spec": {**done.spec.dump(), "target": "label"},
-                                      "metadata": {**META, "generation": 3}})
+    changed = Dataset.model_validate(
+        {**done.dump(), "spec": {**done.spec.dump(), "target": "label"}, "metadata": {**META, "generation": 3}}
+    )
     _, running = step(changed, RunObservation("Absent"))
-    failed = report("Failed", V2, reason="ValidationFailed", message="1 of 3 expectations failed: expect_x",
-                    validation={"evaluated": 3, "successful": 2, "failed": 1, "failures": ["expect_x"]})
+    failed = report(
+        "Failed",
+        V2,
+        reason="ValidationFailed",
+        message="1 of 3 expectations failed: expect_x",
+        validation={"evaluated": 3, "successful": 2, "failed": 1, "failures": ["expect_x"]},
+    )
     plan, after = step(running, failed)
     assert after.status.current_version == V1
     assert ready(after) == ("False", "ValidationFailed") and after.status.phase == "Failed"
@@ -117,7 +138,15 @@ def test_ingest_job_is_owned_and_takes_credentials_from_secrets() -> None:
     request = reconcile.ingest_request(dataset, "digits-abc-0-0", None)
     job = jobs.manifest(request, image="img", service_account="sa", store=StoreSettings())
     assert job["metadata"]["name"] == "digits-abc-0-0" and job["spec"]["template"]["spec"]["containers"][0]["args"] == [
-        "lathe", "ingest", "--namespace", "team-a", "--name", "digits", "--run", "digits-abc-0-0"]
+        "lathe",
+        "ingest",
+        "--namespace",
+        "team-a",
+        "--name",
+        "digits",
+        "--run",
+        "digits-abc-0-0",
+    ]
     assert job["metadata"]["ownerReferences"][0]["uid"] == "1234"
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["LATHE_SOURCE_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "raw-creds", "key": "accessKey"}
@@ -127,8 +156,9 @@ def test_ingest_job_is_owned_and_takes_credentials_from_secrets() -> None:
 
 def test_unsupported_kinds_say_so_and_settle() -> None:
     for resource in (
-        TrainingRun.model_validate({"kind": "TrainingRun", "metadata": META,
-                                    "spec": {"dataset": {"name": "d"}, "model": {"name": "m"}}}),
+        TrainingRun.model_validate(
+            {"kind": "TrainingRun", "metadata": META, "spec": {"dataset": {"name": "d"}, "model": {"name": "m"}}}
+        ),
         DriftMonitor.model_validate({"kind": "DriftMonitor", "metadata": META, "spec": {"deployment": "d"}}),
     ):
         first = unsupported.plan(resource, Observed(now=NOW))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lathe_operator.api.v1alpha1 import ModelDeployment
-from lathe_core.settings import StoreSettings
-from lathe_operator.reconcile import model_deployment as reconcile
 from lathe_core.runs import RunState
+from lathe_core.settings import StoreSettings
+from lathe_operator.api.v1alpha1 import ModelDeployment
 from lathe_operator.reconcile import canary, jobs, offline, seldon
+from lathe_operator.reconcile import model_deployment as reconcile
 from lathe_operator.reconcile.canary import VersionMetrics
 from lathe_operator.reconcile.model_deployment import DeploymentObserved, ServingView
 from lathe_operator.reconcile.plan import DatasetView
@@ -17,15 +17,25 @@ from lathe_operator.reconcile.plan import DatasetView
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 META = {"name": "digits", "namespace": "ns", "uid": "abcdef12-3456", "generation": 1}
 UP = ServingView("Available", "ok", "http://127.0.0.1:1/api/v1.0/predictions")
-CANARY = {"version": 4, "steps": [10, 50, 100], "analysis": {"window": "1m", "minRequests": 100, "maxErrorRate": 0.05,
-                                                              "maxP99Ms": 50, "minAccuracy": 0.8}}
+CANARY = {
+    "version": 4,
+    "steps": [10, 50, 100],
+    "analysis": {"window": "1m", "minRequests": 100, "maxErrorRate": 0.05, "maxP99Ms": 50, "minAccuracy": 0.8},
+}
 GOOD = VersionMetrics(requests=500, error_rate=0.0, p99_ms=3.0, accuracy=0.95)
 
 
-def make(spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, generation: int = 1) -> ModelDeployment:
-    return ModelDeployment.model_validate({"kind": "ModelDeployment", "metadata": {**META, "generation": generation},
-                                           "status": status or {},
-                                           "spec": {"model": {"name": "clf", "version": 3}, **(spec or {})}})
+def make(
+    spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, generation: int = 1
+) -> ModelDeployment:
+    return ModelDeployment.model_validate(
+        {
+            "kind": "ModelDeployment",
+            "metadata": {**META, "generation": generation},
+            "status": status or {},
+            "spec": {"model": {"name": "clf", "version": 3}, **(spec or {})},
+        }
+    )
 
 
 def step(md: ModelDeployment, now: datetime = NOW, **observed: Any) -> tuple[reconcile.DeploymentPlan, ModelDeployment]:
@@ -56,7 +66,11 @@ def test_stable_only_serves_all_traffic_and_follows_the_backend() -> None:
 
 def test_missing_model_version_is_model_not_found_and_serves_nothing() -> None:
     plan, md = step(make({"canary": CANARY}), missing=[4])
-    assert plan.serve is None and ready(md) == ("False", "ModelNotFound") and "version 4" in md.status.conditions[0].message
+    assert (
+        plan.serve is None
+        and ready(md) == ("False", "ModelNotFound")
+        and "version 4" in md.status.conditions[0].message
+    )
 
 
 def test_canary_steps_then_promotes_after_each_window_with_enough_requests() -> None:
@@ -78,9 +92,11 @@ def test_canary_steps_then_promotes_after_each_window_with_enough_requests() -> 
 
 
 def test_canary_rolls_back_on_errors_latency_or_accuracy_and_retries_on_a_new_generation() -> None:
-    for bad, words in ((VersionMetrics(500, 0.2, 3.0, 0.9), "error rate 20.00%"),
-                       (VersionMetrics(500, 0.0, 80.0, 0.9), "p99 80.0 ms > 50 ms"),
-                       (VersionMetrics(500, 0.0, 3.0, 0.5), "live accuracy 0.500 < 0.8")):
+    for bad, words in (
+        (VersionMetrics(500, 0.2, 3.0, 0.9), "error rate 20.00%"),
+        (VersionMetrics(500, 0.0, 80.0, 0.9), "p99 80.0 ms > 50 ms"),
+        (VersionMetrics(500, 0.0, 3.0, 0.5), "live accuracy 0.500 < 0.8"),
+    ):
         _, md = step(make({"canary": CANARY}))
         plan, md = step(md, NOW + timedelta(minutes=2), metrics={4: bad, 3: GOOD})
         assert traffic(md) == [(3, 100)] and ready(md) == ("True", "CanaryRolledBack") and md.status.phase == "Degraded"
@@ -95,7 +111,9 @@ def test_canary_rolls_back_on_errors_latency_or_accuracy_and_retries_on_a_new_ge
 
 def test_manual_traffic_wins_over_the_canary() -> None:
     _, md = step(make({"canary": CANARY}))
-    override = make({"canary": CANARY, "traffic": [{"version": 3, "percent": 100}]}, status=md.dump()["status"], generation=2)
+    override = make(
+        {"canary": CANARY, "traffic": [{"version": 3, "percent": 100}]}, status=md.dump()["status"], generation=2
+    )
     plan, md = step(override, NOW + timedelta(minutes=5), metrics={4: GOOD})
     assert traffic(md) == [(3, 100)] and ready(md) == ("True", "TrafficOverride")
     assert md.status.history[-1].action == "Override" and "TrafficOverride" in [e.reason for e in plan.events]
@@ -108,17 +126,37 @@ def test_removing_the_canary_clears_its_status() -> None:
 
 
 def test_seldon_deployment_has_predictors_traffic_shadow_logger_and_an_owner() -> None:
-    md = make({"canary": CANARY, "shadow": {"version": 5}, "logging": {"sampleRate": 0.5},
-               "autoscaling": {"minReplicas": 1, "maxReplicas": 4, "targetConcurrency": 16},
-               "resources": {"cpu": "500m", "memory": "1Gi"},
-               "graph": {"transformers": [{"name": "scale", "image": "example/scale:1"}]}})
+    md = make(
+        {
+            "canary": CANARY,
+            "shadow": {"version": 5},
+            "logging": {"sampleRate": 0.5},
+            "autoscaling": {"minReplicas": 1, "maxReplicas": 4, "targetConcurrency": 16},
+            "resources": {"cpu": "500m", "memory": "1Gi"},
+            "graph": {"transformers": [{"name": "scale", "image": "example/scale:1"}]},
+        }
+    )
     uris = {v: f"s3://lathe/models/ns/clf/{v}/" for v in (3, 4, 5)}
-    sd = seldon.seldon_deployment(md, [(3, 90), (4, 10)], 5, uris, image="img", store=StoreSettings(),
-                                  storage_secret="lathe-seldon-storage", logger_url="http://logger")
-    assert sd["apiVersion"] == "machinelearning.seldon.io/v1" and sd["metadata"]["ownerReferences"][0]["uid"] == META["uid"]
+    sd = seldon.seldon_deployment(
+        md,
+        [(3, 90), (4, 10)],
+        5,
+        uris,
+        image="img",
+        store=StoreSettings(),
+        storage_secret="lathe-seldon-storage",
+        logger_url="http://logger",
+    )
+    assert (
+        sd["apiVersion"] == "machinelearning.seldon.io/v1"
+        and sd["metadata"]["ownerReferences"][0]["uid"] == META["uid"]
+    )
     predictors = sd["spec"]["predictors"]
     assert [(p["name"], p["traffic"], p.get("shadow", False)) for p in predictors] == [
-        ("v3", 90, False), ("v4", 10, False), ("v5", 0, True)]
+        ("v3", 90, False),
+        ("v4", 10, False),
+        ("v5", 0, True),
+    ]
     graph = predictors[1]["graph"]
     assert graph["type"] == "TRANSFORMER" and graph["children"][0]["modelUri"] == uris[4]
     assert graph["children"][0]["implementation"] == "LATHE_SERVER"
@@ -131,8 +169,15 @@ def test_seldon_deployment_has_predictors_traffic_shadow_logger_and_an_owner() -
     assert container["args"][-2:] == ["--sample-rate", "0.5"]  # the server logs sampled requests to the store
     assert "LATHE_STORE_ACCESS_KEY" in {e["name"] for e in container["env"]}
     assert component["spec"]["securityContext"]["runAsNonRoot"] is True
-    found = {**sd, "status": {"state": "Available", "address": {"url": "http://digits-v3.ns:8000/api/v1.0/predictions"}}}
-    assert seldon.observe(found) == ("Available", "SeldonDeployment digits is Available", found["status"]["address"]["url"])
+    found = {
+        **sd,
+        "status": {"state": "Available", "address": {"url": "http://digits-v3.ns:8000/api/v1.0/predictions"}},
+    }
+    assert seldon.observe(found) == (
+        "Available",
+        "SeldonDeployment digits is Available",
+        found["status"]["address"]["url"],
+    )
     assert seldon.observe(None)[0] == "Absent"
 
 
@@ -147,16 +192,26 @@ def test_batch_waits_for_its_dataset_starts_once_and_reports_rows() -> None:
     assert plan.start.args[:2] == ("score", "--namespace") and "sha256:" + "1" * 64 in plan.start.args
     plan, md = step(md, run=RunState("Running", progress={"rows": 1000}))
     assert plan.start is None and md.status.rows_scored == 1000
-    report = {"outcome": "Succeeded", "uri": "s3://lathe/predictions/x/", "bytes": 10, "rows": 1797,
-              "datasetVersion": "sha256:1", "modelVersion": 3}
+    report = {
+        "outcome": "Succeeded",
+        "uri": "s3://lathe/predictions/x/",
+        "bytes": 10,
+        "rows": 1797,
+        "datasetVersion": "sha256:1",
+        "modelVersion": 3,
+    }
     plan, md = step(md, run=RunState("Done", report))
     assert ready(md) == ("True", "Scored") and md.status.output_uri == report["uri"] and md.status.rows_scored == 1797
     assert plan.requeue_after is None  # ended: not looked at again until the spec changes
 
 
 def test_edge_failure_keeps_the_reason() -> None:
-    plan, md = step(make({"mode": "edge", "edge": {"quantize": True}}), run=RunState("Done", {
-        "outcome": "Failed", "reason": "ChecksumMismatch", "message": "model fails its sha256 check"}))
+    plan, md = step(
+        make({"mode": "edge", "edge": {"quantize": True}}),
+        run=RunState(
+            "Done", {"outcome": "Failed", "reason": "ChecksumMismatch", "message": "model fails its sha256 check"}
+        ),
+    )
     assert ready(md) == ("False", "ChecksumMismatch") and md.status.phase == "Failed"
 
 
@@ -167,7 +222,11 @@ def test_offline_job_runs_the_same_command_as_a_non_root_job_owned_by_the_deploy
     assert rendered["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
     pod = rendered["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["args"] == ["lathe", *request.args] and request.args[0] == "bundle" and request.args[-1] == "--quantize"
+    assert (
+        container["args"] == ["lathe", *request.args]
+        and request.args[0] == "bundle"
+        and request.args[-1] == "--quantize"
+    )
     assert container["resources"]["limits"] == {"memory": "1Gi"} and rendered["metadata"]["name"] == "digits-abcdef12-1"
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "Never"
     env = {e["name"]: e for e in container["env"]}

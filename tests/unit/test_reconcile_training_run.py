@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lathe_core.runs import RunState as PipelineView
 from lathe_operator.api.v1alpha1 import TrainingRun
 from lathe_operator.reconcile import training_run as reconcile
-from lathe_core.runs import RunState as PipelineView
 from lathe_operator.reconcile.plan import DatasetView
 from lathe_operator.reconcile.training_run import TrainingRunObserved
 
@@ -18,8 +18,18 @@ READY = DatasetView(exists=True, current_version=V1, target="label")
 
 
 def make(status: dict[str, Any] | None = None) -> TrainingRun:
-    return TrainingRun.model_validate({"kind": "TrainingRun", "metadata": META, "status": status or {}, "spec": {
-        "dataset": {"name": "digits"}, "model": {"name": "clf"}, "gates": [{"metric": "accuracy", "min": 0.9}]}})
+    return TrainingRun.model_validate(
+        {
+            "kind": "TrainingRun",
+            "metadata": META,
+            "status": status or {},
+            "spec": {
+                "dataset": {"name": "digits"},
+                "model": {"name": "clf"},
+                "gates": [{"metric": "accuracy", "min": 0.9}],
+            },
+        }
+    )
 
 
 def step(run: TrainingRun, **observed: Any) -> tuple[reconcile.TrainingRunPlan, TrainingRun]:
@@ -34,7 +44,9 @@ def ready(run: TrainingRun) -> tuple[str, str]:
 
 def test_waits_for_the_dataset_and_degrades_when_it_never_appears() -> None:
     plan, waiting = step(make(), dataset=DatasetView(exists=False), created=NOW)
-    assert plan.submit is None and ready(waiting) == ("False", "DatasetNotFound") and waiting.status.phase == "Progressing"
+    assert (
+        plan.submit is None and ready(waiting) == ("False", "DatasetNotFound") and waiting.status.phase == "Progressing"
+    )
     _, late = step(waiting, dataset=DatasetView(exists=False), created=NOW, now=NOW + timedelta(minutes=6))
     assert late.status.phase == "Failed"
     _, unready = step(make(), dataset=DatasetView(exists=True), created=NOW)
@@ -53,17 +65,30 @@ def test_submits_once_pins_the_version_and_plans_nothing_while_running() -> None
 
 def test_registered_and_gate_failed_outcomes_are_terminal() -> None:
     _, started = step(make(), dataset=READY)
-    report = {"outcome": "Succeeded", "reason": "Registered", "version": 3, "uri": "s3://lathe/models/ns/clf/3/model.onnx",
-              "sha256": "a" * 64, "metrics": {"accuracy": 0.97}, "device": "cuda", "finishedAt": NOW.isoformat(),
-              "gates": [{"metric": "accuracy", "value": 0.97, "min": 0.9, "passed": True}]}
+    report = {
+        "outcome": "Succeeded",
+        "reason": "Registered",
+        "version": 3,
+        "uri": "s3://lathe/models/ns/clf/3/model.onnx",
+        "sha256": "a" * 64,
+        "metrics": {"accuracy": 0.97},
+        "device": "cuda",
+        "finishedAt": NOW.isoformat(),
+        "gates": [{"metric": "accuracy", "value": 0.97, "min": 0.9, "passed": True}],
+    }
     plan, done = step(started, dataset=READY, pipeline=PipelineView("Done", report))
     assert ready(done) == ("True", "Registered") and done.status.model is not None and done.status.model.version == 3
     assert "on cuda" in next(c for c in done.status.conditions if c.type == "Ready").message
     assert plan.requeue_after is None  # ended: not looked at again until the spec changes
     repeat, same = step(done, dataset=READY, pipeline=PipelineView("Done", report))
     assert repeat.empty and same.status == done.status
-    failed = {**report, "outcome": "Failed", "reason": "GateFailed", "message": "accuracy = 0.8000, needs >= 0.9000",
-              "gates": [{"metric": "accuracy", "value": 0.8, "min": 0.9, "passed": False}]}
+    failed = {
+        **report,
+        "outcome": "Failed",
+        "reason": "GateFailed",
+        "message": "accuracy = 0.8000, needs >= 0.9000",
+        "gates": [{"metric": "accuracy", "value": 0.8, "min": 0.9, "passed": False}],
+    }
     plan, gated = step(started, dataset=READY, pipeline=PipelineView("Done", failed))
     assert ready(gated) == ("False", "GateFailed") and gated.status.model is None and gated.status.phase == "Failed"
     assert [(e.type, e.reason) for e in plan.events] == [("Warning", "GateFailed")]

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lathe_pipelines.sample_data import digits
+from lathe_pipelines.steps.classifier import train
 from lathe_pipelines.steps.export import export
 from lathe_pipelines.steps.split import split
-from lathe_pipelines.steps.classifier import train
 from lathe_serving.model import LatheModel, ModelError
 
 
@@ -25,8 +25,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     parts = split(digits().iloc[:600], "label", 5)
     trained = train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp", {"epochs": 3, "hidden": [32]}, 5)
     digest = export(trained.model, 64, directory / "model.onnx")
-    (directory / "model.json").write_text(json.dumps({"name": "digits", "version": 3, "sha256": digest,
-                                                      "columns": {"classes": parts.classes}}))
+    (directory / "model.json").write_text(
+        json.dumps({"name": "digits", "version": 3, "sha256": digest, "columns": {"classes": parts.classes}})
+    )
     return directory
 
 
@@ -48,11 +49,19 @@ def test_predicts_probabilities_like_onnxruntime(model: LatheModel, model_dir: P
     assert model.init_metadata()["inputs"][0]["shape"] == [-1, 64]
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    ([[1.0] * 63], "InvalidShape"), ([], "InvalidShape"), ([["a"] * 64], "InvalidInput"),
-    ([[float("nan")] * 64], "InvalidInput"), ([[[1.0] * 64]], "InvalidShape"), ("hello", "InvalidInput"),
-    ([[1.0] * 64] * 10_001, "TooManyRows"), ({"x": 1}, "InvalidInput"),
-])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ([[1.0] * 63], "InvalidShape"),
+        ([], "InvalidShape"),
+        ([["a"] * 64], "InvalidInput"),
+        ([[float("nan")] * 64], "InvalidInput"),
+        ([[[1.0] * 64]], "InvalidShape"),
+        ("hello", "InvalidInput"),
+        ([[1.0] * 64] * 10_001, "TooManyRows"),
+        ({"x": 1}, "InvalidInput"),
+    ],
+)
 def test_bad_input_is_a_4xx_with_a_reason(model: LatheModel, payload: object, reason: str) -> None:
     with pytest.raises(ModelError) as error:
         model.predict(payload)
@@ -60,9 +69,11 @@ def test_bad_input_is_a_4xx_with_a_reason(model: LatheModel, payload: object, re
     assert error.value.to_dict()["status"]["reason"] == reason
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=5),
-                           lambda inner: st.lists(inner, max_size=70) | st.dictionaries(st.text(max_size=3), inner,
-                                                                                          max_size=3), max_leaves=80)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=70) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=80,
+)
 
 
 @settings(max_examples=1000, deadline=None)
@@ -88,13 +99,22 @@ def test_a_model_that_fails_its_checksum_is_refused(model_dir: Path, tmp_path: P
 def test_feedback_carries_or_names_the_answer_it_grades() -> None:
     from lathe_serving import protocols
 
-    answer = {"data": {"names": ["0", "1", "2"], "ndarray": [[0.1, 0.7, 0.2], [0.8, 0.1, 0.1]]},
-              "meta": {"puid": "r1", "requestPath": {"model": "digits:4"}}}
+    answer = {
+        "data": {"names": ["0", "1", "2"], "ndarray": [[0.1, 0.7, 0.2], [0.8, 0.1, 0.1]]},
+        "meta": {"puid": "r1", "requestPath": {"model": "digits:4"}},
+    }
     assert protocols.seldon_answer(answer) == (4, ["1", "0"])
     assert protocols.seldon_answer({"meta": {"puid": "r1"}}) is None
-    assert protocols.seldon_feedback({"response": answer, "truth": {"data": {"ndarray": [[1], [2.0]]}}}) == \
-        ("r1", ["1", "2"])
-    for bad in ({"truth": {}}, {"response": answer}, {"response": answer, "truth": {"data": {"ndarray": [[1, 2]]}}}, []):
+    assert protocols.seldon_feedback({"response": answer, "truth": {"data": {"ndarray": [[1], [2.0]]}}}) == (
+        "r1",
+        ["1", "2"],
+    )
+    for bad in (
+        {"truth": {}},
+        {"response": answer},
+        {"response": answer, "truth": {"data": {"ndarray": [[1, 2]]}}},
+        [],
+    ):
         with pytest.raises(ModelError) as error:
             protocols.seldon_feedback(bad)
         assert error.value.status_code == 400

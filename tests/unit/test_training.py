@@ -11,10 +11,10 @@ import yaml
 from lathe_pipelines import training
 from lathe_pipelines.components.prepare import prepare_data
 from lathe_pipelines.sample_data import digits
-from lathe_pipelines.steps.metrics import metrics
-from lathe_pipelines.steps.gate import describe, evaluate
-from lathe_pipelines.steps.split import split
 from lathe_pipelines.steps.classifier import TrainingFailed, train
+from lathe_pipelines.steps.gate import describe, evaluate
+from lathe_pipelines.steps.metrics import metrics
+from lathe_pipelines.steps.split import split
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "pipelines/compiled/training.yaml"
@@ -32,16 +32,22 @@ def test_split_is_seeded_and_stratified() -> None:
 
 def test_training_is_reproducible_and_learns() -> None:
     parts = split(digits(), "label", 1)
-    runs = [train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp", {"epochs": 3}, 1) for _ in range(2)]
+    runs = [
+        train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp", {"epochs": 3}, 1) for _ in range(2)
+    ]
     weights = [next(r.model.net.parameters()).detach().numpy() for r in runs]
     assert np.array_equal(weights[0], weights[1])
     assert runs[0].history[-1]["valAccuracy"] > 0.85 and runs[0].device in ("cpu", "cuda")
 
 
-@pytest.mark.parametrize(("model_type", "params", "reason"), [
-    ("transformer", {}, "UnknownModelType"), ("mlp", {"layers": 3}, "InvalidHyperparameters"),
-    ("mlp", {"epochs": 2}, "NaNLoss"),
-])
+@pytest.mark.parametrize(
+    ("model_type", "params", "reason"),
+    [
+        ("transformer", {}, "UnknownModelType"),
+        ("mlp", {"layers": 3}, "InvalidHyperparameters"),
+        ("mlp", {"epochs": 2}, "NaNLoss"),
+    ],
+)
 def test_bad_training_input_fails_with_a_reason(model_type: str, params: dict[str, Any], reason: str) -> None:
     parts = split(digits().iloc[:300], "label", 1)
     x = parts.x_train.copy()
@@ -59,8 +65,12 @@ def test_metrics() -> None:
 
 
 def test_gates_use_ranges_and_the_baseline() -> None:
-    gates = [{"metric": "accuracy", "min": 0.9}, {"metric": "macro_f1", "maxRegression": 0.02},
-             {"metric": "loss", "maxRegression": 0.05}, {"metric": "auc", "min": 0.5}]
+    gates = [
+        {"metric": "accuracy", "min": 0.9},
+        {"metric": "macro_f1", "maxRegression": 0.02},
+        {"metric": "loss", "maxRegression": 0.05},
+        {"metric": "auc", "min": 0.5},
+    ]
     results = evaluate(gates, {"accuracy": 0.95, "macro_f1": 0.90, "loss": 0.2}, {"macro_f1": 0.93, "loss": 0.1})
     assert [r["passed"] for r in results] == [True, False, False, False]
     assert results[1]["min"] == pytest.approx(0.91) and results[2]["max"] == pytest.approx(0.15)
@@ -74,9 +84,14 @@ def test_component_is_a_typed_plain_function() -> None:
 
 
 def test_gpu_node_pool_settings_reach_the_compiled_ir() -> None:
-    resources = {"gpus": 2, "acceleratorType": "nvidia-tesla-t4", "cpu": "4", "memory": "8Gi",
-                 "nodeSelector": {"pool": "gpu"},
-                 "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
+    resources = {
+        "gpus": 2,
+        "acceleratorType": "nvidia-tesla-t4",
+        "cpu": "4",
+        "memory": "8Gi",
+        "nodeSelector": {"pool": "gpu"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    }
     docs = list(yaml.safe_load_all(training.compile_yaml(training.build(resources))))
     pipeline, platform = docs[0], docs[1]
     container = pipeline["deploymentSpec"]["executors"]["exec-train-model"]["container"]

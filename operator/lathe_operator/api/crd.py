@@ -51,8 +51,12 @@ def structural(node: Any, defs: dict[str, Any]) -> Any:
     for key, value in node.items():
         if key in _DROP:
             continue
-        if key == "default" and (value is None or isinstance(value, dict) or value == []
-                                  or (isinstance(value, list) and not all(isinstance(v, (int, str)) for v in value))):
+        if key == "default" and (
+            value is None
+            or isinstance(value, dict)
+            or value == []
+            or (isinstance(value, list) and not all(isinstance(v, (int, str)) for v in value))
+        ):
             continue  # scalar and scalar-list defaults are deliberate; empty ones the server would write everywhere
         if key == "const":
             out["enum"] = [value]

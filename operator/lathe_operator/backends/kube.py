@@ -11,7 +11,6 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-
 SPEC_HASH = "lathe.dev/spec-hash"
 
 
@@ -83,8 +82,10 @@ class KubeClient:
         rendering (a logger, a shadow predictor) disappear from the object too."""
         meta = manifest["metadata"]
         digest = hashlib.sha256(json.dumps(manifest["spec"], sort_keys=True).encode()).hexdigest()[:16]
-        manifest = {**manifest, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
-                                                                      SPEC_HASH: digest}}}
+        manifest = {
+            **manifest,
+            "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}), SPEC_HASH: digest}},
+        }
         if self.ensure(manifest):
             return "created"
         found = self.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
@@ -94,9 +95,16 @@ class KubeClient:
         if (current.get("annotations") or {}).get(SPEC_HASH) == digest:
             return "unchanged"
         ours = manifest["metadata"]
-        body = {**manifest, "metadata": {**ours, "resourceVersion": current.get("resourceVersion"),
-                                         "labels": {**(current.get("labels") or {}), **(ours.get("labels") or {})},
-                                         "annotations": {**(current.get("annotations") or {}), **ours["annotations"]}}}
+        body = {
+            **manifest,
+            "metadata": {
+                **ours,
+                "resourceVersion": current.get("resourceVersion"),
+                "labels": {**(current.get("labels") or {}), **(ours.get("labels") or {})},
+                "annotations": {**(current.get("annotations") or {}), **ours["annotations"]},
+            },
+        }
         self._resource(manifest["apiVersion"], manifest["kind"]).replace(
-            body=body, name=meta["name"], namespace=meta["namespace"])  # a 409 on a stale version is retried
+            body=body, name=meta["name"], namespace=meta["namespace"]
+        )  # a 409 on a stale version is retried
         return "updated"

@@ -23,8 +23,14 @@ class PipelineBackendUnavailable(Exception):
 
 
 class KfpPipelines:
-    def __init__(self, host: str, ui_url: str | None = None, token: str | None = None,
-                 store_secret: str = "lathe-store", store_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        ui_url: str | None = None,
+        token: str | None = None,
+        store_secret: str = "lathe-store",
+        store_env: dict[str, str] | None = None,
+    ) -> None:
         self.host, self.ui_url, self.token = host.rstrip("/"), (ui_url or host).rstrip("/"), token
         self.store_secret, self.store_env = store_secret, store_env or {}
         self._client: Any = None
@@ -49,8 +55,9 @@ class KfpPipelines:
             raise
         except Exception as error:  # kfp_server_api.ApiException, urllib3 and socket errors
             status = getattr(error, "status", None)
-            raise PipelineBackendUnavailable(f"KFP API at {self.host} answered {status or type(error).__name__}: "
-                                             f"{str(error).splitlines()[0][:300]}") from error
+            raise PipelineBackendUnavailable(
+                f"KFP API at {self.host} answered {status or type(error).__name__}: {str(error).splitlines()[0][:300]}"
+            ) from error
 
     def _experiment(self, name: str) -> str:
         if name not in self._experiments:
@@ -79,8 +86,15 @@ class KfpPipelines:
         detail = getattr(error, "message", None) or state
         return RunState("Failed", message=f"KFP run {found.run_id} {state}: {detail}", run_id=found.run_id)
 
-    def submit(self, namespace: str, run: str, arguments: dict[str, Any], resources: dict[str, Any], caching: bool,
-               experiment: str | None = None) -> str:
+    def submit(
+        self,
+        namespace: str,
+        run: str,
+        arguments: dict[str, Any],
+        resources: dict[str, Any],
+        caching: bool,
+        experiment: str | None = None,
+    ) -> str:
         from lathe_pipelines import training
 
         existing = self._find(experiment or namespace, run)
@@ -90,7 +104,13 @@ class KfpPipelines:
         with tempfile.TemporaryDirectory() as tmp:
             package = Path(tmp) / f"{run}.yaml"
             package.write_text(training.compile_yaml(pipeline))
-            created = self._call(lambda c: c.run_pipeline(experiment_id=self._experiment(experiment or namespace),
-                                                          job_name=run, pipeline_package_path=str(package),
-                                                          params=arguments, enable_caching=caching))
+            created = self._call(
+                lambda c: c.run_pipeline(
+                    experiment_id=self._experiment(experiment or namespace),
+                    job_name=run,
+                    pipeline_package_path=str(package),
+                    params=arguments,
+                    enable_caching=caching,
+                )
+            )
         return str(created.run_id)

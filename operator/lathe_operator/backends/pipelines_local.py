@@ -24,11 +24,22 @@ class LocalPipelines:
     def run_url(self, run_id: str) -> str | None:
         return None  # no UI in local mode; the run's files are under the pipeline root
 
-    def submit(self, namespace: str, run: str, arguments: dict[str, Any], resources: dict[str, Any],
-               caching: bool, experiment: str | None = None) -> str:
+    def submit(
+        self,
+        namespace: str,
+        run: str,
+        arguments: dict[str, Any],
+        resources: dict[str, Any],
+        caching: bool,
+        experiment: str | None = None,
+    ) -> str:
         key = f"{namespace}/{run}"
-        request = {"arguments": arguments, "resources": resources, "caching": caching,
-                   "pipelineRoot": str(self.processes.path(key, "root"))}
+        request = {
+            "arguments": arguments,
+            "resources": resources,
+            "caching": caching,
+            "pipelineRoot": str(self.processes.path(key, "root")),
+        }
         env = {**os.environ, **self.config.store.env(), "LATHE_TRAINING_REQUEST": json.dumps(request)}
         self.processes.start(key, [sys.executable, "-m", "lathe_pipelines", "train"], env)
         return run

@@ -39,7 +39,7 @@ def _seldon(namespace: str, deployment: str, version: int) -> dict[str, str]:
         "requests": f"sum(increase(seldon_api_executor_server_requests_seconds_count{{{selector}}}[W]))",
         "errors": f'sum(increase(seldon_api_executor_server_requests_seconds_count{{{selector},code=~"5.."}}[W]))',
         "p99": f"histogram_quantile(0.99, sum by (le) "
-               f"(rate(seldon_api_executor_server_requests_seconds_bucket{{{selector}}}[W])))",
+        f"(rate(seldon_api_executor_server_requests_seconds_bucket{{{selector}}}[W])))",
         "right": f"sum(increase(seldon_api_model_feedback_reward_total{{{base}}}[W]))",
         "feedback": f"sum(increase(seldon_api_model_feedback_total{{{base}}}[W]))",
     }

@@ -46,18 +46,31 @@ class LocalServing:
     def folder(self, namespace: str, name: str) -> Path:
         return self.work / namespace / name
 
-    def apply(self, namespace: str, name: str, model: str, versions: list[int], traffic: list[tuple[int, int]],
-              shadow: int | None, sample_rate: float, workers: int = 1) -> tuple[str, str, str | None]:
+    def apply(
+        self,
+        namespace: str,
+        name: str,
+        model: str,
+        versions: list[int],
+        traffic: list[tuple[int, int]],
+        shadow: int | None,
+        sample_rate: float,
+        workers: int = 1,
+    ) -> tuple[str, str, str | None]:
         """Make the server serve this split of ``model``'s ``versions``; (state, message, endpoint).
 
         ``workers`` (server processes on the port) changes by restarting the server on the same port."""
         folder = self.folder(namespace, name)
         for version in versions:
             self._fetch(folder / "models" / str(version), namespace, model, version)
-        body = {"namespace": namespace, "deployment": name,
-                "models": {str(v): str(folder / "models" / str(v)) for v in sorted(versions)},
-                "traffic": {str(v): p for v, p in traffic}, "shadow": shadow,
-                "logging": {"sampleRate": sample_rate}}
+        body = {
+            "namespace": namespace,
+            "deployment": name,
+            "models": {str(v): str(folder / "models" / str(v)) for v in sorted(versions)},
+            "traffic": {str(v): p for v, p in traffic},
+            "shadow": shadow,
+            "logging": {"sampleRate": sample_rate},
+        }
         raw = json.dumps(body, sort_keys=True).encode()
         config = folder / "deployment.json"
         changed = not config.exists() or config.read_bytes() != raw
@@ -121,9 +134,25 @@ class LocalServing:
     def _start(self, folder: Path, config: Path, port: int | None, workers: int) -> dict[str, Any]:
         port = _free_port(port)
         with open(folder / "server.log", "ab") as log:
-            child = Popen([sys.executable, "-m", "lathe_serving", "--config", str(config), "--host", "127.0.0.1",
-                           "--port", str(port), "--workers", str(workers)], stdout=log, stderr=log, env=self.env,
-                          start_new_session=True)
+            child = Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "lathe_serving",
+                    "--config",
+                    str(config),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                ],
+                stdout=log,
+                stderr=log,
+                env=self.env,
+                start_new_session=True,
+            )
         self.children[child.pid] = child
         server = {"pid": child.pid, "port": port, "workers": workers}
         _write(folder / "server.json", json.dumps(server).encode())

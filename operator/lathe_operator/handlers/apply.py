@@ -8,7 +8,6 @@ time has come. An object the operator has not seen since it started is due at on
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import threading
 import time
@@ -67,8 +66,12 @@ def parse(model: type[Resource], body: kopf.Body) -> Any:
 def unavailable(resource: Any, error: Exception, patch: kopf.Patch, looks: Looks) -> kopf.TemporaryError:
     """Record that a backend (object store, KFP API) is unreachable; the caller raises the retry this returns."""
     reason = str(getattr(error, "reason", type(error).__name__))
-    conditions = cond.standard(resource.status.conditions, cond.failed(reason, str(error), retrying=True),
-                               generation=resource.generation, now=now())
+    conditions = cond.standard(
+        resource.status.conditions,
+        cond.failed(reason, str(error), retrying=True),
+        generation=resource.generation,
+        now=now(),
+    )
     patch.status.update(conditions=[c.dump() for c in conditions], phase=cond.phase(conditions).value)
     looks.after(resource.uid, UNAVAILABLE_RETRY)
     return kopf.TemporaryError(str(error), delay=UNAVAILABLE_RETRY)

@@ -39,8 +39,12 @@ def _observe(memo: kopf.Memo, dataset: Dataset, versions: DatasetVersions) -> re
     report = versions.report(run)
     if report is None:
         return reconcile.DatasetObserved(now=moment, run=memo.executor.state(dataset.namespace, run))
-    return reconcile.DatasetObserved(now=moment, run=RunState("Done", report), stored_versions=versions.versions(),
-                                     referenced=_referenced(memo, dataset))
+    return reconcile.DatasetObserved(
+        now=moment,
+        run=RunState("Done", report),
+        stored_versions=versions.versions(),
+        referenced=_referenced(memo, dataset),
+    )
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
@@ -53,9 +57,17 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
                 if memo.executor.start(plan.start):
                     logger.info("Started ingest run %s", plan.start.name)
             except MissingInput as error:  # recorded as the run's outcome; retried with back-off
-                versions.put_report(plan.start.name, {"run": plan.start.name, "outcome": "Failed",
-                                                      "reason": error.reason, "message": str(error), "transient": True,
-                                                      "finishedAt": now()})
+                versions.put_report(
+                    plan.start.name,
+                    {
+                        "run": plan.start.name,
+                        "outcome": "Failed",
+                        "reason": error.reason,
+                        "message": str(error),
+                        "transient": True,
+                        "finishedAt": now(),
+                    },
+                )
                 memo.looks.after(dataset.uid, 1)
                 raise kopf.TemporaryError(str(error), delay=1) from error
         for version in plan.delete_versions:
@@ -86,8 +98,9 @@ def forget_dataset(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.looks.forget(body.metadata.uid)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL,
-                when=lambda spec, **_: bool((spec.get("retention") or {}).get("deleteOnRemoval")))
+@kopf.on.delete(
+    GROUP, VERSION, PLURAL, when=lambda spec, **_: bool((spec.get("retention") or {}).get("deleteOnRemoval"))
+)
 def delete_dataset_versions(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     """With retention.deleteOnRemoval, remove the stored versions before the finalizer is released."""
     dataset: Dataset = parse(Dataset, body)

@@ -23,6 +23,7 @@ PLURAL = DriftMonitor.plural
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @reconciler("DriftMonitor")
-def reconcile_drift_monitor(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger,
-                            **_: Any) -> None:
+def reconcile_drift_monitor(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
     apply(unsupported.plan(parse(DriftMonitor, body), Observed(now=now())), body, patch, memo.looks)

@@ -24,17 +24,21 @@ from .views import dataset_view
 PLURAL = ModelDeployment.plural
 
 
-def _metrics(memo: kopf.Memo, md: ModelDeployment,
-             logger: logging.Logger) -> tuple[dict[int, canary.VersionMetrics], str]:
+def _metrics(
+    memo: kopf.Memo, md: ModelDeployment, logger: logging.Logger
+) -> tuple[dict[int, canary.VersionMetrics], str]:
     """Both versions' figures over the window, or why there are none (the canary then waits)."""
     assert md.spec.canary is not None
     if not memo.config.prometheus_url:
         return {}, "no Prometheus is configured (LATHE_PROMETHEUS_URL, chart serving.prometheusUrl)"
     source = PrometheusMetrics(memo.config.prometheus_url, memo.config.canary_metrics)
     try:
-        return {version: canary.VersionMetrics(**source.version(md.namespace, md.name, version,
-                                                                 md.spec.canary.analysis.window))
-                for version in (md.spec.model.version, md.spec.canary.version)}, ""
+        return {
+            version: canary.VersionMetrics(
+                **source.version(md.namespace, md.name, version, md.spec.canary.analysis.window)
+            )
+            for version in (md.spec.model.version, md.spec.canary.version)
+        }, ""
     except MetricsUnavailable as error:
         logger.warning("Postponed the canary analysis: %s", error)
         return {}, str(error)
@@ -50,17 +54,33 @@ def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve) -> reco
     versions = sorted({v for v, _ in serve.traffic} | ({serve.shadow} if serve.shadow else set()))
     if memo.config.serving == "local":
         if md.spec.graph and md.spec.graph.transformers:
-            return reconcile.ServingView("Failed", "spec.graph transformers are containers: they run in a cluster "
-                                                   "(Seldon), not in local mode; nothing was started")
+            return reconcile.ServingView(
+                "Failed",
+                "spec.graph transformers are containers: they run in a cluster "
+                "(Seldon), not in local mode; nothing was started",
+            )
         state, message, endpoint = memo.local_serving.apply(
-            md.namespace, md.name, md.spec.model.name, versions, serve.traffic, serve.shadow,
-            md.spec.logging.sample_rate if md.spec.logging else 0.0, _workers(md))
+            md.namespace,
+            md.name,
+            md.spec.model.name,
+            versions,
+            serve.traffic,
+            serve.shadow,
+            md.spec.logging.sample_rate if md.spec.logging else 0.0,
+            _workers(md),
+        )
     else:
         uris = {v: memo.store.uri(layout.model_file(md.namespace, md.spec.model.name, v)) for v in versions}
-        manifest = seldon.seldon_deployment(md, serve.traffic, serve.shadow, uris, image=memo.config.serving_image,
-                                            store=memo.config.store,
-                                            storage_secret=memo.config.serving_storage_secret,
-                                            logger_url=memo.config.request_logger_url or None)
+        manifest = seldon.seldon_deployment(
+            md,
+            serve.traffic,
+            serve.shadow,
+            uris,
+            image=memo.config.serving_image,
+            store=memo.config.store,
+            storage_secret=memo.config.serving_storage_secret,
+            logger_url=memo.config.request_logger_url or None,
+        )
         memo.kube.apply(manifest)
         found = memo.kube.get(seldon.API_VERSION, seldon.KIND, md.namespace, md.name)
         state, message, endpoint = seldon.observe(found)
@@ -96,7 +116,9 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
     registry = ModelRegistry(memo.store, md.namespace, md.spec.model.name)
     try:
         known = set(registry.versions())
-        observed = reconcile.DeploymentObserved(now=now(), missing=[v for v in reconcile.versions(md) if v not in known])
+        observed = reconcile.DeploymentObserved(
+            now=now(), missing=[v for v in reconcile.versions(md) if v not in known]
+        )
         if not observed.missing and md.spec.mode == "online":
             if canary.analysis_due(md, observed.now):
                 observed.metrics, observed.metrics_error = _metrics(memo, md, logger)
@@ -118,14 +140,16 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @reconciler("ModelDeployment")
-def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger,
-                               **_: Any) -> None:
+def reconcile_model_deployment(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
     _reconcile(body, patch, memo, logger)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
-def poll_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger,
-                          **_: Any) -> None:
+def poll_model_deployment(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
     """Supervise online serving, move canaries, follow batch and edge runs until they end, when the plan asked to."""
     if memo.looks.due(body.metadata.uid):
         reconcile_model_deployment(body=body, patch=patch, memo=memo, logger=logger)

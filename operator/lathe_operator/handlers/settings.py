@@ -5,20 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
+from lathe_core.stores import open_store
+
 from ..backends.executors import JobExecutor, LocalExecutor
-from ..backends.pipelines_kfp import KfpPipelines
 from ..backends.kube import KubeClient
+from ..backends.pipelines_kfp import KfpPipelines
 from ..backends.pipelines_local import LocalPipelines
 from ..backends.processes import LocalProcesses
 from ..backends.serving_local import LocalServing
-from lathe_core.stores import open_store
 from ..config import Config
 from ..reconcile import jobs
 from .apply import Looks
@@ -58,14 +59,25 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **config.store.env()})
     memo.pipelines = {"local": LocalPipelines(config, processes)}
     if config.kfp_host:
-        memo.pipelines["kfp"] = KfpPipelines(config.kfp_host, config.kfp_ui_url or None, config.kfp_token or None,
-                                             store_secret=config.store.secret_name,
-                                             store_env=config.store.env(keys=False))  # keys: the Secret
+        memo.pipelines["kfp"] = KfpPipelines(
+            config.kfp_host,
+            config.kfp_ui_url or None,
+            config.kfp_token or None,
+            store_secret=config.store.secret_name,
+            store_env=config.store.env(keys=False),
+        )  # keys: the Secret
     if config.executor == "local":
         memo.executor = LocalExecutor(memo.kube, config.store, processes)
     else:
-        memo.executor = JobExecutor(memo.kube, partial(jobs.manifest, image=config.pipelines_image,
-                                                       service_account=config.job_service_account, store=config.store))
+        memo.executor = JobExecutor(
+            memo.kube,
+            partial(
+                jobs.manifest,
+                image=config.pipelines_image,
+                service_account=config.job_service_account,
+                store=config.store,
+            ),
+        )
     if memo.config.metrics_port:
         start_http_server(memo.config.metrics_port)
         logger.info("Started metrics endpoint on port %d", memo.config.metrics_port)
@@ -75,4 +87,3 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
 def kube_reachable(memo: kopf.Memo, **_: Any) -> bool:
     """Liveness: the operator's own client is configured (kopf adds its watch health)."""
     return memo.kube is not None
-

@@ -26,10 +26,15 @@ PLURAL = TrainingRun.plural
 
 def _lineage(memo: kopf.Memo, run: TrainingRun) -> dict[str, Any]:
     pipeline_yaml = training.compile_yaml(training.build(run.spec.resources.dump(), caching=run.spec.pipeline.caching))
-    return {"pipeline": {"name": "lathe-training", "specSha256": training.spec_hash(pipeline_yaml),
-                         "backend": run.spec.pipeline.backend or memo.config.pipeline_backend},
-            "image": memo.config.pipelines_image,
-            "code": {"lathe": __version__, "revision": memo.config.code_revision}}
+    return {
+        "pipeline": {
+            "name": "lathe-training",
+            "specSha256": training.spec_hash(pipeline_yaml),
+            "backend": run.spec.pipeline.backend or memo.config.pipeline_backend,
+        },
+        "image": memo.config.pipelines_image,
+        "code": {"lathe": __version__, "revision": memo.config.code_revision},
+    }
 
 
 def _pipeline(backend: Any, run: TrainingRun, registry: ModelRegistry) -> RunState:
@@ -40,7 +45,9 @@ def _pipeline(backend: Any, run: TrainingRun, registry: ModelRegistry) -> RunSta
         return RunState("Done", report, run_id=run.status.run_id, run_url=run.status.run_url)
     state = backend.state(run.namespace, name, run.spec.pipeline.experiment)
     run_id = state.run_id or run.status.run_id
-    return RunState(state.phase, None, state.message, run_id=run_id, run_url=backend.run_url(run_id) if run_id else None)
+    return RunState(
+        state.phase, None, state.message, run_id=run_id, run_url=backend.run_url(run_id) if run_id else None
+    )
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
@@ -48,23 +55,35 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
     backend_name = run.spec.pipeline.backend or memo.config.pipeline_backend
     backend = memo.pipelines.get(backend_name)
     if backend is None:
-        plan = unsupported(run, reconcile.TrainingRunObserved(now=now()), reason="PipelineBackendUnavailable",
-                           message=f"Pipeline backend {backend_name!r} is not configured in this operator")
+        plan = unsupported(
+            run,
+            reconcile.TrainingRunObserved(now=now()),
+            reason="PipelineBackendUnavailable",
+            message=f"Pipeline backend {backend_name!r} is not configured in this operator",
+        )
         apply(plan, body, patch, memo.looks)
         return
     registry = ModelRegistry(memo.store, run.namespace, run.spec.model.name)
     try:
         created = body.metadata.get("creationTimestamp")
         observed = reconcile.TrainingRunObserved(
-            now=now(), dataset=dataset_view(memo, run.namespace, run.spec.dataset.name),
+            now=now(),
+            dataset=dataset_view(memo, run.namespace, run.spec.dataset.name),
             pipeline=_pipeline(backend, run, registry),
-            created=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None)
+            created=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
+        )
         plan = reconcile.plan(run, observed)
         if plan.submit is not None:
             name = plan.submit.run
             arguments = reconcile.pipeline_arguments(run, plan.submit, registry.report_key(name), _lineage(memo, run))
-            run_id = backend.submit(run.namespace, name, arguments, run.spec.resources.dump(), run.spec.pipeline.caching,
-                                    run.spec.pipeline.experiment)
+            run_id = backend.submit(
+                run.namespace,
+                name,
+                arguments,
+                run.spec.resources.dump(),
+                run.spec.pipeline.caching,
+                run.spec.pipeline.experiment,
+            )
             plan.status.update(runId=run_id, **({"runUrl": url} if (url := backend.run_url(run_id)) else {}))
             logger.info("Started pipeline run %s", name)
     except (StoreError, PipelineBackendUnavailable) as error:
@@ -76,8 +95,9 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @reconciler("TrainingRun")
-def reconcile_training_run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger,
-                           **_: Any) -> None:
+def reconcile_training_run(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
     _reconcile(body, patch, memo, logger)
 
 

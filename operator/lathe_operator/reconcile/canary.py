@@ -35,8 +35,10 @@ class VersionMetrics:
         def fmt(value: float | None, pattern: str) -> str:
             return "n/a" if value is None else pattern.format(value)
 
-        return (f"{self.requests:.0f} requests, errors {fmt(self.error_rate, '{:.2%}')}, "
-                f"p99 {fmt(self.p99_ms, '{:.1f} ms')}, accuracy {fmt(self.accuracy, '{:.3f}')}")
+        return (
+            f"{self.requests:.0f} requests, errors {fmt(self.error_rate, '{:.2%}')}, "
+            f"p99 {fmt(self.p99_ms, '{:.1f} ms')}, accuracy {fmt(self.accuracy, '{:.3f}')}"
+        )
 
 
 @dataclass
@@ -52,8 +54,14 @@ class Decision:
 def analysis_due(md: ModelDeployment, now: datetime) -> bool:
     """Whether the handlers should fetch metrics for this reconcile."""
     state, spec = md.status.canary, md.spec.canary
-    return (spec is not None and md.spec.traffic is None and state is not None and state.phase == "Progressing"
-            and state.version == spec.version and now - state.since >= _window(md))
+    return (
+        spec is not None
+        and md.spec.traffic is None
+        and state is not None
+        and state.phase == "Progressing"
+        and state.version == spec.version
+        and now - state.since >= _window(md)
+    )
 
 
 def _window(md: ModelDeployment) -> timedelta:
@@ -68,8 +76,11 @@ def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics
         return _override(md, now)
     if spec.canary is None:
         return _stable(md, now)
-    if state is None or state.version != spec.canary.version or (
-            state.phase == "RolledBack" and state.generation != md.generation):
+    if (
+        state is None
+        or state.version != spec.canary.version
+        or (state.phase == "RolledBack" and state.generation != md.generation)
+    ):
         return _start(md, now)
     if state.phase != "Progressing":
         return Decision(_split(spec.model.version, state), state)
@@ -104,7 +115,9 @@ def _start(md: ModelDeployment, now: datetime) -> Decision:
     state = CanaryStatus(version=candidate, percent=first, phase="Progressing", since=now, generation=md.generation)
     decision = Decision(_split(stable, state), state, requeue=_window(md).total_seconds())
     decision.history.append(_entry(now, "Deploy", candidate, first, f"canary of version {candidate} against {stable}"))
-    decision.events.append(Event("Normal", "CanaryStarted", f"Canary version {candidate} gets {first}% (stable {stable})"))
+    decision.events.append(
+        Event("Normal", "CanaryStarted", f"Canary version {candidate} gets {first}% (stable {stable})")
+    )
     if state.percent == 100:
         return _promote(decision, state, now, "single step of 100%")
     return decision
@@ -113,8 +126,9 @@ def _start(md: ModelDeployment, now: datetime) -> Decision:
 def _resume(md: ModelDeployment, state: CanaryStatus, now: datetime) -> Decision:
     state = state.model_copy(update={"since": now})
     decision = Decision(_split(md.spec.model.version, state), state, requeue=_window(md).total_seconds())
-    decision.history.append(_entry(now, "Step", state.version, state.percent,
-                                   "canary resumed after spec.traffic was removed"))
+    decision.history.append(
+        _entry(now, "Step", state.version, state.percent, "canary resumed after spec.traffic was removed")
+    )
     decision.waiting = f"step {state.percent}% restarted"
     return decision
 
@@ -132,8 +146,10 @@ def _analyse(md: ModelDeployment, state: CanaryStatus, now: datetime, metrics: d
     seen = metrics.get(state.version)
     if seen is None or seen.requests < analysis.min_requests:
         decision.requeue = RECHECK
-        decision.waiting = (f"candidate has {0 if seen is None else int(seen.requests)} of "
-                            f"{analysis.min_requests} requests in the window")
+        decision.waiting = (
+            f"candidate has {0 if seen is None else int(seen.requests)} of "
+            f"{analysis.min_requests} requests in the window"
+        )
         return decision
     baseline = metrics.get(stable)
     compared = f"candidate {seen.describe()}; stable {baseline.describe() if baseline else 'no data'}"
@@ -146,18 +162,25 @@ def _analyse(md: ModelDeployment, state: CanaryStatus, now: datetime, metrics: d
     moved = state.model_copy(update={"percent": following[0], "since": now})
     decision = Decision(_split(stable, moved), moved, requeue=window.total_seconds())
     decision.history.append(_entry(now, "Step", state.version, following[0], compared))
-    decision.events.append(Event("Normal", "CanaryStep", f"Version {state.version} passed {state.percent}% and now "
-                                                         f"gets {following[0]}%: {compared}"))
+    decision.events.append(
+        Event(
+            "Normal",
+            "CanaryStep",
+            f"Version {state.version} passed {state.percent}% and now gets {following[0]}%: {compared}",
+        )
+    )
     return decision
 
 
 def _roll_back(md: ModelDeployment, state: CanaryStatus, now: datetime, reason: str) -> Decision:
-    rolled = state.model_copy(update={"percent": 0, "phase": "RolledBack", "since": now,
-                                      "generation": md.generation})  # retried only after a later edit
+    rolled = state.model_copy(
+        update={"percent": 0, "phase": "RolledBack", "since": now, "generation": md.generation}
+    )  # retried only after a later edit
     decision = Decision([(md.spec.model.version, 100)], rolled)
     decision.history.append(_entry(now, "Rollback", state.version, 0, reason))
-    decision.events.append(Event("Warning", "CanaryRolledBack",
-                                 f"Version {state.version} rolled back at {state.percent}%: {reason}"))
+    decision.events.append(
+        Event("Warning", "CanaryRolledBack", f"Version {state.version} rolled back at {state.percent}%: {reason}")
+    )
     return decision
 
 

@@ -54,14 +54,21 @@ def is_true(conditions: list[Condition], type_: str) -> bool:
     return found is not None and found.status == _TRUE
 
 
-def set_condition(conditions: list[Condition], type_: str, status: bool, reason: str, message: str,
-                  generation: int, now: datetime) -> list[Condition]:
+def set_condition(
+    conditions: list[Condition], type_: str, status: bool, reason: str, message: str, generation: int, now: datetime
+) -> list[Condition]:
     """Return a new list with ``type_`` set; keeps lastTransitionTime if status is unchanged."""
     value = _TRUE if status else _FALSE
     old = find(conditions, type_)
     since = old.last_transition_time if old is not None and old.status == value else now
-    new = Condition(type=type_, status=value, reason=reason, message=message[:MESSAGE_MAX],
-                    last_transition_time=since, observed_generation=generation)
+    new = Condition(
+        type=type_,
+        status=value,
+        reason=reason,
+        message=message[:MESSAGE_MAX],
+        last_transition_time=since,
+        observed_generation=generation,
+    )
     return [c for c in conditions if c.type != type_] + [new]
 
 

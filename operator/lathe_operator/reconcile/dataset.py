@@ -75,15 +75,22 @@ def ingest_request(dataset: Dataset, run: str, parent: str | None) -> RunRequest
     secrets = {}
     if source.credentials_secret:
         ref = source.credentials_secret
-        secrets = {"LATHE_SOURCE_ACCESS_KEY": (ref.name, ref.access_key_key),
-                   "LATHE_SOURCE_SECRET_KEY": (ref.name, ref.secret_key_key)}
+        secrets = {
+            "LATHE_SOURCE_ACCESS_KEY": (ref.name, ref.access_key_key),
+            "LATHE_SOURCE_SECRET_KEY": (ref.name, ref.secret_key_key),
+        }
     return RunRequest(
-        namespace=dataset.namespace, name=run, component="ingest",
+        namespace=dataset.namespace,
+        name=run,
+        component="ingest",
         args=args + (("--parent", parent) if parent else ()),
         labels={**MANAGED_BY, "lathe.dev/dataset": dataset.name, "app.kubernetes.io/component": "ingest"},
-        env={"LATHE_DATASET_SPEC": json.dumps(dataset.spec.dump(), sort_keys=True)}, secret_env=secrets,
+        env={"LATHE_DATASET_SPEC": json.dumps(dataset.spec.dump(), sort_keys=True)},
+        secret_env=secrets,
         source_file=(source.config_map.name, source.config_map.key) if source.config_map else None,
-        owner=owner_reference(dataset), generation=dataset.generation)
+        owner=owner_reference(dataset),
+        generation=dataset.generation,
+    )
 
 
 def _next_refresh(dataset: Dataset, now: datetime) -> float | None:
@@ -99,11 +106,20 @@ def _next_refresh(dataset: Dataset, now: datetime) -> float | None:
 def _outcome(observed: RunState) -> dict[str, Any]:
     if observed.phase == "Done" and observed.report:
         r = observed.report
-        return {"outcome": r["outcome"], "reason": r["reason"], "message": r.get("message", ""),
-                "transient": bool(r.get("transient")), "finished_at": r.get("finishedAt")}
+        return {
+            "outcome": r["outcome"],
+            "reason": r["reason"],
+            "message": r.get("message", ""),
+            "transient": bool(r.get("transient")),
+            "finished_at": r.get("finishedAt"),
+        }
     if observed.phase == "Failed":
-        return {"outcome": "Failed", "reason": "IngestFailed", "transient": True,
-                "message": f"Ingest run crashed without a report: {observed.message}"}
+        return {
+            "outcome": "Failed",
+            "reason": "IngestFailed",
+            "transient": True,
+            "message": f"Ingest run crashed without a report: {observed.message}",
+        }
     return {"outcome": "Running", "reason": "Ingesting", "message": "", "transient": False}
 
 
@@ -115,8 +131,12 @@ def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
     fresh = last is None or last.name != name or last.outcome == "Running"  # report not folded in yet
     result = _outcome(observed.run)
     start = ingest_request(dataset, name, status.current_version) if observed.run.phase == "Absent" else None
-    run = IngestRun(name=name, attempt=attempt, started_at=last.started_at if last and last.name == name else now,
-                    **{k: v for k, v in result.items() if v is not None})
+    run = IngestRun(
+        name=name,
+        attempt=attempt,
+        started_at=last.started_at if last and last.name == name else now,
+        **{k: v for k, v in result.items() if v is not None},
+    )
     if result["outcome"] == "Running" and not result["message"]:
         run.message = f"Ingest run {name} is running"
     run.message = run.message[:MESSAGE_MAX]
@@ -124,8 +144,9 @@ def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
     report = observed.run.report or {}
     events: list[Event] = []
     if fresh and result["outcome"] in ("Published", "Unchanged"):
-        update.update(current_version=report["version"], rows=report["rows"], columns=report["columns"],
-                      uri=report.get("uri"))
+        update.update(
+            current_version=report["version"], rows=report["rows"], columns=report["columns"], uri=report.get("uri")
+        )
         if report.get("validation"):
             update["validation"] = ValidationSummary.model_validate(report["validation"])
         if result["outcome"] == "Published" or report["version"] != status.current_version:
@@ -147,26 +168,31 @@ def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
     if start is not None:
         events.append(Event("Normal", "StartedIngest", f"Started ingest run {name}"))
     events += transition_events(status.conditions, conditions)
-    events += [Event("Normal", "DeletedVersion", f"Deleted version {v} (retention keeps {dataset.spec.retention.keep})")
-               for v in deletions]
+    events += [
+        Event("Normal", "DeletedVersion", f"Deleted version {v} (retention keeps {dataset.spec.retention.keep})")
+        for v in deletions
+    ]
     if result["outcome"] == "Running":
         requeue = RUNNING_POLL
     elif result["outcome"] == "Failed" and result["transient"]:
         requeue = retry_delay(attempt)
     else:
         requeue = _next_refresh(dataset, now)
-    return DatasetPlan(status=new_status.dump(), events=events, requeue_after=requeue, start=start,
-                       delete_versions=deletions)
+    return DatasetPlan(
+        status=new_status.dump(), events=events, requeue_after=requeue, start=start, delete_versions=deletions
+    )
 
 
 def _history(history: list[VersionRecord], report: dict[str, Any], verdict: str, now: datetime) -> list[VersionRecord]:
-    entry = VersionRecord(version=report["version"], time=report.get("finishedAt") or now, rows=report["rows"],
-                          validation=verdict)
+    entry = VersionRecord(
+        version=report["version"], time=report.get("finishedAt") or now, rows=report["rows"], validation=verdict
+    )
     return [entry, *history][:HISTORY]
 
 
-def _retention(dataset: Dataset, history: list[VersionRecord], current: str | None,
-               observed: DatasetObserved) -> list[str]:
+def _retention(
+    dataset: Dataset, history: list[VersionRecord], current: str | None, observed: DatasetObserved
+) -> list[str]:
     """Published versions beyond the newest ``keep`` that nothing references."""
     if observed.stored_versions is None:
         return []
@@ -178,4 +204,3 @@ def _retention(dataset: Dataset, history: list[VersionRecord], current: str | No
     if len(observed.stored_versions) <= dataset.spec.retention.keep:
         return []
     return sorted(v for v in observed.stored_versions if v not in keep)
-

@@ -35,16 +35,25 @@ def manifest(request: RunRequest, *, image: str, service_account: str, store: St
         args += ["--source-path", f"{SOURCE_MOUNT}/{key}"]
     env = [{"name": k, "value": v} for k, v in request.env.items()] + store_env_vars(store)
     env += [secret_env(name, secret, key) for name, (secret, key) in request.secret_env.items()]
-    container: dict[str, Any] = {"name": request.component, "image": image, "args": args, "env": env,
-                                 "volumeMounts": mounts}
+    container: dict[str, Any] = {
+        "name": request.component,
+        "image": image,
+        "args": args,
+        "env": env,
+        "volumeMounts": mounts,
+    }
     if request.resources is not None:
         container["resources"] = request.resources
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": request.name, "namespace": request.namespace, "labels": request.labels,
-                     "annotations": {"lathe.dev/generation": str(request.generation)},
-                     "ownerReferences": [request.owner]},
+        "metadata": {
+            "name": request.name,
+            "namespace": request.namespace,
+            "labels": request.labels,
+            "annotations": {"lathe.dev/generation": str(request.generation)},
+            "ownerReferences": [request.owner],
+        },
         "spec": {
             "backoffLimit": 2,
             "ttlSecondsAfterFinished": 86400,
@@ -53,11 +62,18 @@ def manifest(request: RunRequest, *, image: str, service_account: str, store: St
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "volumes": volumes,
-                    "containers": [{**container, "securityContext": {"allowPrivilegeEscalation": False,
-                                                                     "capabilities": {"drop": ["ALL"]}}}],
+                    "containers": [
+                        {
+                            **container,
+                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                        }
+                    ],
                 },
             },
         },

@@ -83,8 +83,13 @@ def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
     serve, start = None, None
     if observed.missing:
         names = ", ".join(str(v) for v in observed.missing)
-        outcome = Outcome(cond.failed("ModelNotFound", f"Model {md.spec.model.name} has no registered version {names} "
-                                                       f"in namespace {md.namespace}"), requeue_after=POLL * 3)
+        outcome = Outcome(
+            cond.failed(
+                "ModelNotFound",
+                f"Model {md.spec.model.name} has no registered version {names} in namespace {md.namespace}",
+            ),
+            requeue_after=POLL * 3,
+        )
     elif md.spec.mode == "online":
         outcome = online = _online(md, observed)
         serve = online.serve
@@ -92,15 +97,20 @@ def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
         outcome = run = offline.decide(md, observed.run, observed.dataset)
         start = run.start
     conditions = cond.standard(status.conditions, outcome.verdict, generation=md.generation, now=observed.now)
-    update: dict[str, Any] = {**outcome.status, "observed_generation": md.generation, "conditions": conditions,
-                              "phase": cond.phase(conditions)}
+    update: dict[str, Any] = {
+        **outcome.status,
+        "observed_generation": md.generation,
+        "conditions": conditions,
+        "phase": cond.phase(conditions),
+    }
     new_status = status.model_copy(update=update).dump()
     if status.canary is not None and "canary" in update and update["canary"] is None:
         new_status["canary"] = None  # a merge patch keeps what it does not mention
     decided = {e.reason for e in outcome.events}  # a canary decision already says what the transition would
     events = outcome.events + [e for e in transition_events(status.conditions, conditions) if e.reason not in decided]
-    return DeploymentPlan(status=new_status, events=events, requeue_after=outcome.requeue_after, serve=serve,
-                          start=start)
+    return DeploymentPlan(
+        status=new_status, events=events, requeue_after=outcome.requeue_after, serve=serve, start=start
+    )
 
 
 def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
@@ -112,7 +122,9 @@ def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
     update: dict[str, Any] = {
         "traffic": [TrafficSplit(version=v, percent=p) for v, p in decision.traffic],
         "serving": ",".join([f"{v}:{p}" for v, p in decision.traffic] + ([f"{shadow}:shadow"] if shadow else [])),
-        "history": canary.trim(md.status.history, decision.history), "canary": decision.canary}
+        "history": canary.trim(md.status.history, decision.history),
+        "canary": decision.canary,
+    }
     if observed.serving.endpoint:
         update["endpoint"] = observed.serving.endpoint
     requeue = min(decision.requeue or POLL, POLL)
@@ -120,8 +132,9 @@ def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
     return OnlineOutcome(verdict, update, list(decision.events), requeue, serve=Serve(decision.traffic, shadow))
 
 
-def _serving_verdict(md: ModelDeployment, serving: ServingView, decision: canary.Decision,
-                     waiting: str) -> cond.Verdict:
+def _serving_verdict(
+    md: ModelDeployment, serving: ServingView, decision: canary.Decision, waiting: str
+) -> cond.Verdict:
     if serving.state == "Failed":
         return cond.failed("ServingFailed", serving.message)
     if serving.state != "Available":
@@ -137,6 +150,8 @@ def _serving_verdict(md: ModelDeployment, serving: ServingView, decision: canary
     if state.phase == "Promoted":
         return cond.available("CanaryPromoted", f"Version {state.version} promoted; serving {split}")
     last = next((h for h in reversed(md.status.history + decision.history) if h.action == "Rollback"), None)
-    return cond.available("CanaryRolledBack", f"Version {state.version} rolled back "
-                                              f"({last.reason if last else 'failed analysis'}); serving {split}",
-                          degraded=True)
+    return cond.available(
+        "CanaryRolledBack",
+        f"Version {state.version} rolled back ({last.reason if last else 'failed analysis'}); serving {split}",
+        degraded=True,
+    )

@@ -31,16 +31,41 @@ def run_name(md: ModelDeployment) -> str:
 def run_request(md: ModelDeployment, dataset_version: str | None) -> RunRequest:
     """``lathe score`` or ``lathe bundle`` for this generation."""
     spec = md.spec
-    args = ["score" if spec.mode == "batch" else "bundle", "--namespace", md.namespace, "--deployment", md.name,
-            "--run", run_name(md), "--model", spec.model.name, "--model-version", str(spec.model.version)]
+    args = [
+        "score" if spec.mode == "batch" else "bundle",
+        "--namespace",
+        md.namespace,
+        "--deployment",
+        md.name,
+        "--run",
+        run_name(md),
+        "--model",
+        spec.model.name,
+        "--model-version",
+        str(spec.model.version),
+    ]
     if spec.batch is not None:
-        args += ["--dataset", spec.batch.dataset.name, "--dataset-version", str(dataset_version),
-                 "--chunk-rows", str(spec.batch.chunk_rows)]
+        args += [
+            "--dataset",
+            spec.batch.dataset.name,
+            "--dataset-version",
+            str(dataset_version),
+            "--chunk-rows",
+            str(spec.batch.chunk_rows),
+        ]
     if spec.edge is not None and spec.edge.quantize:
         args.append("--quantize")
     labels = {**MANAGED_BY, "lathe.dev/model-deployment": md.name, "app.kubernetes.io/component": spec.mode}
-    return RunRequest(namespace=md.namespace, name=run_name(md), component=spec.mode, args=tuple(args), labels=labels,
-                      resources=spec.resources.container(), owner=owner_reference(md), generation=md.generation)
+    return RunRequest(
+        namespace=md.namespace,
+        name=run_name(md),
+        component=spec.mode,
+        args=tuple(args),
+        labels=labels,
+        resources=spec.resources.container(),
+        owner=owner_reference(md),
+        generation=md.generation,
+    )
 
 
 def decide(md: ModelDeployment, run: RunState, dataset: DatasetView) -> OfflineOutcome:
@@ -56,16 +81,26 @@ def decide(md: ModelDeployment, run: RunState, dataset: DatasetView) -> OfflineO
             what = "has no Ready version yet" if dataset.exists else "does not exist"
             return OfflineOutcome(cond.working(reason, f"Dataset {ref.name} {what}"), requeue_after=POLL * 2)
     if run.phase == "Absent":
-        what = f"scoring Dataset {md.spec.batch.dataset.name} {version}" if md.spec.batch else "building the edge bundle"
-        started = Event("Normal", "Started", f"Run {name}: {what} with {md.spec.model.name} "
-                                             f"version {md.spec.model.version}")
-        return OfflineOutcome(cond.working("Running", f"Run {name} started"), events=[started], requeue_after=POLL,
-                              start=run_request(md, version))
+        what = (
+            f"scoring Dataset {md.spec.batch.dataset.name} {version}" if md.spec.batch else "building the edge bundle"
+        )
+        started = Event(
+            "Normal", "Started", f"Run {name}: {what} with {md.spec.model.name} version {md.spec.model.version}"
+        )
+        return OfflineOutcome(
+            cond.working("Running", f"Run {name} started"),
+            events=[started],
+            requeue_after=POLL,
+            start=run_request(md, version),
+        )
     if run.phase == "Running":
         rows = run.progress.get("rows")
         progress = f", {rows} rows scored" if rows is not None else ""
-        return OfflineOutcome(cond.working("Running", f"Run {name} is running{progress}"),
-                              {"rows_scored": rows} if rows is not None else {}, requeue_after=POLL)
+        return OfflineOutcome(
+            cond.working("Running", f"Run {name} is running{progress}"),
+            {"rows_scored": rows} if rows is not None else {},
+            requeue_after=POLL,
+        )
     if run.phase == "Failed":
         return OfflineOutcome(cond.failed("RunFailed", f"Run {name} failed: {run.message}"))
     return _ended(md, run.report or {})
@@ -73,14 +108,18 @@ def decide(md: ModelDeployment, run: RunState, dataset: DatasetView) -> OfflineO
 
 def _ended(md: ModelDeployment, report: dict[str, Any]) -> OfflineOutcome:
     if report.get("outcome") != "Succeeded":
-        return OfflineOutcome(cond.failed(str(report.get("reason") or "RunFailed"),
-                                          str(report.get("message") or "the run failed")))
+        return OfflineOutcome(
+            cond.failed(str(report.get("reason") or "RunFailed"), str(report.get("message") or "the run failed"))
+        )
     update = {"output_uri": report.get("uri"), "output_bytes": report.get("bytes")}
     if md.spec.mode == "batch":
-        message = (f"Scored {report.get('rows')} rows of {report.get('datasetVersion')} with version "
-                   f"{report.get('modelVersion')}: {report.get('uri')}")
+        message = (
+            f"Scored {report.get('rows')} rows of {report.get('datasetVersion')} with version "
+            f"{report.get('modelVersion')}: {report.get('uri')}"
+        )
         return OfflineOutcome(cond.available("Scored", message), {**update, "rows_scored": report.get("rows")})
     delta = report.get("quantization", {}).get("accuracyDelta")
     extra = f"; int8 accuracy delta {delta:+.4f}" if isinstance(delta, (int, float)) else ""
-    return OfflineOutcome(cond.available("Bundled", f"Edge bundle {report.get('uri')} ({report.get('bytes')} bytes)"
-                                                    f"{extra}"), update)
+    return OfflineOutcome(
+        cond.available("Bundled", f"Edge bundle {report.get('uri')} ({report.get('bytes')} bytes){extra}"), update
+    )

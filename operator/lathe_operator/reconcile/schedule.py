@@ -46,8 +46,13 @@ def previous_cron(expression: str, now: datetime) -> datetime:
     moment = now.replace(second=0, microsecond=0)
     stop = moment - MAX_LOOKBACK
     while moment > stop:
-        day_ok = (moment.day in dom) if any_dow else (moment.isoweekday() % 7 in dow) if any_dom else (
-            moment.day in dom or moment.isoweekday() % 7 in dow)
+        day_ok = (
+            (moment.day in dom)
+            if any_dow
+            else (moment.isoweekday() % 7 in dow)
+            if any_dom
+            else (moment.day in dom or moment.isoweekday() % 7 in dow)
+        )
         if moment.month in month and day_ok:
             if moment.hour in hour and moment.minute in minute:
                 return moment

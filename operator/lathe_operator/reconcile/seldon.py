@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.v1alpha1.model_deployment import ModelDeployment
 from lathe_core.settings import StoreSettings
+
+from ..api.v1alpha1.model_deployment import ModelDeployment
 from .jobs import store_env_vars
 from .plan import MANAGED_BY, owner_reference
 
@@ -31,8 +32,12 @@ def predictor_name(version: int) -> str:
 
 
 def _container(md: ModelDeployment, image: str, store: StoreSettings) -> dict[str, Any]:
-    probe = {"httpGet": {"path": "/health/ping", "port": "http", "scheme": "HTTP"}, "periodSeconds": 5,
-             "failureThreshold": 3, "timeoutSeconds": 2}
+    probe = {
+        "httpGet": {"path": "/health/ping", "port": "http", "scheme": "HTTP"},
+        "periodSeconds": 5,
+        "failureThreshold": 3,
+        "timeoutSeconds": 2,
+    }
     args = ["--model-dir", "/mnt/models", "--port", str(PORT)]
     env = [{"name": "LATHE_NAMESPACE", "value": md.namespace}]
     if md.spec.logging is not None:  # the server writes sampled requests to the store itself
@@ -46,8 +51,13 @@ def _container(md: ModelDeployment, image: str, store: StoreSettings) -> dict[st
         "resources": md.spec.resources.container(),
         "readinessProbe": {**probe, "initialDelaySeconds": 5},
         "livenessProbe": {**probe, "initialDelaySeconds": 30},
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 8888, "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 8888,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
     }
 
 
@@ -73,24 +83,49 @@ def _graph(md: ModelDeployment, model_uri: str, storage_secret: str, logger_url:
 def _component_spec(md: ModelDeployment, image: str, store: StoreSettings) -> dict[str, Any]:
     containers = [_container(md, image, store)]
     for transformer in md.spec.graph.transformers if md.spec.graph else []:
-        containers.append({"name": transformer.name, "image": transformer.image,
-                           "env": [{"name": k, "value": v} for k, v in sorted(transformer.env.items())],
-                           "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False}})
-    spec: dict[str, Any] = {"spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": 8888,
-                                                         "seccompProfile": {"type": "RuntimeDefault"}},
-                                     "containers": containers}}
+        containers.append(
+            {
+                "name": transformer.name,
+                "image": transformer.image,
+                "env": [{"name": k, "value": v} for k, v in sorted(transformer.env.items())],
+                "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False},
+            }
+        )
+    spec: dict[str, Any] = {
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 8888, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": containers,
+        }
+    }
     scaling = md.spec.autoscaling
     if scaling is not None:
-        spec["hpaSpec"] = {"minReplicas": max(scaling.min_replicas, 1), "maxReplicas": scaling.max_replicas,
-                           "metrics": [{"type": "Pods", "pods": {"metric": {"name": "lathe_model_in_flight_requests"},
-                                                                  "target": {"type": "AverageValue",
-                                                                             "averageValue": str(scaling.target_concurrency)}}}]}
+        spec["hpaSpec"] = {
+            "minReplicas": max(scaling.min_replicas, 1),
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": "lathe_model_in_flight_requests"},
+                        "target": {"type": "AverageValue", "averageValue": str(scaling.target_concurrency)},
+                    },
+                }
+            ],
+        }
     return spec
 
 
-def seldon_deployment(md: ModelDeployment, traffic: list[tuple[int, int]], shadow: int | None,
-                      model_uris: dict[int, str], *, image: str, store: StoreSettings, storage_secret: str,
-                      logger_url: str | None) -> dict[str, Any]:
+def seldon_deployment(
+    md: ModelDeployment,
+    traffic: list[tuple[int, int]],
+    shadow: int | None,
+    model_uris: dict[int, str],
+    *,
+    image: str,
+    store: StoreSettings,
+    storage_secret: str,
+    logger_url: str | None,
+) -> dict[str, Any]:
     """The whole object; ``model_uris`` maps each version to its registry folder (s3://bucket/models/ns/name/N/)."""
     replicas = md.spec.replicas if md.spec.replicas is not None else (None if md.spec.autoscaling else 1)
     labels = {**MANAGED_BY, "lathe.dev/model-deployment": md.name, "app.kubernetes.io/component": "serving"}
@@ -115,11 +150,19 @@ def seldon_deployment(md: ModelDeployment, traffic: list[tuple[int, int]], shado
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {"name": md.name, "namespace": md.namespace, "labels": labels,
-                     "annotations": {"lathe.dev/generation": str(md.generation)},
-                     "ownerReferences": [owner_reference(md)]},
-        "spec": {"name": md.name, "protocol": "seldon", "predictors": predictors,
-                 "annotations": {"seldon.io/rest-timeout": "10000"}},
+        "metadata": {
+            "name": md.name,
+            "namespace": md.namespace,
+            "labels": labels,
+            "annotations": {"lathe.dev/generation": str(md.generation)},
+            "ownerReferences": [owner_reference(md)],
+        },
+        "spec": {
+            "name": md.name,
+            "protocol": "seldon",
+            "predictors": predictors,
+            "annotations": {"seldon.io/rest-timeout": "10000"},
+        },
     }
 
 

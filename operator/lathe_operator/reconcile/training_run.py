@@ -63,12 +63,20 @@ def plan(run: TrainingRun, observed: TrainingRunObserved) -> TrainingRunPlan:
         if pipeline.phase == "Absent":
             submit = Submit(run_name(run), str(version), observed.dataset.target or "label")
             outcome.status["start_time"] = status.start_time or now
-            outcome.events.append(Event("Normal", "StartedPipeline", f"Started pipeline run {run_name(run)} on {version}"))
+            outcome.events.append(
+                Event("Normal", "StartedPipeline", f"Started pipeline run {run_name(run)} on {version}")
+            )
         if pipeline.run_id:
             outcome.status.update(run_id=pipeline.run_id, run_url=pipeline.run_url)
     conditions = cond.standard(status.conditions, outcome.verdict, generation=run.generation, now=now)
-    new = status.model_copy(update={**outcome.status, "observed_generation": run.generation,
-                                    "conditions": conditions, "phase": cond.phase(conditions)})
+    new = status.model_copy(
+        update={
+            **outcome.status,
+            "observed_generation": run.generation,
+            "conditions": conditions,
+            "phase": cond.phase(conditions),
+        }
+    )
     events = outcome.events + transition_events(status.conditions, conditions)
     return TrainingRunPlan(status=new.dump(), events=events, requeue_after=outcome.requeue_after, submit=submit)
 
@@ -78,8 +86,13 @@ def _waiting(run: TrainingRun, observed: TrainingRunObserved) -> Outcome:
     missing = not observed.dataset.exists
     waited = observed.now - (observed.created or observed.now)
     message = f"Dataset {run.spec.dataset.name} {'does not exist' if missing else 'has no Ready version yet'}"
-    verdict = cond.Verdict(ready=False, progressing=True, degraded=missing and waited > DATASET_GRACE,
-                           reason="DatasetNotFound" if missing else "DatasetNotReady", message=message)
+    verdict = cond.Verdict(
+        ready=False,
+        progressing=True,
+        degraded=missing and waited > DATASET_GRACE,
+        reason="DatasetNotFound" if missing else "DatasetNotReady",
+        message=message,
+    )
     return Outcome(verdict, requeue_after=POLL)
 
 
@@ -90,20 +103,37 @@ def _pipeline(run: TrainingRun, pipeline: RunState, now: datetime) -> Outcome:
     report = pipeline.report or {}
     finished = report.get("finishedAt")
     update: dict[str, Any] = {
-        "completion_time": run.status.completion_time or (datetime.fromisoformat(finished) if finished else now)}
+        "completion_time": run.status.completion_time or (datetime.fromisoformat(finished) if finished else now)
+    }
     if report.get("metrics"):
-        update["metrics"] = {k: round(float(v), 4) for k, v in report["metrics"].items()}  # the card keeps full precision
+        update["metrics"] = {
+            k: round(float(v), 4) for k, v in report["metrics"].items()
+        }  # the card keeps full precision
     if report.get("gates"):
         update["gates"] = [GateResult.model_validate(g) for g in report["gates"]]
     if pipeline.phase == "Done" and report.get("outcome") == "Succeeded":
-        update["model"] = RegisteredModel(name=run.spec.model.name, version=int(report["version"]),
-                                          uri=str(report["uri"]), sha256=str(report["sha256"]))
+        update["model"] = RegisteredModel(
+            name=run.spec.model.name,
+            version=int(report["version"]),
+            uri=str(report["uri"]),
+            sha256=str(report["sha256"]),
+        )
         accuracy = report["metrics"].get("accuracy", float("nan"))
-        return Outcome(cond.available("Registered", f"Registered {run.spec.model.name} version {report['version']} "
-                                                    f"(accuracy {accuracy:.4f}, on {report.get('device')})"), update)
+        return Outcome(
+            cond.available(
+                "Registered",
+                f"Registered {run.spec.model.name} version {report['version']} "
+                f"(accuracy {accuracy:.4f}, on {report.get('device')})",
+            ),
+            update,
+        )
     if pipeline.phase == "Done":
-        return Outcome(cond.failed(str(report.get("reason") or "PipelineFailed"),
-                                   str(report.get("message") or "the pipeline failed")), update)
+        return Outcome(
+            cond.failed(
+                str(report.get("reason") or "PipelineFailed"), str(report.get("message") or "the pipeline failed")
+            ),
+            update,
+        )
     return Outcome(cond.failed("PipelineFailed", f"Pipeline run {run_name(run)} failed: {pipeline.message}"), update)
 
 
@@ -123,8 +153,13 @@ def pipeline_arguments(run: TrainingRun, submit: Submit, report_key: str, lineag
         "baseline_version": spec.baseline_version or 0,
         "report_key": report_key,
         "lineage": {
-            "run": {"id": submit.run, "trainingRun": run.name, "namespace": run.namespace, "uid": run.uid,
-                    "generation": run.generation},
+            "run": {
+                "id": submit.run,
+                "trainingRun": run.name,
+                "namespace": run.namespace,
+                "uid": run.uid,
+                "generation": run.generation,
+            },
             "dataset": {"name": spec.dataset.name, "version": submit.dataset_version},
             "model": spec.model.dump(),
             "seed": spec.model.seed,

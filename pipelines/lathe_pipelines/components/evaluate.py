@@ -6,8 +6,7 @@ from . import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def evaluate_model(splits: dsl.Input[dsl.Dataset], onnx: dsl.Input[dsl.Model],
-                   metrics: dsl.Output[dsl.Metrics]) -> str:
+def evaluate_model(splits: dsl.Input[dsl.Dataset], onnx: dsl.Input[dsl.Model], metrics: dsl.Output[dsl.Metrics]) -> str:
     """Log accuracy, macro F1, per-class recall and loss, and return them as JSON."""
     import json
 

@@ -54,7 +54,9 @@ def params_for(model_type: str, hyperparameters: dict[str, Any]) -> dict[str, An
         raise TrainingFailed("UnknownModelType", f"unknown model type {model_type!r}: use mlp or logistic")
     unknown = set(hyperparameters) - set(DEFAULTS)
     if unknown:
-        raise TrainingFailed("InvalidHyperparameters", f"unknown hyperparameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        raise TrainingFailed(
+            "InvalidHyperparameters", f"unknown hyperparameters {sorted(unknown)}; known: {sorted(DEFAULTS)}"
+        )
     try:  # kfp carries parameters as protobuf Struct values, where every number is a float
         params["hidden"] = [int(h) for h in params["hidden"]]
         params["epochs"], params["batchSize"] = int(params["epochs"]), int(params["batchSize"])
@@ -75,14 +77,24 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def train(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, classes: int, model_type: str,
-          hyperparameters: dict[str, Any], seed: int, device: str | None = None) -> Trained:
+def train(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    classes: int,
+    model_type: str,
+    hyperparameters: dict[str, Any],
+    seed: int,
+    device: str | None = None,
+) -> Trained:
     params = params_for(model_type, hyperparameters)
     seed_everything(seed)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     std = np.nanstd(x, axis=0)
-    model = Classifier(np.nanmean(x, axis=0), np.where(std > 0, std, 1.0), list(params["hidden"]), classes,
-                       float(params["dropout"])).to(device)
+    model = Classifier(
+        np.nanmean(x, axis=0), np.where(std > 0, std, 1.0), list(params["hidden"]), classes, float(params["dropout"])
+    ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weightDecay"]))
     loss_fn = nn.CrossEntropyLoss()
     xt, yt = torch.tensor(x, device=device), torch.tensor(y, device=device)
@@ -96,7 +108,7 @@ def train(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, cl
         order = torch.randperm(len(xt), generator=generator).to(device)
         total = 0.0
         for start in range(0, len(xt), batch):
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             optimizer.zero_grad()
             loss = loss_fn(model(xt[rows]), yt[rows])
             loss.backward()
@@ -104,15 +116,19 @@ def train(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, cl
             total += float(loss.detach()) * len(rows)
         train_loss = total / len(xt)
         if not math.isfinite(train_loss):
-            raise TrainingFailed("NaNLoss", f"training loss became {train_loss} in epoch {epoch + 1}: look for missing "
-                                 "or infinite feature values (expect_column_values_to_not_be_null) or lower lr")
+            raise TrainingFailed(
+                "NaNLoss",
+                f"training loss became {train_loss} in epoch {epoch + 1}: look for missing "
+                "or infinite feature values (expect_column_values_to_not_be_null) or lower lr",
+            )
         model.eval()
         with torch.no_grad():
             logits = model(xv)
             val_loss = float(loss_fn(logits, yv))
             val_accuracy = float((logits.argmax(1) == yv).float().mean())
-        trained.history.append({"epoch": epoch + 1, "trainLoss": train_loss, "valLoss": val_loss,
-                                "valAccuracy": val_accuracy})
+        trained.history.append(
+            {"epoch": epoch + 1, "trainLoss": train_loss, "valLoss": val_loss, "valAccuracy": val_accuracy}
+        )
     trained.seconds = time.perf_counter() - started
     model.to("cpu").eval()
     return trained

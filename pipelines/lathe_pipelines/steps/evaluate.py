@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from .metrics import metrics
 from .export import INPUT, OUTPUT
+from .metrics import metrics
 
 
 def run(splits_path: str, onnx_path: str) -> dict[str, float]:

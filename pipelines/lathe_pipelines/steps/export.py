@@ -11,8 +11,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from .errors import TrainingFailed
 from .classifier import Classifier
+from .errors import TrainingFailed
 
 INPUT, OUTPUT = "input", "logits"
 OPSET = 18
@@ -29,16 +29,30 @@ def export(model: Classifier, features: int, path: Path, dynamo: bool = False) -
     if dynamo:
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" noise
         program = torch.onnx.export(
-            model, (example,), dynamo=True, input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET,
-            dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), verbose=False,
+            model,
+            (example,),
+            dynamo=True,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            opset_version=OPSET,
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+            verbose=False,
         )
         assert program is not None
         program.save(str(path))
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's own notices
-            torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=[INPUT], output_names=[OUTPUT],
-                              opset_version=OPSET, dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                dynamo=False,
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                opset_version=OPSET,
+                dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            )
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -51,7 +65,9 @@ def parity(model: Classifier, path: Path, x: np.ndarray, atol: float = 1e-4) -> 
     diff = float(np.abs(actual - expected).max())
     agreement = float((actual.argmax(1) == expected.argmax(1)).mean())
     if diff > atol or agreement < 1.0:
-        raise TrainingFailed("ParityMismatch",
-                             f"onnxruntime differs from PyTorch: max |logit diff| {diff:.2e} > {atol:.0e} "
-                             f"or argmax agreement {agreement:.4f} < 1")
+        raise TrainingFailed(
+            "ParityMismatch",
+            f"onnxruntime differs from PyTorch: max |logit diff| {diff:.2e} > {atol:.0e} "
+            f"or argmax agreement {agreement:.4f} < 1",
+        )
     return {"maxAbsDiff": diff, "argmaxAgreement": agreement, "rows": len(x), "atol": atol}

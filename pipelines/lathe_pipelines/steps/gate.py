@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def evaluate(gates: list[dict[str, Any]], metrics: dict[str, float],
-             baseline: dict[str, float] | None) -> list[dict[str, Any]]:
+def evaluate(
+    gates: list[dict[str, Any]], metrics: dict[str, float], baseline: dict[str, float] | None
+) -> list[dict[str, Any]]:
     """One result per gate: value, effective bounds, baseline value, passed. Unknown metrics fail."""
     results = []
     for gate in gates:
@@ -28,8 +29,16 @@ def evaluate(gates: list[dict[str, Any]], metrics: dict[str, float],
 
 
 def describe(result: dict[str, Any]) -> str:
-    bounds = " and ".join(b for b in (
-        f">= {result['min']:.4f}" if result["min"] is not None else "",
-        f"<= {result['max']:.4f}" if result["max"] is not None else "") if b) or "a known metric"
+    bounds = (
+        " and ".join(
+            b
+            for b in (
+                f">= {result['min']:.4f}" if result["min"] is not None else "",
+                f"<= {result['max']:.4f}" if result["max"] is not None else "",
+            )
+            if b
+        )
+        or "a known metric"
+    )
     value = "missing" if result["value"] is None else f"{result['value']:.4f}"
     return f"{result['metric']} = {value}, needs {bounds}"

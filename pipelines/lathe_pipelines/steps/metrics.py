@@ -13,8 +13,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def metrics(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
     predicted = logits.argmax(axis=1)
     probabilities = softmax(logits.astype("float64"))
-    result = {"accuracy": float((predicted == y).mean()),
-              "loss": float(-np.log(np.clip(probabilities[np.arange(len(y)), y], 1e-12, None)).mean())}
+    result = {
+        "accuracy": float((predicted == y).mean()),
+        "loss": float(-np.log(np.clip(probabilities[np.arange(len(y)), y], 1e-12, None)).mean()),
+    }
     f1s = []
     for index, name in enumerate(classes):
         tp = int(((predicted == index) & (y == index)).sum())

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 
+from lathe_core.datasets import DatasetVersions
 from lathe_core.stores import open_configured_store
 
-from lathe_core.datasets import DatasetVersions
 from .split import split
 
 
@@ -22,7 +22,23 @@ def run(namespace: str, dataset: str, version: str, target: str, seed: int, out_
     frame = pq.read_table(io.BytesIO(data), use_threads=False).to_pandas(use_threads=False)
     parts = split(frame, target, seed)
     with open(out_path, "wb") as out:
-        np.savez(out, x_train=parts.x_train, y_train=parts.y_train, x_val=parts.x_val, y_val=parts.y_val,
-                 x_test=parts.x_test, y_test=parts.y_test)
-    return json.dumps({"features": parts.features, "classes": parts.classes, "target": target, "rows": len(frame),
-                       "train": len(parts.y_train), "val": len(parts.y_val), "test": len(parts.y_test)})
+        np.savez(
+            out,
+            x_train=parts.x_train,
+            y_train=parts.y_train,
+            x_val=parts.x_val,
+            y_val=parts.y_val,
+            x_test=parts.x_test,
+            y_test=parts.y_test,
+        )
+    return json.dumps(
+        {
+            "features": parts.features,
+            "classes": parts.classes,
+            "target": target,
+            "rows": len(frame),
+            "train": len(parts.y_train),
+            "val": len(parts.y_val),
+            "test": len(parts.y_test),
+        }
+    )

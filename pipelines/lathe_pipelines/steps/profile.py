@@ -52,8 +52,12 @@ def _categorical(series: pd.Series) -> dict[str, Any]:
     frequencies = {str(k): int(v) for k, v in top.items()}
     if len(counts) > TOP_CATEGORIES:
         frequencies[OTHER] = int(counts.iloc[TOP_CATEGORIES:].sum())
-    return {"kind": "categorical", "count": int(counts.sum()), "missing": int(series.isna().sum()),
-            "frequencies": frequencies}
+    return {
+        "kind": "categorical",
+        "count": int(counts.sum()),
+        "missing": int(series.isna().sum()),
+        "frequencies": frequencies,
+    }
 
 
 def profile(frame: pd.DataFrame, schema: list[dict[str, Any]], target: str | None) -> dict[str, Any]:
@@ -63,8 +67,13 @@ def profile(frame: pd.DataFrame, schema: list[dict[str, Any]], target: str | Non
         kind = kinds.get(str(name), "string")
         series = frame[name]
         columns[str(name)] = _numeric(series) if kind in ("int", "float") else _categorical(series)
-    result: dict[str, Any] = {"rows": int(len(frame)), "columns": columns, "bins": BINS, "sampleSize": SAMPLE,
-                              "seed": SEED}
+    result: dict[str, Any] = {
+        "rows": int(len(frame)),
+        "columns": columns,
+        "bins": BINS,
+        "sampleSize": SAMPLE,
+        "seed": SEED,
+    }
     if target and target in frame.columns:
         classes = frame[target].dropna().astype("string").value_counts()
         result["target"] = {"name": target, "classes": {str(k): int(v) for k, v in classes.items()}}

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lathe_core.registry import ModelRegistry
 from lathe_core.stores import open_configured_store
 
-from lathe_core.registry import ModelRegistry
 from . import reports
 from .gate import describe, evaluate
 
@@ -35,19 +35,41 @@ def whole_numbers(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def run(onnx_path: str, evaluation: str, training: str, columns: str, gates: list[dict[str, Any]], namespace: str,
-        model_name: str, baseline_version: int, lineage: dict[str, Any], report_key: str = "") -> str:
+def run(
+    onnx_path: str,
+    evaluation: str,
+    training: str,
+    columns: str,
+    gates: list[dict[str, Any]],
+    namespace: str,
+    model_name: str,
+    baseline_version: int,
+    lineage: dict[str, Any],
+    report_key: str = "",
+) -> str:
     """``baseline_version`` 0 means the promoted version, if any."""
     registry = ModelRegistry(open_configured_store(), namespace, model_name)
     measured, train_summary, meta = json.loads(evaluation), json.loads(training), json.loads(columns)
     baseline = baseline_version or registry.promoted()
     baseline_metrics = registry.card(baseline)["metrics"] if baseline else None
     gate_results = evaluate(gates, measured, baseline_metrics)
-    outcome: dict[str, Any] = {"gates": gate_results, "passed": all(g["passed"] for g in gate_results),
-                               "metrics": measured, "baseline": baseline, "device": train_summary["device"]}
+    outcome: dict[str, Any] = {
+        "gates": gate_results,
+        "passed": all(g["passed"] for g in gate_results),
+        "metrics": measured,
+        "baseline": baseline,
+        "device": train_summary["device"],
+    }
     if not outcome["passed"]:
-        reports.write(report_key, {**outcome, "outcome": "Failed", "reason": "GateFailed",
-                                   "message": "; ".join(describe(g) for g in gate_results if not g["passed"])})
+        reports.write(
+            report_key,
+            {
+                **outcome,
+                "outcome": "Failed",
+                "reason": "GateFailed",
+                "message": "; ".join(describe(g) for g in gate_results if not g["passed"]),
+            },
+        )
         return json.dumps(outcome)
     card = {
         "name": model_name,
@@ -62,6 +84,13 @@ def run(onnx_path: str, evaluation: str, training: str, columns: str, gates: lis
     }
     version, sha256 = registry.register(Path(onnx_path).read_bytes(), card)
     outcome.update(version=version, sha256=sha256, uri=registry.store_uri(version))
-    reports.write(report_key, {**outcome, "outcome": "Succeeded", "reason": "Registered",
-                               "message": f"Registered {model_name} version {version}"})
+    reports.write(
+        report_key,
+        {
+            **outcome,
+            "outcome": "Succeeded",
+            "reason": "Registered",
+            "message": f"Registered {model_name} version {version}",
+        },
+    )
     return json.dumps(outcome)

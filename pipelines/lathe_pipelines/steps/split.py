@@ -36,8 +36,16 @@ def split(frame: pd.DataFrame, target: str, seed: int, val: float = 0.15, test: 
         rows = rng.permutation(np.flatnonzero(y == label))
         n_test, n_val = int(round(len(rows) * test)), int(round(len(rows) * val))
         parts["test"].append(rows[:n_test])
-        parts["val"].append(rows[n_test:n_test + n_val])
-        parts["train"].append(rows[n_test + n_val:])
+        parts["val"].append(rows[n_test : n_test + n_val])
+        parts["train"].append(rows[n_test + n_val :])
     picked = {k: rng.permutation(np.concatenate(v)) for k, v in parts.items()}
-    return Split(features, classes, x[picked["train"]], y[picked["train"]], x[picked["val"]], y[picked["val"]],
-                 x[picked["test"]], y[picked["test"]])
+    return Split(
+        features,
+        classes,
+        x[picked["train"]],
+        y[picked["train"]],
+        x[picked["val"]],
+        y[picked["val"]],
+        x[picked["test"]],
+        y[picked["test"]],
+    )

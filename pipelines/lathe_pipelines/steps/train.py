@@ -10,32 +10,54 @@ import numpy as np
 import torch
 
 from . import reports
-from .export import export, parity
 from .classifier import Classifier, train
+from .export import export, parity
 
 
 def load(model_path: str) -> Classifier:
     saved = torch.load(model_path, map_location="cpu", weights_only=True)
     arch = json.loads(saved["arch"])
-    model = Classifier(np.zeros(arch["features"]), np.ones(arch["features"]), arch["hidden"], arch["classes"],
-                       arch["dropout"])
+    model = Classifier(
+        np.zeros(arch["features"]), np.ones(arch["features"]), arch["hidden"], arch["classes"], arch["dropout"]
+    )
     model.load_state_dict(saved["state"])
     return model.eval()
 
 
-def run(splits_path: str, model_type: str, hyperparameters: dict[str, Any], seed: int, model_path: str,
-        onnx_path: str, report_key: str = "") -> str:
+def run(
+    splits_path: str,
+    model_type: str,
+    hyperparameters: dict[str, Any],
+    seed: int,
+    model_path: str,
+    onnx_path: str,
+    report_key: str = "",
+) -> str:
     data = np.load(splits_path)
     classes = int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
     with reports.failures(report_key, "train"):
-        trained = train(data["x_train"], data["y_train"], data["x_val"], data["y_val"], classes, model_type,
-                        hyperparameters, seed)
-    arch = {"features": int(data["x_train"].shape[1]), "hidden": list(trained.params["hidden"]), "classes": classes,
-            "dropout": float(trained.params["dropout"])}
+        trained = train(
+            data["x_train"], data["y_train"], data["x_val"], data["y_val"], classes, model_type, hyperparameters, seed
+        )
+    arch = {
+        "features": int(data["x_train"].shape[1]),
+        "hidden": list(trained.params["hidden"]),
+        "classes": classes,
+        "dropout": float(trained.params["dropout"]),
+    }
     torch.save({"state": trained.model.state_dict(), "arch": json.dumps(arch)}, model_path)
     with reports.failures(report_key, "train-model"):
         sha256 = export(trained.model, arch["features"], Path(onnx_path))
         checked = parity(trained.model, Path(onnx_path), data["x_test"])
-    return json.dumps({"device": trained.device, "parity": checked, "onnxSha256": sha256, "params": trained.params, "seconds": round(trained.seconds, 3),
-                       "history": trained.history, "torch": torch.__version__,
-                       "cuda": torch.version.cuda if trained.device == "cuda" else None})
+    return json.dumps(
+        {
+            "device": trained.device,
+            "parity": checked,
+            "onnxSha256": sha256,
+            "params": trained.params,
+            "seconds": round(trained.seconds, 3),
+            "history": trained.history,
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda if trained.device == "cuda" else None,
+        }
+    )

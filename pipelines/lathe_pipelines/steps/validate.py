@@ -103,7 +103,9 @@ def validate(frame: pd.DataFrame, rules: list[dict[str, Any]]) -> dict[str, Any]
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
     batch_definition = (
-        context.data_sources.add_pandas("lathe").add_dataframe_asset(name="data").add_batch_definition_whole_dataframe("all")
+        context.data_sources.add_pandas("lathe")
+        .add_dataframe_asset(name="data")
+        .add_batch_definition_whole_dataframe("all")
     )
     suite = gx.ExpectationSuite(name="lathe")
     for rule in rules:

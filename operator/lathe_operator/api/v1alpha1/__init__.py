@@ -9,8 +9,25 @@ from .training_run import TrainingRun, TrainingRunSpec, TrainingRunStatus
 KINDS: tuple[type[Resource], ...] = (Dataset, TrainingRun, ModelDeployment, DriftMonitor)
 
 __all__ = [
-    "API_VERSION", "GROUP", "KINDS", "MESSAGE_MAX", "VERSION", "Condition", "ConditionStatus", "Dataset", "DatasetSpec",
-    "DatasetStatus", "DriftMonitor", "DriftMonitorSpec", "DriftMonitorStatus", "ModelDeployment",
-    "ModelDeploymentSpec", "ModelDeploymentStatus", "Phase", "Resource", "TrainingRun", "TrainingRunSpec",
+    "API_VERSION",
+    "GROUP",
+    "KINDS",
+    "MESSAGE_MAX",
+    "VERSION",
+    "Condition",
+    "ConditionStatus",
+    "Dataset",
+    "DatasetSpec",
+    "DatasetStatus",
+    "DriftMonitor",
+    "DriftMonitorSpec",
+    "DriftMonitorStatus",
+    "ModelDeployment",
+    "ModelDeploymentSpec",
+    "ModelDeploymentStatus",
+    "Phase",
+    "Resource",
+    "TrainingRun",
+    "TrainingRunSpec",
     "TrainingRunStatus",
 ]

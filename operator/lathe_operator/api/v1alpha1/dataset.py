@@ -9,9 +9,9 @@ from pydantic import Field
 
 from .common import (
     DATASET_VERSION,
+    ApiModel,
     CommonStatus,
     Duration,
-    ApiModel,
     Resource,
     SecretRef,
     age_column,
@@ -36,7 +36,9 @@ class DatasetSource(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                rule("has(self.uri) != has(self.configMap)", "exactly one of source.uri or source.configMap must be set"),
+                rule(
+                    "has(self.uri) != has(self.configMap)", "exactly one of source.uri or source.configMap must be set"
+                ),
                 rule(
                     "!has(self.credentialsSecret) || (has(self.uri) && self.uri.startsWith('s3://'))",
                     "source.credentialsSecret applies to s3:// URIs only",
@@ -52,7 +54,9 @@ class DatasetSource(ApiModel):
         description="s3://bucket/key-or-prefix/, http(s)://host/path, or a local path (local mode).",
     )
     config_map: ConfigMapSource | None = Field(default=None, description="Inline data in a ConfigMap.")
-    format: Literal["csv", "parquet"] = Field(default="csv", description="File format; a prefix of many files is one dataset.")
+    format: Literal["csv", "parquet"] = Field(
+        default="csv", description="File format; a prefix of many files is one dataset."
+    )
     credentials_secret: SecretRef | None = Field(default=None, description="Secret with S3 credentials.")
     endpoint: str | None = Field(
         default=None,
@@ -88,7 +92,10 @@ class Refresh(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                rule("has(self.interval) != has(self.cron)", "exactly one of refresh.interval or refresh.cron must be set")
+                rule(
+                    "has(self.interval) != has(self.cron)",
+                    "exactly one of refresh.interval or refresh.cron must be set",
+                )
             ]
         }
     }
@@ -177,7 +184,9 @@ class DatasetStatus(CommonStatus):
     rows: int | None = Field(default=None, ge=0, description="Rows in the current version.")
     columns: int | None = Field(default=None, ge=0, description="Columns in the current version.")
     validation: ValidationSummary | None = Field(default=None, description="Result of the last validation.")
-    history: list[VersionRecord] = Field(default_factory=list, max_length=50, description="Recent versions, newest first.")
+    history: list[VersionRecord] = Field(
+        default_factory=list, max_length=50, description="Recent versions, newest first."
+    )
     last_run: IngestRun | None = Field(default=None, description="The latest ingest run.")
 
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .common import CommonStatus, Duration, ApiModel, Name, Resource, age_column, ready_column, reason_column, rule
+from .common import ApiModel, CommonStatus, Duration, Name, Resource, age_column, ready_column, reason_column, rule
 
 
 class Window(ApiModel):

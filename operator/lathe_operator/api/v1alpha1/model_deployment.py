@@ -8,9 +8,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from .common import (
+    ApiModel,
     CommonStatus,
     Duration,
-    ApiModel,
     Name,
     Resource,
     age_column,

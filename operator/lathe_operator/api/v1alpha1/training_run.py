@@ -9,8 +9,8 @@ from pydantic import Field
 
 from .common import (
     DATASET_VERSION,
-    CommonStatus,
     ApiModel,
+    CommonStatus,
     Name,
     Resource,
     Toleration,
@@ -96,7 +96,9 @@ class PipelineSettings(ApiModel):
     backend: Literal["kfp", "local"] | None = Field(
         default=None, description="kfp (Kubeflow Pipelines API) or local (kfp.local); operator default when empty."
     )
-    experiment: str | None = Field(default=None, max_length=128, description="KFP experiment; the namespace by default.")
+    experiment: str | None = Field(
+        default=None, max_length=128, description="KFP experiment; the namespace by default."
+    )
     caching: bool = Field(default=False, description="Let kfp reuse cached step results.")
 
 
