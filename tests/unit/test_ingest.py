@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -78,11 +79,13 @@ def test_declared_schema_is_enforced() -> None:
         schema.apply(raw, [{"name": "a", "type": "int"}, {"name": "b", "type": "float"}])
 
 
-def test_profile_has_bins_sample_and_classes(frame: pd.DataFrame) -> None:
+def test_profile_has_quantiles_sample_and_classes(frame: pd.DataFrame) -> None:
     result = profile(frame, schema.infer(frame), "label")
     pixel = result["columns"]["pixel_3_3"]
-    assert sum(pixel["binCounts"]) == pixel["count"] == 400
-    assert len(pixel["binEdges"]) == len(pixel["binCounts"]) + 1
+    levels = result["quantileLevels"]
+    assert result["format"] == 2 and pixel["count"] == 400 and len(pixel["quantiles"]) == len(levels) > 1000
+    assert pixel["quantiles"][0] == pixel["min"] and pixel["quantiles"][-1] == pixel["max"]
+    assert pixel["quantiles"][levels.index(0.5)] == float(np.median(frame["pixel_3_3"]))
     assert len(pixel["sample"]) == 400 and pixel["min"] <= pixel["mean"] <= pixel["max"]
     assert sum(result["target"]["classes"].values()) == 400
 

@@ -1,0 +1,136 @@
+"""The drift tests, each against a reference from the profile: definitions in docs/drift.md.
+
+Every function takes the reference (``reference.Numeric`` or ``reference.Categorical``)
+and the current values, and returns a ``Score``: the statistic, its p-value where the
+test has one, and whether it crosses the threshold. Definitions follow Evidently's so
+numbers can be compared; binned tests bin on the reference's own quantiles, which the
+profile holds, instead of rereading the reference data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from scipy.spatial import distance
+
+from .reference import Categorical, Numeric
+
+EPSILON = 1e-4  # share given to an empty bin or category before PSI and Jensen-Shannon
+BINS = 20  # equal-mass reference bins for PSI and Jensen-Shannon on numeric columns
+
+
+@dataclass(frozen=True)
+class Score:
+    test: str
+    statistic: float
+    p_value: float | None
+    threshold: float
+
+    @property
+    def drifted(self) -> bool:
+        """p-value tests drift below the threshold, distances at or above it."""
+        if self.p_value is not None:
+            return self.p_value < self.threshold
+        return self.statistic >= self.threshold
+
+
+def ks(ref: Numeric, current: np.ndarray, threshold: float = 0.05) -> Score:
+    """Two-sample Kolmogorov-Smirnov: sup |F_ref - F_cur|, exact against the profile's CDF.
+
+    Both CDFs are checked at every current value and every reference quantile, from the left
+    and the right: between those points one is flat and the other linear, so the supremum
+    is at one of them. The p-value is scipy's asymptotic two-sample one."""
+    cur = np.sort(current)
+    points = np.concatenate((np.unique(cur), ref.quantiles))
+    right = np.searchsorted(cur, points, side="right") / cur.size
+    left = np.searchsorted(cur, points, side="left") / cur.size
+    d = float(max(np.abs(right - ref.cdf(points)).max(), np.abs(left - ref.cdf(points, left=True)).max()))
+    n, m = ref.count, cur.size
+    p = float(stats.kstwo.sf(d, np.round(n * m / (n + m))))
+    return Score("ks", d, p, threshold)
+
+
+def wasserstein(ref: Numeric, current: np.ndarray, threshold: float = 0.1) -> Score:
+    """Wasserstein-1 distance divided by the reference's standard deviation (population, ddof 0).
+
+    W1 is the area between the quantile functions: the reference's piecewise linear, the
+    current's a step per value; integrated exactly piece by piece."""
+    cur = np.sort(np.asarray(current, dtype="float64"))
+    m = cur.size
+    u = np.union1d(np.arange(m + 1) / m, ref.levels)
+    lo, hi = u[:-1], u[1:]
+    step = cur[np.minimum((((lo + hi) / 2) * m).astype(np.int64), m - 1)]
+    a, b = ref.quantile(lo) - step, ref.quantile(hi) - step
+    same = a * b >= 0
+    area = np.where(same, np.abs(a + b) / 2, (a * a + b * b) / (2 * np.where(same, 1.0, np.abs(b - a))))
+    w1 = float(np.sum(area * (hi - lo)))
+    std = ref.std * np.sqrt((ref.count - 1) / ref.count) if ref.count > 1 else 0.0
+    return Score("wasserstein", w1 / std if std > 0 else (0.0 if w1 == 0 else np.inf), None, threshold)
+
+
+def shares(ref: Numeric | Categorical, current: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Reference and current shares over the same bins (numeric) or categories (the union)."""
+    if isinstance(ref, Numeric):
+        edges = ref.bin_edges(BINS)
+        counts = np.bincount(np.searchsorted(edges, current, side="left"), minlength=edges.size + 1)
+        labels = [f"<= {e:g}" for e in edges] + [f"> {edges[-1]:g}" if edges.size else "all"]
+        return ref.bin_shares(edges), counts / max(counts.sum(), 1), labels
+    values, counts = np.unique(np.asarray(current, dtype=str), return_counts=True)
+    seen = dict(zip(values.tolist(), counts.tolist()))
+    labels = sorted(set(ref.counts) | set(seen))
+    expected = np.array([ref.counts.get(c, 0) for c in labels], dtype="float64")
+    observed = np.array([seen.get(c, 0) for c in labels], dtype="float64")
+    return expected / max(expected.sum(), 1), observed / max(observed.sum(), 1), labels
+
+
+def _filled(share: np.ndarray) -> np.ndarray:
+    return np.where(share == 0, EPSILON, share)
+
+
+def psi(ref: Numeric | Categorical, current: np.ndarray, threshold: float = 0.1) -> Score:
+    """Population stability index: sum (cur - ref) * ln(cur / ref), empty bins at EPSILON."""
+    expected, observed, _ = shares(ref, current)
+    e, o = _filled(expected), _filled(observed)
+    return Score("psi", float(np.sum((o - e) * np.log(o / e))), None, threshold)
+
+
+def jensenshannon(ref: Numeric | Categorical, current: np.ndarray, threshold: float = 0.1) -> Score:
+    """Jensen-Shannon distance (scipy, natural log), empty bins at EPSILON."""
+    expected, observed, _ = shares(ref, current)
+    return Score("jensenshannon", float(distance.jensenshannon(_filled(expected), _filled(observed))), None, threshold)
+
+
+def chisquare(ref: Categorical, current: np.ndarray, threshold: float = 0.05) -> Score:
+    """Pearson's chi-square of current counts against the reference's shares scaled to the current size.
+
+    A category the reference never saw gets EPSILON of expected share, so it counts
+    heavily, as it should."""
+    expected, observed, _ = shares(ref, current)
+    n = len(current)
+    exp = _filled(expected) * n
+    exp *= n / exp.sum()
+    statistic, p = stats.chisquare(observed * n, exp)
+    return Score("chisquare", float(statistic), float(p), threshold)
+
+
+def ztest(ref: Categorical, current: np.ndarray, threshold: float = 0.05) -> Score:
+    """Two-proportion z-test (pooled, two-sided) on the share of the reference's most frequent value."""
+    label = max(ref.counts, key=lambda k: ref.counts[k]) if ref.counts else ""
+    n1, n2 = ref.count, len(current)
+    p1 = ref.counts.get(label, 0) / n1 if n1 else 0.0
+    p2 = float(np.mean(np.asarray(current, dtype=str) == label)) if n2 else 0.0
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2) if n1 + n2 else 0.0
+    spread = np.sqrt(pooled * (1 - pooled) * (1 / max(n1, 1) + 1 / max(n2, 1)))
+    z = (p2 - p1) / spread if spread > 0 else 0.0
+    return Score("z", float(abs(z)), float(2 * stats.norm.sf(abs(z))), threshold)
+
+
+def share_change(ref: Categorical, current: np.ndarray, threshold: float = 0.05, alpha: float = 0.05) -> Score:
+    """Lathe's categorical default: the largest change of one category's share, counted only when
+    chi-square also rejects (p < ``alpha``): large enough to matter, and not noise."""
+    expected, observed, _ = shares(ref, current)
+    change = float(np.abs(observed - expected).max()) if expected.size else 0.0
+    significant = chisquare(ref, current, alpha).drifted
+    return Score("share", change if significant else 0.0, None, threshold)
