@@ -9,6 +9,7 @@
     predictions/<ns>/<deployment>/<run>/part-<n>.parquet, manifest.json
     bundles/<ns>/<deployment>/<run>/bundle.tar.gz
     deployments/<ns>/<deployment>/runs/<run>.json, <run>.progress.json
+    reports/<ns>/<monitor>/<run>.json, <run>.html                   # each drift check: outcome and page
 
 ``<hex>`` is a dataset version id without its ``sha256:`` prefix; model versions are
 integers. Manifests and cards are written last, so a reader that finds one finds the
@@ -104,3 +105,17 @@ def deployment_report(namespace: str, deployment: str, run: str) -> str:
 def deployment_progress(namespace: str, deployment: str, run: str) -> str:
     """Rows a batch run has scored so far."""
     return f"deployments/{namespace}/{deployment}/{RUNS}/{run}.progress.json"
+
+
+def drift_reports(namespace: str, monitor: str) -> str:
+    return f"reports/{namespace}/{monitor}/"
+
+
+def drift_report(namespace: str, monitor: str, run: str) -> str:
+    """A drift check's outcome, which the operator reads."""
+    return f"{drift_reports(namespace, monitor)}{run}.json"
+
+
+def drift_page(namespace: str, monitor: str, run: str) -> str:
+    """The check's self-contained HTML report."""
+    return f"{drift_reports(namespace, monitor)}{run}.html"

@@ -1,7 +1,7 @@
-"""The run commands (``lathe ingest|train|score|bundle``): what a Job, a KFP pod or a local process runs.
+"""The run commands (``lathe ingest|train|score|bundle|drift``): what a Job, a KFP pod or a local process runs.
 
 Each is configured by its arguments and the environment the operator sets
-(``LATHE_STORE_*``, ``LATHE_DATASET_SPEC``, ``LATHE_TRAINING_REQUEST``) and always leaves
+(``LATHE_STORE_*``, ``LATHE_DATASET_SPEC``, ``LATHE_TRAINING_REQUEST``, ``LATHE_DRIFT_REQUEST``) and always leaves
 a run report in the store, which the operator reads. ``python -m lathe_pipelines`` and
 the ``lathe`` command (which hands these four over) are the same entry point.
 """
@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-COMMANDS = ("ingest", "train", "score", "bundle")
+COMMANDS = ("ingest", "train", "score", "bundle", "drift")
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -112,6 +112,27 @@ def _offline(args: argparse.Namespace) -> int:
     return 0 if report["outcome"] == "Succeeded" else 1
 
 
+def _drift(args: argparse.Namespace) -> int:
+    """One drift check, configured by $LATHE_DRIFT_REQUEST; its report and HTML page go to the store."""
+    from lathe_core import layout
+    from lathe_core.runs import write_report
+    from lathe_core.stores import open_configured_store
+
+    from .drift import run as drift
+
+    store = open_configured_store()
+    request = {**json.loads(os.environ["LATHE_DRIFT_REQUEST"]), "namespace": args.namespace, "monitor": args.monitor}
+    report = drift.run(store, request)
+    page = report.pop("html", None)
+    if page is not None:
+        key = layout.drift_page(args.namespace, args.monitor, args.run)
+        store.put(key, page.encode())
+        report["page"] = store.uri(key)
+    write_report(store, layout.drift_report(args.namespace, args.monitor, args.run), report)
+    print(json.dumps({k: report.get(k) for k in ("outcome", "verdict", "driftShare", "samples", "liveAccuracy")}))
+    return 0 if report["outcome"] == "Succeeded" else 1
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The four run commands on a parser's subcommands (``lathe`` lists them in its help too)."""
     ing = commands.add_parser("ingest", help="run one Dataset ingest (what the ingest Job runs)")
@@ -142,6 +163,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         else:
             job.add_argument("--quantize", action="store_true", help="add an int8 copy and its accuracy delta")
         job.set_defaults(run_command=_offline)
+
+    drift = commands.add_parser("drift", help="run one drift check (what a DriftMonitor starts)")
+    drift.add_argument("--namespace", required=True)
+    drift.add_argument("--monitor", required=True, help="the DriftMonitor's name")
+    drift.add_argument("--run", required=True, help="run name; its report goes to reports/<ns>/<monitor>/<run>.json")
+    drift.set_defaults(run_command=_drift)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,6 +83,15 @@ def test_psi_and_jensenshannon_against_a_direct_computation() -> None:
     assert statistics.jensenshannon(ref, cur).statistic == pytest.approx(float(distance.jensenshannon(e, o)), rel=0.01)
 
 
+def test_empty_bins_follow_evidentlys_fill_rule() -> None:
+    """Each side's empty bins: a millionth of its smallest share when that is at most 1e-4, else 1e-4."""
+    ref = Categorical({"a": 999_999, "b": 1})  # smallest share 1e-6: its empty "c" becomes 1e-12
+    cur = np.array(["a"] * 5 + ["c"] * 5)  # smallest share 0.5: its empty "b" becomes 1e-4
+    e = np.array([0.999999, 1e-6, 1e-12])
+    o = np.array([0.5, 1e-4, 0.5])
+    assert statistics.psi(ref, cur).statistic == pytest.approx(float(np.sum((o - e) * np.log(o / e))))
+
+
 def test_categorical_tests_against_scipy() -> None:
     ref = Categorical({"a": 500, "b": 300, "c": 200})
     cur = np.array(["a"] * 400 + ["b"] * 400 + ["c"] * 200)
@@ -90,8 +99,8 @@ def test_categorical_tests_against_scipy() -> None:
     expected = stats.chisquare([400, 400, 200], [500, 300, 200])
     assert chi.statistic == pytest.approx(expected.statistic) and chi.p_value == pytest.approx(expected.pvalue)
     z = statistics.ztest(Categorical({"yes": 700, "no": 300}), np.array(["yes"] * 600 + ["no"] * 400))
-    pooled = (700 + 600) / 2000
-    expected_z = (0.6 - 0.7) / np.sqrt(pooled * (1 - pooled) * (2 / 1000))
+    pooled = (300 + 400) / 2000  # "no" comes first in the sorted union
+    expected_z = (0.4 - 0.3) / np.sqrt(pooled * (1 - pooled) * (2 / 1000))
     assert z.statistic == pytest.approx(abs(expected_z)) and z.p_value == pytest.approx(
         2 * stats.norm.sf(abs(expected_z))
     )
@@ -144,7 +153,9 @@ def test_check_reports_every_edge_case_per_column() -> None:
 
 def test_constant_reference_flags_any_move() -> None:
     flat = Numeric.of(np.full(100, 2.0))
-    assert statistics.wasserstein(flat, np.full(50, 2.5)).drifted and statistics.ks(flat, np.full(50, 2.5)).drifted
+    moved = statistics.wasserstein(flat, np.full(50, 2.5))
+    assert moved.drifted and moved.statistic == pytest.approx(0.5 / statistics.MIN_STD)
+    assert statistics.ks(flat, np.full(50, 2.5)).drifted
 
 
 def test_overrides_corrections_and_bad_choices() -> None:

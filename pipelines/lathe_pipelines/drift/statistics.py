@@ -17,8 +17,9 @@ from scipy.spatial import distance
 
 from .reference import Categorical, Numeric
 
-EPSILON = 1e-4  # share given to an empty bin or category before PSI and Jensen-Shannon
+EPSILON = 1e-4  # PSI: an empty bin's share (Evidently's rule, ``_filled``)
 BINS = 20  # equal-mass reference bins for PSI and Jensen-Shannon on numeric columns
+MIN_STD = 0.001  # Wasserstein: the reference's standard deviation is at least this (Evidently's floor)
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,9 @@ class Score:
 
     @property
     def drifted(self) -> bool:
-        """p-value tests drift below the threshold, distances at or above it."""
+        """p-value tests drift below the threshold (KS at it too, as in Evidently), distances at or above it."""
         if self.p_value is not None:
-            return self.p_value < self.threshold
+            return self.p_value <= self.threshold if self.test == "ks" else self.p_value < self.threshold
         return self.statistic >= self.threshold
 
 
@@ -53,7 +54,7 @@ def ks(ref: Numeric, current: np.ndarray, threshold: float = 0.05) -> Score:
 
 
 def wasserstein(ref: Numeric, current: np.ndarray, threshold: float = 0.1) -> Score:
-    """Wasserstein-1 distance divided by the reference's standard deviation (population, ddof 0).
+    """Wasserstein-1 distance divided by the reference's standard deviation (population, ddof 0, at least MIN_STD).
 
     W1 is the area between the quantile functions: the reference's piecewise linear, the
     current's a step per value; integrated exactly piece by piece."""
@@ -67,7 +68,7 @@ def wasserstein(ref: Numeric, current: np.ndarray, threshold: float = 0.1) -> Sc
     area = np.where(same, np.abs(a + b) / 2, (a * a + b * b) / (2 * np.where(same, 1.0, np.abs(b - a))))
     w1 = float(np.sum(area * (hi - lo)))
     std = ref.std * np.sqrt((ref.count - 1) / ref.count) if ref.count > 1 else 0.0
-    return Score("wasserstein", w1 / std if std > 0 else (0.0 if w1 == 0 else np.inf), None, threshold)
+    return Score("wasserstein", w1 / max(std, MIN_STD), None, threshold)
 
 
 def shares(ref: Numeric | Categorical, current: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -86,38 +87,44 @@ def shares(ref: Numeric | Categorical, current: np.ndarray) -> tuple[np.ndarray,
 
 
 def _filled(share: np.ndarray) -> np.ndarray:
-    return np.where(share == 0, EPSILON, share)
+    """Empty bins get EPSILON, or a millionth of the smallest share when that is smaller (Evidently's rule)."""
+    smallest = share[share > 0].min() if (share > 0).any() else EPSILON
+    return np.where(share == 0, smallest / 1e6 if smallest <= EPSILON else EPSILON, share)
 
 
 def psi(ref: Numeric | Categorical, current: np.ndarray, threshold: float = 0.1) -> Score:
-    """Population stability index: sum (cur - ref) * ln(cur / ref), empty bins at EPSILON."""
+    """Population stability index: sum (cur - ref) * ln(cur / ref), empty bins filled by ``_filled``."""
     expected, observed, _ = shares(ref, current)
     e, o = _filled(expected), _filled(observed)
     return Score("psi", float(np.sum((o - e) * np.log(o / e))), None, threshold)
 
 
 def jensenshannon(ref: Numeric | Categorical, current: np.ndarray, threshold: float = 0.1) -> Score:
-    """Jensen-Shannon distance (scipy, natural log), empty bins at EPSILON."""
+    """Jensen-Shannon distance (scipy, natural log: at most ln 2 ** 0.5 = 0.83); empty bins stay empty."""
     expected, observed, _ = shares(ref, current)
-    return Score("jensenshannon", float(distance.jensenshannon(_filled(expected), _filled(observed))), None, threshold)
+    return Score("jensenshannon", float(distance.jensenshannon(expected, observed)), None, threshold)
 
 
 def chisquare(ref: Categorical, current: np.ndarray, threshold: float = 0.05) -> Score:
     """Pearson's chi-square of current counts against the reference's shares scaled to the current size.
 
-    A category the reference never saw gets EPSILON of expected share, so it counts
-    heavily, as it should."""
+    A category the reference never saw has an expected count of 0: the statistic is
+    infinite and p is 0, as in Evidently."""
     expected, observed, _ = shares(ref, current)
     n = len(current)
-    exp = _filled(expected) * n
-    exp *= n / exp.sum()
-    statistic, p = stats.chisquare(observed * n, exp)
+    if ((expected == 0) & (observed > 0)).any():
+        return Score("chisquare", float("inf"), 0.0, threshold)
+    seen = expected > 0
+    statistic, p = stats.chisquare(observed[seen] * n, expected[seen] * n)
     return Score("chisquare", float(statistic), float(p), threshold)
 
 
 def ztest(ref: Categorical, current: np.ndarray, threshold: float = 0.05) -> Score:
-    """Two-proportion z-test (pooled, two-sided) on the share of the reference's most frequent value."""
-    label = max(ref.counts, key=lambda k: ref.counts[k]) if ref.counts else ""
+    """Two-proportion z-test (pooled, two-sided) on the share of the first value of the sorted union (Evidently's)."""
+    union = sorted(set(ref.counts) | set(np.asarray(current, dtype=str).tolist()))
+    if len(union) <= 1:
+        return Score("z", 0.0, 1.0, threshold)
+    label = union[0]
     n1, n2 = ref.count, len(current)
     p1 = ref.counts.get(label, 0) / n1 if n1 else 0.0
     p2 = float(np.mean(np.asarray(current, dtype=str) == label)) if n2 else 0.0

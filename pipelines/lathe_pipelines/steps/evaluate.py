@@ -1,6 +1,11 @@
-"""Step: metrics of the ONNX model on the test split, computed with onnxruntime (no torch needed)."""
+"""Step: metrics of the ONNX model on the test split, computed with onnxruntime (no torch needed).
+
+Beside the metrics, ``predicted`` counts the test rows predicted as each class (by class
+index): the reference a DriftMonitor compares live predictions with."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -9,9 +14,10 @@ from .export import INPUT, OUTPUT
 from .metrics import metrics
 
 
-def run(splits_path: str, onnx_path: str) -> dict[str, float]:
+def run(splits_path: str, onnx_path: str) -> dict[str, Any]:
     data = np.load(splits_path)
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     logits = session.run([OUTPUT], {INPUT: data["x_test"].astype("float32")})[0]
     classes = [str(i) for i in range(logits.shape[1])]
-    return metrics(logits, data["y_test"], classes)
+    counts = np.bincount(logits.argmax(axis=1), minlength=logits.shape[1])
+    return {**metrics(logits, data["y_test"], classes), "predicted": {c: int(n) for c, n in zip(classes, counts)}}

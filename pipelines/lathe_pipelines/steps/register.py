@@ -35,6 +35,11 @@ def whole_numbers(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def prediction_reference(predicted: dict[str, int], classes: list[Any]) -> dict[str, int]:
+    """Counts by class label (what the server answers), from counts by class index."""
+    return {str(classes[int(i)]) if int(i) < len(classes) else str(i): int(n) for i, n in predicted.items()}
+
+
 def run(
     onnx_path: str,
     evaluation: str,
@@ -50,6 +55,7 @@ def run(
     """``baseline_version`` 0 means the promoted version, if any."""
     registry = ModelRegistry(open_configured_store(), namespace, model_name)
     measured, train_summary, meta = json.loads(evaluation), json.loads(training), json.loads(columns)
+    predicted = measured.pop("predicted", {})  # test rows per predicted class index: drift's reference
     baseline = baseline_version or registry.promoted()
     baseline_metrics = registry.card(baseline)["metrics"] if baseline else None
     gate_results = evaluate(gates, measured, baseline_metrics)
@@ -79,6 +85,7 @@ def run(
         "baselineVersion": baseline,
         "training": {k: train_summary[k] for k in ("device", "params", "seconds", "history", "cuda")},
         "columns": meta,
+        "reference": {"predictions": prediction_reference(predicted, meta.get("classes") or [])},
         "libraries": versions(),
         **whole_numbers(lineage),  # dataset, run, code, image, pipeline hash, seed
     }

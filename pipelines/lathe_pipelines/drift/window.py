@@ -1,0 +1,121 @@
+"""The current data of a drift check: a deployment's request logs over a window, or a Dataset version.
+
+Logs are the Parquet files the model server writes (``lathe_core.layout.log_partition``):
+only served predictions count (not shadow ones), their feature lists are named with the
+model card's feature names, and ground truth is joined to the prediction the server
+itself logged, by request id and row, so live accuracy never trusts what a client echoes.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lathe_core import layout
+from lathe_core.datasets import DatasetVersions
+from lathe_core.store import ObjectStore
+
+
+@dataclass
+class Window:
+    """Columns by name, the served predictions, and the labelled pairs among them."""
+
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    predictions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
+    truth: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))  # for labelled rows only
+    labelled_predictions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
+    samples: int = 0
+    unnamed: int = 0  # feature positions the model card does not name
+
+    @property
+    def labelled(self) -> int:
+        return int(self.truth.size)
+
+    @property
+    def accuracy(self) -> float | None:
+        return float(np.mean(self.truth == self.labelled_predictions)) if self.labelled else None
+
+
+def _hours(start: datetime, end: datetime) -> list[datetime]:
+    first = start.replace(minute=0, second=0, microsecond=0)
+    return [first + timedelta(hours=h) for h in range(int((end - first).total_seconds() // 3600) + 1)]
+
+
+def read_logs(store: ObjectStore, namespace: str, deployment: str, start: datetime, end: datetime) -> pa.Table | None:
+    """Every log row in [start, end), or None when there is none."""
+    tables = []
+    for hour in _hours(start, end):
+        for key in store.list(layout.log_partition(namespace, deployment, hour)):
+            if key.endswith(".parquet"):
+                tables.append(pq.read_table(io.BytesIO(store.get(key)), use_threads=False))
+    if not tables:
+        return None
+    table = pa.concat_tables(tables, promote_options="default")
+    times = table.column("time")
+    keep = pc.and_(pc.greater_equal(times, pa.scalar(start, times.type)), pc.less(times, pa.scalar(end, times.type)))
+    return table.filter(keep)
+
+
+def _ranked(request_ids: list[str]) -> list[tuple[str, int]]:
+    """(request id, row within that request) for rows in the order the server logged them."""
+    seen: dict[str, int] = {}
+    keys = []
+    for rid in request_ids:
+        keys.append((rid, seen.get(rid, 0)))
+        seen[rid] = seen.get(rid, 0) + 1
+    return keys
+
+
+def from_logs(table: pa.Table | None, features: list[str]) -> Window:
+    if table is None or table.num_rows == 0:
+        return Window()
+    kind, shadow = table.column("kind"), pc.fill_null(table.column("shadow"), False)
+    served = table.filter(pc.and_(pc.equal(kind, "prediction"), pc.invert(shadow)))
+    feedback = table.filter(pc.equal(kind, "feedback"))
+    matrix = _matrix(served.column("features"))
+    width = matrix.shape[1]
+    columns = {name: matrix[:, i] for i, name in enumerate(features[:width])}
+    predictions = np.asarray(served.column("prediction").to_pylist(), dtype=str)
+    answered = dict(zip(_ranked(served.column("request_id").to_pylist()), predictions.tolist()))
+    pairs = [
+        (truth, answered[key])
+        for key, truth in zip(_ranked(feedback.column("request_id").to_pylist()), feedback.column("truth").to_pylist())
+        if key in answered and truth is not None
+    ]
+    truth = np.asarray([t for t, _ in pairs], dtype=str)
+    labelled = np.asarray([p for _, p in pairs], dtype=str)
+    return Window(columns, predictions, truth, labelled, served.num_rows, max(0, width - len(features)))
+
+
+def _matrix(lists: pa.ChunkedArray) -> np.ndarray:
+    """Rows of feature lists as a float matrix; ragged rows (a changed model) are padded with NaN."""
+    lists = lists.combine_chunks()
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+    width = int(lengths.max()) if lengths.size else 0
+    values = pc.list_flatten(lists).to_numpy(zero_copy_only=False).astype("float64")
+    if lengths.size and (lengths == width).all():
+        return values.reshape(len(lengths), width)
+    matrix = np.full((len(lengths), width), np.nan)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    for i, (start, length) in enumerate(zip(starts, lengths)):
+        matrix[i, :length] = values[start : start + length]
+    return matrix
+
+
+def from_dataset(store: ObjectStore, namespace: str, name: str, version: str) -> Window:
+    """A Dataset version as the current data (drift between data versions); every column, by name."""
+    table = pq.read_table(io.BytesIO(DatasetVersions(store, namespace, name).data(version)), use_threads=False)
+    columns = {}
+    for column in table.column_names:
+        values = table.column(column)
+        if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+            columns[column] = values.to_numpy(zero_copy_only=False).astype("float64")
+        else:
+            columns[column] = np.asarray(values.to_pylist(), dtype=object)
+    return Window(columns, samples=table.num_rows)
