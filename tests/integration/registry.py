@@ -22,10 +22,13 @@ from onnx import TensorProto, helper
 
 from lathe_core.datasets import DatasetVersions
 from lathe_core.registry import ModelRegistry
+from lathe_core.store import dumps
 from lathe_core.store_s3 import S3Store
 from lathe_pipelines.sample_data import digits
+from lathe_pipelines.steps import schema
 from lathe_pipelines.steps.classifier import train
 from lathe_pipelines.steps.export import export
+from lathe_pipelines.steps.profile import profile
 from lathe_pipelines.steps.split import split
 from tests.servers.s3 import S3Server
 
@@ -82,8 +85,10 @@ def publish_digits(target: S3Store, namespace: str) -> str:
     pq.write_table(pa.Table.from_pandas(digits(), preserve_index=False), buffer)
     data = buffer.getvalue()
     version = "sha256:" + hashlib.sha256(data).hexdigest()
+    frame = digits()
+    reference = dumps(profile(frame, schema.infer(frame), "label"))  # what DriftMonitors compare with
     DatasetVersions(target, namespace, "digits").publish(
-        version, {"data.parquet": data}, {"version": version, "rows": len(digits())}
+        version, {"data.parquet": data, "profile.json": reference}, {"version": version, "rows": len(frame)}
     )
     return version
 

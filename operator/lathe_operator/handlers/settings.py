@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 
 from lathe_core.stores import open_store
 
+from ..backends.drift_metrics import DriftGauges
 from ..backends.executors import JobExecutor, LocalExecutor
 from ..backends.kube import KubeClient
 from ..backends.pipelines_kfp import KfpPipelines
@@ -56,6 +57,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.processes = processes = LocalProcesses()
     memo.locks, memo.locks_guard = {}, threading.Lock()  # one reconcile at a time per ModelDeployment
     memo.looks = Looks()
+    memo.drift_gauges = DriftGauges()
     memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **config.store.env()})
     memo.pipelines = {"local": LocalPipelines(config, processes)}
     if config.kfp_host:

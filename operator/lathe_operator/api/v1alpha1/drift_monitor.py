@@ -8,6 +8,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from .common import ApiModel, CommonStatus, Duration, Name, Resource, age_column, ready_column, reason_column, rule
+from .training_run import DatasetRef
+
+NumericTest = Literal["auto", "ks", "psi", "wasserstein", "jensenshannon"]
+CategoricalTest = Literal["auto", "chisquare", "z", "psi", "jensenshannon", "share"]
 
 
 class Window(ApiModel):
@@ -17,22 +21,52 @@ class Window(ApiModel):
     min_samples: int = Field(default=500, ge=1, description="Fewer samples give verdict InsufficientData.")
 
 
-class DriftTests(ApiModel):
-    """Statistical tests per column type; auto picks Evidently-style defaults by sample size."""
+class ColumnTest(ApiModel):
+    """The test for one column."""
 
-    numeric: Literal["auto", "ks", "psi", "wasserstein", "jensenshannon"] = Field(
-        default="auto", description="Test for numeric columns."
+    test: Literal["ks", "psi", "wasserstein", "jensenshannon", "chisquare", "z", "share"] = Field(
+        description="Test; numeric columns take ks, psi, wasserstein, jensenshannon; categorical ones chisquare, z, "
+        "psi, jensenshannon, share."
     )
-    categorical: Literal["auto", "chisquare", "psi", "jensenshannon"] = Field(
-        default="auto", description="Test for categorical columns."
+    threshold: float | None = Field(default=None, gt=0, description="Threshold; the test's default when omitted.")
+
+
+class DriftTests(ApiModel):
+    """Statistical tests per column type (docs/drift.md); auto: Lathe's defaults, wasserstein and share."""
+
+    numeric: NumericTest = Field(default="auto", description="Test for numeric columns.")
+    categorical: CategoricalTest = Field(default="auto", description="Test for categorical columns.")
+    threshold: float | None = Field(
+        default=None, gt=0, description="Override the numeric and categorical tests' threshold."
     )
-    threshold: float | None = Field(default=None, gt=0, description="Override the test's default threshold.")
+    columns: dict[str, ColumnTest] = Field(default_factory=dict, description="Tests for single columns, by name.")
+    correction: Literal["none", "bonferroni", "fdr"] = Field(
+        default="none", description="Multiple-testing correction of p-value tests across columns."
+    )
+
+
+class DriftSource(ApiModel):
+    """The current data a check compares with the reference."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule("self.type != 'dataset' || has(self.dataset)", "source type dataset needs source.dataset")
+            ]
+        }
+    }
+
+    type: Literal["logs", "dataset"] = Field(
+        default="logs", description="logs: the deployment's request logs over the window; dataset: a Dataset version."
+    )
+    dataset: DatasetRef | None = Field(default=None, description="For type dataset; its newest version when unpinned.")
 
 
 class AccuracyCheck(ApiModel):
     """Live accuracy on sampled ground truth posted as feedback."""
 
     min: float = Field(ge=0, le=1, description="Lowest acceptable live accuracy.")
+    min_labelled: int = Field(default=100, ge=1, description="Labelled samples needed before live accuracy counts.")
 
 
 class Retrain(ApiModel):
@@ -50,12 +84,25 @@ class DriftMonitorSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                rule("self.action != 'retrain' || has(self.retrain)", "action retrain needs spec.retrain")
+                rule("self.action != 'retrain' || has(self.retrain)", "action retrain needs spec.retrain"),
+                rule(
+                    "has(self.deployment) || has(self.reference)", "without spec.deployment, spec.reference is needed"
+                ),
+                rule(
+                    "has(self.deployment) || (has(self.source) && self.source.type == 'dataset')",
+                    "source logs needs spec.deployment",
+                ),
             ]
         }
     }
 
-    deployment: Name = Field(description="ModelDeployment to watch.")
+    deployment: Name | None = Field(
+        default=None, description="ModelDeployment to watch; its model's training data is the default reference."
+    )
+    source: DriftSource = Field(default_factory=DriftSource, description="Current data: request logs or a Dataset.")
+    reference: DatasetRef | None = Field(
+        default=None, description="Reference Dataset version; the served model's training data when omitted."
+    )
     interval: Duration = Field(default="5m", description="How often to check.")
     window: Window = Field(default_factory=Window, description="Samples a check looks at.")
     tests: DriftTests = Field(default_factory=DriftTests, description="Statistical tests.")
@@ -72,9 +119,11 @@ class FeatureDrift(ApiModel):
 
     name: str = Field(description="Column.")
     test: str = Field(description="Test used.")
-    score: float = Field(description="Test statistic or p-value.")
-    threshold: float = Field(description="Threshold applied.")
-    drifted: bool = Field(description="Whether the column drifted.")
+    score: float | None = Field(default=None, description="Test statistic (distance, or the test's statistic).")
+    p_value: float | None = Field(default=None, description="p-value, for ks, chisquare and z.")
+    threshold: float | None = Field(default=None, description="Threshold applied.")
+    drifted: bool = Field(default=False, description="Whether the column drifted.")
+    status: str = Field(default="Checked", description="Checked, MissingInCurrent, MissingInReference or NoData.")
 
 
 class RetrainRecord(ApiModel):
@@ -90,9 +139,18 @@ class DriftMonitorStatus(CommonStatus):
 
     verdict: Literal["NoDrift", "Drift", "InsufficientData"] | None = Field(default=None, description="Last verdict.")
     drift_share: float | None = Field(default=None, ge=0, le=1, description="Share of drifted columns.")
-    features: list[FeatureDrift] = Field(default_factory=list, description="Per-column results.")
+    features: list[FeatureDrift] = Field(
+        default_factory=list, max_length=50, description="Per-column results, drifted first, the largest scores first."
+    )
     live_accuracy: float | None = Field(default=None, ge=0, le=1, description="Accuracy on feedback.")
+    labelled_samples: int | None = Field(default=None, description="Feedback joined to logged predictions.")
+    samples: int | None = Field(default=None, description="Current samples in the last check.")
+    prediction_drifted: bool | None = Field(default=None, description="Whether the model's predictions drifted.")
+    window_start: datetime | None = Field(default=None, description="Start of the last check's window.")
+    window_end: datetime | None = Field(default=None, description="End of the last check's window.")
+    reference: str | None = Field(default=None, description="Reference Dataset version of the last check.")
     last_check: datetime | None = Field(default=None, description="When the last check ran.")
+    check: str | None = Field(default=None, description="The check in flight, or the last one folded into status.")
     report_uri: str | None = Field(default=None, description="HTML report of the last check.")
     retrains: list[RetrainRecord] = Field(default_factory=list, max_length=50, description="Retrains started.")
 
