@@ -106,6 +106,7 @@ def test_darker_digits_drift_and_name_their_columns(store: LocalStore) -> None:
     assert report["verdict"] == "Drift" and report["driftShare"] >= 0.5
     top = report["columns"][0]
     assert top["drifted"] and top["name"] in FEATURES and top["test"] == "wasserstein"
+    assert {c["name"] for c in report["columns"]} == set(FEATURES)  # the label is no input: not compared
     assert report["prediction"]["drifted"] and report["liveAccuracy"] is None  # no feedback: no accuracy
 
 

@@ -114,6 +114,9 @@ def run(store: ObjectStore, request: dict[str, Any]) -> dict[str, Any]:
     try:
         profile, card = _reference(store, request)
         current = _current(store, request, card)
+        target = (profile.get("target") or {}).get("name")
+        if request["source"]["type"] == "logs" and target:  # requests carry inputs only: the label is no input
+            profile = {**profile, "columns": {k: v for k, v in profile["columns"].items() if k != target}}
         per_column, per_kind = _tests(request)
         unknown = {t.name for t in [*per_column.values(), *per_kind.values()]} - set(THRESHOLDS)
         if unknown:
