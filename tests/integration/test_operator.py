@@ -105,14 +105,14 @@ def test_spec_change_is_observed_and_deleting_collects_children(
 
 
 @pytest.mark.parametrize(
-    ("path", "reason"),
+    ("path", "reason", "phase"),
     [
-        ("02-training-run/trainingrun.yaml", "PipelineBackendUnavailable"),  # no KFP API configured here
-        ("04-drift-monitor/driftmonitor.yaml", "NotImplemented"),
+        ("02-training-run/trainingrun.yaml", "PipelineBackendUnavailable", "Pending"),  # no KFP API configured here
+        ("04-drift-monitor/driftmonitor.yaml", "DeploymentNotFound", "Failed"),  # its deployment is not here
     ],
 )
-def test_kinds_without_a_backend_say_so_honestly(
-    kubectl: Kubectl, namespace: str, start_operator: Any, path: str, reason: str
+def test_what_cannot_run_here_says_why(
+    kubectl: Kubectl, namespace: str, start_operator: Any, path: str, reason: str, phase: str
 ) -> None:
     start_operator()
     manifest = load_yaml(ROOT / "examples" / path)
@@ -126,7 +126,7 @@ def test_kinds_without_a_backend_say_so_honestly(
     )
     ready = ready_condition(obj)
     assert (ready["status"], ready["reason"]) == ("False", reason)
-    assert obj["status"]["observedGeneration"] == 1 and obj["status"]["phase"] == "Pending"
+    assert obj["status"]["observedGeneration"] == 1 and obj["status"]["phase"] == phase
     assert ready["message"]
 
 

@@ -117,10 +117,13 @@ CASES = [
         ("replicas",),
         ["spec.autoscaling", "minReplicas must be <= maxReplicas"],
     ),
-    ("DriftMonitor", {"action": "retrain"}, ("retrain",), ["spec", "action retrain needs spec.retrain"]),
+    ("DriftMonitor", {"action": "retrain"}, (), ["spec", "action retrain needs spec.retrain"]),
     ("DriftMonitor", {"interval": "5 minutes"}, (), ["spec.interval", "should match"]),
     ("DriftMonitor", {"driftShare": 1.5}, (), ["spec.driftShare", "less than or equal to 1"]),
     ("DriftMonitor", {"tests": {"numeric": "magic"}}, (), ["spec.tests.numeric", "Unsupported value"]),
+    ("DriftMonitor", {}, ("deployment",), ["spec", "without spec.deployment, spec.reference is needed"]),
+    ("DriftMonitor", {"reference": {"name": "digits"}}, ("deployment",), ["spec", "source logs needs spec.deployment"]),
+    ("DriftMonitor", {"source": {"type": "dataset"}}, (), ["spec.source", "source type dataset needs source.dataset"]),
 ]
 
 

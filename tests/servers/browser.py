@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -105,14 +107,17 @@ def load(page: Path, width: int = 1200, height: int = 900, timeout: float = 60) 
         f"--user-data-dir={profile}",
         "about:blank",
     ]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its own process group: Debian's chromium is a wrapper script, and the browser it starts forks renderers.
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         url = _target(port, time.monotonic() + timeout)
         return asyncio.run(_drive(url, page, width, height, timeout))
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(10)
+                break
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                continue
         shutil.rmtree(profile, ignore_errors=True)

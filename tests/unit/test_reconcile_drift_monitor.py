@@ -137,3 +137,9 @@ def test_dataset_source_needs_no_deployment() -> None:
     assert plan.start is not None
     sent = json.loads(plan.start.env["LATHE_DRIFT_REQUEST"])
     assert sent["source"] == {"type": "dataset", "name": "digits"} and sent["reference"]["name"] == "digits"
+
+
+def test_action_retrain_says_plainly_that_nothing_is_retrained_yet() -> None:
+    monitor = make(action="retrain", retrain={"cooldown": "6h"})
+    _, checked = step(monitor, report("Drift"))
+    assert reconcile.NO_RETRAIN in checked.status.conditions[0].message and checked.status.retrains == []

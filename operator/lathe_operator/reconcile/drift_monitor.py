@@ -25,6 +25,7 @@ from .schedule import seconds
 POLL = 5.0
 RETRY = 30.0
 FEATURES = 50
+NO_RETRAIN = "action retrain is not in this release yet: drift is reported and alerted, nothing is retrained"
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ def _report(monitor: DriftMonitor, report: dict[str, Any], now: datetime) -> Out
         "report_uri": report.get("page"),
     }
     message = str(report.get("message") or "")
+    if monitor.spec.action == "retrain":
+        message += f"; {NO_RETRAIN}"
     if report["verdict"] == "Drift":
         verdict = cond.available("DriftDetected", message, degraded=True)
     elif report.get("accuracyBelow"):
