@@ -8,8 +8,9 @@ kfp.local (PyTorch, ONNX export and parity, gates) and registers the model with 
 lineage; a broken upload is refused and the good version stays current; the model is
 served online by a supervised local model server (Seldon protocol), scored in batch and
 bundled for the edge; a second model is trained and rolled out as a canary that a real
-Prometheus measures and the operator promotes. DriftMonitor reports that its slice is
-not here yet.
+Prometheus measures and the operator promotes; then darker digits arrive (half the ink)
+and a DriftMonitor finds the drift in the request logs, with live accuracy from feedback
+and an HTML report in the store. Retraining on drift comes with a later slice.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from lathe_core.registry import ModelRegistry  # noqa: E402
 from lathe_core.store_s3 import S3Store  # noqa: E402
 from lathe_pipelines.sample_data import digits  # noqa: E402
 from tests.servers.controlplane import ControlPlane  # noqa: E402
+from tests.servers.process import free_port  # noqa: E402
 from tests.servers.prometheus import Prometheus  # noqa: E402
 from tests.servers.s3 import S3Server  # noqa: E402
 
@@ -89,10 +91,12 @@ def main() -> int:
     frame = digits()
     upload(client, frame.to_csv(index=False).encode())
     print(f"Uploaded s3://raw/digits/digits.csv ({len(frame)} rows, scikit-learn's digits)")
+    metrics_port = free_port()
+    prometheus.scrape([f"127.0.0.1:{metrics_port}"])  # the operator's own metrics: drift gauges
     env = {
         **os.environ,
         "KUBECONFIG": str(plane.kubeconfig),
-        "LATHE_METRICS_PORT": "0",
+        "LATHE_METRICS_PORT": str(metrics_port),
         "LATHE_EXECUTOR": "local",
         "LATHE_PIPELINE_BACKEND": "local",
         "LATHE_STORE_URI": "s3://lathe",
@@ -171,6 +175,7 @@ def main() -> int:
         print(kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", f"jsonpath={query}"))
         serve(plane, frame)
         canary(plane, frame)
+        drift(plane, frame, registry, prometheus)
         show(plane, "get", "events", "-n", "demo", "--sort-by=.lastTimestamp")
     finally:
         kubectl(plane, "delete", "modeldeployments", "--all", "-n", "demo", "--wait=true", "--timeout=30s")
@@ -236,6 +241,66 @@ def canary(plane: ControlPlane, frame: Any) -> None:
             f"  {entry['time']}  {entry['action']:<8} version {entry['version']} -> {entry['percent']}%  "
             f"{entry.get('reason', '')}"
         )
+
+
+DRIFT_MONITOR = {
+    "apiVersion": "lathe.dev/v1alpha1",
+    "kind": "DriftMonitor",
+    "metadata": {"name": "digits-live"},
+    "spec": {
+        "deployment": "digits",
+        "interval": "15s",
+        "window": {"duration": "45s", "minSamples": 300},
+        "accuracy": {"min": 0.9, "minLabelled": 50},
+    },
+}
+
+
+def drift(plane: ControlPlane, frame: Any, registry: ModelRegistry, prometheus: Prometheus) -> None:
+    print("\nThe camera gets darker: digits with half the ink, every request logged, truth sent back as feedback;")
+    print("a DriftMonitor checks the last 45 s of request logs every 15 s against the training data's profile:")
+    kubectl(
+        plane,
+        "patch",
+        "modeldeployment",
+        "digits",
+        "-n",
+        "demo",
+        "--type=merge",
+        "-p",
+        '{"spec":{"logging":{"sampleRate":1.0}}}',
+    )
+    print(kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=yaml.safe_dump(DRIFT_MONITOR)).rstrip())
+    endpoint = jsonpath(plane, "modeldeployment/digits", "{.status.endpoint}")
+    rows, labels = frame.drop(columns="label").to_numpy(dtype="float32"), frame["label"].astype(str).tolist()
+    client = Client(endpoint, (rows * 0.5).round(), labels, pause=0.005)
+    client.start()
+    try:
+        wait_for(plane, "DriftDetected", "driftmonitor/digits-live", timeout=240)
+    finally:
+        print(f"Darker traffic: {client.stop()}")
+    show(plane, "get", "driftmonitor", "digits-live", "-n", "demo")
+    status = json.loads(jsonpath(plane, "driftmonitor/digits-live", "{.status}"))
+    top = ", ".join(f"{f['name']} {f['score']:.2f}" for f in status["features"][:5])
+    print(f"Drifted columns, largest normalised Wasserstein first: {top} ...")
+    served = max(json.loads(jsonpath(plane, "modeldeployment/digits", "{.status.traffic}")), key=lambda t: t["percent"])
+    before = registry.card(int(served["version"]))["metrics"]["accuracy"]
+    accuracy = status.get("liveAccuracy")
+    after = "n/a" if accuracy is None else f"{accuracy:.3f}"
+    print(
+        f"Accuracy of version {served['version']}: {before:.3f} on its test split before, {after} live on "
+        f"{status.get('labelledSamples')} labelled darker requests now."
+    )
+    print(f"The check's report: {status.get('reportUri')}")
+    deadline = time.monotonic() + 60
+    while not (found := prometheus.query('lathe_drift_detected{monitor="digits-live"} == 1')):
+        if time.monotonic() > deadline:
+            raise SystemExit("Prometheus did not scrape lathe_drift_detected from the operator within 60s")
+        time.sleep(1)
+    print(
+        f'Prometheus scraped lathe_drift_detected{{monitor="digits-live"}} = {found[0]["value"][1]} from the '
+        "operator: the chart's LatheDataDrift alert fires on it."
+    )
 
 
 if __name__ == "__main__":
