@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from lathe_core.registry import ModelRegistry
 from tests.conftest import eventually
 from tests.integration.conftest import Kubectl, OperatorProcess
 from tests.integration.registry import MODEL, registry
@@ -219,16 +220,19 @@ def test_canary_promotes_on_good_metrics_and_rolls_back_on_injected_errors(
         assert [h["action"] for h in promoted["history"]] == ["Deploy", "Promote"]
         assert "errors 0.00%" in promoted["history"][-1]["reason"]
         eventually(lambda: client.seen[f"{MODEL}:2"] > 20 and "500" not in client.seen, timeout=30)
+        # The promotion is real: the registry's baseline for the next gate, and the stable version from now on.
+        assert ModelRegistry(models["store"], namespace, MODEL).promoted() == 2
+        assert promoted["stable"] == {"version": 2, "specVersion": 1}
 
-        # Version 3 fails inside onnxruntime: its 5xx rate rolls it back to stable.
+        # Version 3 fails inside onnxruntime: its 5xx rate rolls it back to the promoted stable version 2.
         apply(kubectl, namespace, "digits", canary={"version": 3, "steps": [50, 100], "analysis": analysis})
         eventually(lambda: status(kubectl, namespace, "digits")["canary"]["phase"] == "RolledBack", timeout=120)
     finally:
         seen = client.stop()
     rolled = status(kubectl, namespace, "digits")
-    assert rolled["serving"] == "1:100" and ready(kubectl, namespace, "digits") == ("True", "CanaryRolledBack")
+    assert rolled["serving"] == "2:100" and ready(kubectl, namespace, "digits") == ("True", "CanaryRolledBack")
     assert rolled["history"][-1]["action"] == "Rollback" and "error rate" in rolled["history"][-1]["reason"]
-    assert seen["500"] > 0 and seen[f"{MODEL}:1"] > 0
+    assert seen["500"] > 0 and seen[f"{MODEL}:2"] > 0
     events = kubectl.run("get", "events", "-n", namespace, "-o", "json").stdout
     reasons = {e["reason"] for e in json.loads(events)["items"]}
     assert {"CanaryStarted", "CanaryPromoted", "CanaryRolledBack"} <= reasons

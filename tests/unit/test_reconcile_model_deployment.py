@@ -234,13 +234,36 @@ def test_offline_job_runs_the_same_command_as_a_non_root_job_owned_by_the_deploy
 
 
 def test_planning_a_steady_deployment_again_changes_nothing() -> None:
-    _, up = step(make({"shadow": {"version": 5}}))
-    again, same = step(up, NOW + timedelta(seconds=5))
+    first, up = step(make({"shadow": {"version": 5}}))
+    assert first.promote == 3  # the model had no promoted version: the first stable one served becomes it
+    again, same = step(up, NOW + timedelta(seconds=5), promoted=3)
     assert again.empty and same.status == up.status  # no Event, no child, the same status
     _, promoted = step(step(make({"canary": CANARY}))[1], NOW + timedelta(minutes=2), metrics={4: GOOD, 3: GOOD})
     _, promoted = step(promoted, NOW + timedelta(minutes=4), metrics={4: GOOD, 3: GOOD})
-    again, same = step(promoted, NOW + timedelta(minutes=5))
+    again, same = step(promoted, NOW + timedelta(minutes=5), promoted=4)
     assert again.empty and same.status == promoted.status and traffic(same) == [(4, 100)]
+
+
+def test_a_promotion_is_real_until_spec_model_version_changes() -> None:
+    """Promoted: the registry's baseline and the stable version that a later canary rolls back to."""
+    _, md = step(make({"canary": CANARY}), promoted=3)
+    _, md = step(md, NOW + timedelta(minutes=2), metrics={4: GOOD, 3: GOOD}, promoted=3)
+    plan, md = step(md, NOW + timedelta(minutes=4), metrics={4: GOOD, 3: GOOD}, promoted=3)
+    assert plan.promote == 4 and md.status.stable is not None and md.status.stable.version == 4
+    assert md.status.stable.spec_version == 3  # spec.model.version is untouched: GitOps owns spec
+    later = make({"canary": {**CANARY, "version": 5}}, status=md.dump()["status"], generation=2)
+    plan, md = step(later, NOW + timedelta(minutes=10), promoted=4)
+    assert plan.promote is None and traffic(md) == [(4, 90), (5, 10)]  # against the promoted version, not 3
+    plan, md = step(md, NOW + timedelta(minutes=12), metrics={5: VersionMetrics(500, 0.5), 4: GOOD}, promoted=4)
+    assert traffic(md) == [(4, 100)] and md.status.canary is not None and md.status.canary.phase == "RolledBack"
+    moved = ModelDeployment.model_validate({**md.dump(), "spec": {"model": {"name": "clf", "version": 6}}})
+    plan, md = step(moved, NOW + timedelta(minutes=13), promoted=4)
+    assert traffic(md) == [(6, 100)] and md.status.stable.version == 6 and plan.promote is None  # spec wins
+
+
+def test_a_second_deployment_of_the_model_does_not_take_the_baseline_in_turns() -> None:
+    plan, _ = step(make(), promoted=7)
+    assert plan.promote is None
 
 
 def test_a_manual_split_pauses_the_canary_and_removing_it_restarts_the_step() -> None:

@@ -120,6 +120,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
             now=now(), missing=[v for v in reconcile.versions(md) if v not in known]
         )
         if not observed.missing and md.spec.mode == "online":
+            observed.promoted = registry.promoted()
             if canary.analysis_due(md, observed.now):
                 observed.metrics, observed.metrics_error = _metrics(memo, md, logger)
             serve = reconcile.desired(md, observed)
@@ -129,6 +130,9 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
             if md.spec.batch is not None:
                 observed.dataset = dataset_view(memo, md.namespace, md.spec.batch.dataset.name)
         plan = reconcile.plan(md, observed)
+        if plan.promote is not None:  # the next gate's baseline and the version rollbacks return to
+            registry.promote(plan.promote, f"serving as stable in ModelDeployment {md.namespace}/{md.name}")
+            logger.info("Promoted %s version %d in the registry", md.spec.model.name, plan.promote)
         if plan.start is not None and memo.executor.start(plan.start):
             logger.info("Started %s run %s", md.spec.mode, plan.start.name)
     except StoreError as error:

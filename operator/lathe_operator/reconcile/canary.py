@@ -69,6 +69,14 @@ def _window(md: ModelDeployment) -> timedelta:
     return timedelta(seconds=seconds(md.spec.canary.analysis.window))
 
 
+def stable_version(md: ModelDeployment) -> int:
+    """spec.model.version, or the version a canary promoted since (until spec.model.version changes)."""
+    stable = md.status.stable
+    if stable is not None and stable.spec_version == md.spec.model.version:
+        return stable.version
+    return md.spec.model.version
+
+
 def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics]) -> Decision:
     """The split to serve now and why: a manual split, the stable version, or the canary's next move."""
     spec, state = md.spec, md.status.canary
@@ -83,8 +91,8 @@ def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics
     ):
         return _start(md, now)
     if state.phase != "Progressing":
-        return Decision(_split(spec.model.version, state), state)
-    if _current(md) and _current(md) != _split(spec.model.version, state):
+        return Decision(_split(stable_version(md), state), state)
+    if _current(md) and _current(md) != _split(stable_version(md), state):
         return _resume(md, state, now)  # back from a manual split: this step starts over
     return _analyse(md, state, now, metrics)
 
@@ -101,7 +109,7 @@ def _override(md: ModelDeployment, now: datetime) -> Decision:
 
 
 def _stable(md: ModelDeployment, now: datetime) -> Decision:
-    stable = md.spec.model.version
+    stable = stable_version(md)
     decision = Decision([(stable, 100)], None)
     if _current(md) != decision.traffic:
         decision.history.append(_entry(now, "Deploy", stable, 100))
@@ -111,7 +119,7 @@ def _stable(md: ModelDeployment, now: datetime) -> Decision:
 def _start(md: ModelDeployment, now: datetime) -> Decision:
     """A new candidate (or a rolled-back one after an edit) begins at the first step."""
     assert md.spec.canary is not None
-    stable, candidate, first = md.spec.model.version, md.spec.canary.version, md.spec.canary.steps[0]
+    stable, candidate, first = stable_version(md), md.spec.canary.version, md.spec.canary.steps[0]
     state = CanaryStatus(version=candidate, percent=first, phase="Progressing", since=now, generation=md.generation)
     decision = Decision(_split(stable, state), state, requeue=_window(md).total_seconds())
     decision.history.append(_entry(now, "Deploy", candidate, first, f"canary of version {candidate} against {stable}"))
@@ -125,7 +133,7 @@ def _start(md: ModelDeployment, now: datetime) -> Decision:
 
 def _resume(md: ModelDeployment, state: CanaryStatus, now: datetime) -> Decision:
     state = state.model_copy(update={"since": now})
-    decision = Decision(_split(md.spec.model.version, state), state, requeue=_window(md).total_seconds())
+    decision = Decision(_split(stable_version(md), state), state, requeue=_window(md).total_seconds())
     decision.history.append(
         _entry(now, "Step", state.version, state.percent, "canary resumed after spec.traffic was removed")
     )
@@ -136,7 +144,7 @@ def _resume(md: ModelDeployment, state: CanaryStatus, now: datetime) -> Decision
 def _analyse(md: ModelDeployment, state: CanaryStatus, now: datetime, metrics: dict[int, VersionMetrics]) -> Decision:
     """Once the step has run its window with enough requests: roll back, step on, or promote."""
     assert md.spec.canary is not None
-    stable, analysis = md.spec.model.version, md.spec.canary.analysis
+    stable, analysis = stable_version(md), md.spec.canary.analysis
     decision = Decision(_split(stable, state), state)
     elapsed, window = now - state.since, _window(md)
     if elapsed < window:
@@ -176,7 +184,7 @@ def _roll_back(md: ModelDeployment, state: CanaryStatus, now: datetime, reason: 
     rolled = state.model_copy(
         update={"percent": 0, "phase": "RolledBack", "since": now, "generation": md.generation}
     )  # retried only after a later edit
-    decision = Decision([(md.spec.model.version, 100)], rolled)
+    decision = Decision([(stable_version(md), 100)], rolled)
     decision.history.append(_entry(now, "Rollback", state.version, 0, reason))
     decision.events.append(
         Event("Warning", "CanaryRolledBack", f"Version {state.version} rolled back at {state.percent}%: {reason}")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from lathe_core.runs import RunRequest, RunState
 
-from ..api.v1alpha1.model_deployment import ModelDeployment, TrafficSplit
+from ..api.v1alpha1.model_deployment import ModelDeployment, StableStatus, TrafficSplit
 from . import canary, offline
 from . import conditions as cond
 from .plan import DatasetView, Observed, Outcome, Plan, transition_events
@@ -38,6 +38,7 @@ class DeploymentObserved(Observed):
     metrics_error: str = ""  # why there are no figures although the analysis was due
     run: RunState = RunState("Absent")  # batch and edge: this generation's run
     dataset: DatasetView = DatasetView()  # batch: the Dataset it scores
+    promoted: int | None = None  # the registry's promoted version of the model (the next gate's baseline)
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,17 @@ class Serve:
 class DeploymentPlan(Plan):
     serve: Serve | None = None
     start: RunRequest | None = None
+    promote: int | None = None  # make this the registry's promoted version
 
     @property
     def empty(self) -> bool:  # serving the same split again changes nothing: only a run to start counts
-        return super().empty and self.start is None
+        return super().empty and self.start is None and self.promote is None
 
 
 @dataclass(frozen=True)
 class OnlineOutcome(Outcome):
     serve: Serve | None = None
+    promote: int | None = None
 
 
 def versions(md: ModelDeployment) -> list[int]:
@@ -80,7 +83,7 @@ def desired(md: ModelDeployment, observed: DeploymentObserved) -> Serve:
 
 def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
     status = md.status
-    serve, start = None, None
+    serve, start, promote = None, None, None
     if observed.missing:
         names = ", ".join(str(v) for v in observed.missing)
         outcome = Outcome(
@@ -92,7 +95,7 @@ def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
         )
     elif md.spec.mode == "online":
         outcome = online = _online(md, observed)
-        serve = online.serve
+        serve, promote = online.serve, online.promote
     else:
         outcome = run = offline.decide(md, observed.run, observed.dataset)
         start = run.start
@@ -109,7 +112,7 @@ def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
     decided = {e.reason for e in outcome.events}  # a canary decision already says what the transition would
     events = outcome.events + [e for e in transition_events(status.conditions, conditions) if e.reason not in decided]
     return DeploymentPlan(
-        status=new_status, events=events, requeue_after=outcome.requeue_after, serve=serve, start=start
+        promote=promote, status=new_status, events=events, requeue_after=outcome.requeue_after, serve=serve, start=start
     )
 
 
@@ -127,9 +130,33 @@ def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
     }
     if observed.serving.endpoint:
         update["endpoint"] = observed.serving.endpoint
+    stable = _stable(md, decision)
+    update["stable"] = StableStatus(version=stable, spec_version=md.spec.model.version)
     requeue = min(decision.requeue or POLL, POLL)
     verdict = _serving_verdict(md, observed.serving, decision, waiting)
-    return OnlineOutcome(verdict, update, list(decision.events), requeue, serve=Serve(decision.traffic, shadow))
+    promote = _promotion(decision, stable, observed)
+    return OnlineOutcome(
+        verdict, update, list(decision.events), requeue, serve=Serve(decision.traffic, shadow), promote=promote
+    )
+
+
+def _stable(md: ModelDeployment, decision: canary.Decision) -> int:
+    """After this decision: the promoted candidate, else the stable version so far."""
+    state = decision.canary
+    if state is not None and state.phase == "Promoted" and md.spec.canary and state.version == md.spec.canary.version:
+        return state.version
+    return canary.stable_version(md)
+
+
+def _promotion(decision: canary.Decision, stable: int, observed: DeploymentObserved) -> int | None:
+    """Promote in the registry when a canary is promoted, or when the model has no promoted version yet.
+
+    Only then: two deployments of one model serving different versions must not take turns."""
+    if observed.promoted == stable:
+        return None
+    if any(e.reason == "CanaryPromoted" for e in decision.events):
+        return stable
+    return stable if observed.promoted is None and observed.serving.state == "Available" else None
 
 
 def _serving_verdict(

@@ -218,6 +218,16 @@ class CanaryStatus(ApiModel):
     generation: int = Field(ge=0, description="metadata.generation the canary belongs to.")
 
 
+class StableStatus(ApiModel):
+    """The version serving as stable: spec.model.version until a canary is promoted, then the promoted one.
+
+    The operator never writes spec (a GitOps tool owns it): a promotion is recorded here and
+    in the registry, and holds until spec.model.version itself is changed."""
+
+    version: int = Field(ge=1, description="Stable model version: what traffic returns to on a rollback.")
+    spec_version: int = Field(ge=1, description="spec.model.version when this was decided; another one takes over.")
+
+
 class ModelDeploymentStatus(CommonStatus):
     """Where traffic goes and what is served."""
 
@@ -226,6 +236,7 @@ class ModelDeploymentStatus(CommonStatus):
     serving: str | None = Field(default=None, max_length=256, description="Served versions, e.g. 3:90,4:10.")
     history: list[HistoryEntry] = Field(default_factory=list, max_length=50, description="Recent decisions.")
     canary: CanaryStatus | None = Field(default=None, description="Canary progress.")
+    stable: StableStatus | None = Field(default=None, description="The stable version and where it came from.")
     output_uri: str | None = Field(default=None, max_length=2048, description="Batch output or edge bundle location.")
     output_bytes: int | None = Field(default=None, ge=0, description="Size of the batch output or edge bundle.")
     rows_scored: int | None = Field(default=None, ge=0, description="Batch rows scored so far.")
