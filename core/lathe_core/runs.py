@@ -45,6 +45,7 @@ class RunRequest:
     resources: dict[str, Any] | None = None  # container resources
     owner: dict[str, Any] = field(default_factory=dict)  # the ownerReference of the object it runs for
     generation: int = 0  # of that object, recorded on the Job
+    keep_seconds: int = 86400  # how long a finished Job stays for people to read
 
 
 def write_report(store: ObjectStore, key: str, report: dict[str, Any]) -> None:

@@ -130,7 +130,7 @@ def _drift(args: argparse.Namespace) -> int:
         report["page"] = store.uri(key)
     write_report(store, layout.drift_report(args.namespace, args.monitor, args.run), report)
     print(json.dumps({k: report.get(k) for k in ("outcome", "verdict", "driftShare", "samples", "liveAccuracy")}))
-    return 0 if report["outcome"] == "Succeeded" else 1
+    return 0  # a failed check is recorded in its report; a Job retry would only repeat it
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

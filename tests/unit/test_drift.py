@@ -175,3 +175,11 @@ def test_overrides_corrections_and_bad_choices() -> None:
 def test_an_older_profile_is_refused_with_a_reason() -> None:
     with pytest.raises(ProfileUnsupported, match="format 1"):
         columns({"columns": {"x": {"kind": "numeric", "binEdges": [0, 1]}}})
+
+
+def test_categories_beyond_the_profiles_top_ones_compare_with_its_other_bucket() -> None:
+    values = np.array([f"c{i}" for i in RNG.integers(0, 3000, 60_000)])
+    reference = profile(pd.DataFrame({"id": values}), [{"name": "id", "type": "string"}], None)
+    current = np.array([f"c{i}" for i in RNG.integers(0, 3000, 20_000)])
+    found = check(reference, {"id": current}).columns[0]
+    assert found.status == "Checked" and not found.drifted and found.statistic < 0.05

@@ -131,7 +131,11 @@ def test_an_old_profile_is_refused_and_datasets_compare_by_version(store: LocalS
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(shifted, preserve_index=False), buffer)
     versions.publish(newer, {layout.DATA: buffer.getvalue()}, {"version": newer})
-    by_version = request(source={"type": "dataset", "name": "digits"}, reference={"name": "digits", "version": VERSION})
+    by_version = request(
+        source={"type": "dataset", "name": "digits", "version": newer}, reference={"name": "digits", "version": VERSION}
+    )
+    unpinned = drift.run(store, request(source={"type": "dataset", "name": "digits"}, reference={"name": "digits"}))
+    assert unpinned["reason"] == "ReferenceMissing"  # the operator pins versions; none at all is a reason
     report = drift.run(store, by_version)
     found = {c["name"]: c for c in report["columns"]}
     assert report["outcome"] == "Succeeded" and found["pixel_3_3"]["drifted"] and not found["pixel_0_1"]["drifted"]

@@ -10,6 +10,7 @@ from lathe_core.runs import RunState
 from lathe_operator.api.v1alpha1 import DriftMonitor
 from lathe_operator.reconcile import drift_monitor as reconcile
 from lathe_operator.reconcile.drift_monitor import DeploymentView, DriftObserved
+from lathe_operator.reconcile.plan import DatasetView
 
 NOW = datetime(2026, 11, 26, 12, 2, 30, tzinfo=UTC)
 META = {"name": "watch", "namespace": "ml", "uid": "abcdef12-3456", "generation": 1}
@@ -122,24 +123,49 @@ def test_low_live_accuracy_degrades_and_failures_name_their_reason() -> None:
     assert plan.start is None and ready(gone) == ("False", "DeploymentNotFound")
 
 
-def test_dataset_source_needs_no_deployment() -> None:
+def test_dataset_source_needs_no_deployment_and_pins_current_versions() -> None:
     monitor = DriftMonitor.model_validate(
         {
             "kind": "DriftMonitor",
             "metadata": META,
-            "spec": {
-                "source": {"type": "dataset", "dataset": {"name": "digits"}},
-                "reference": {"name": "digits", "version": "sha256:" + "1" * 64},
-            },
+            "spec": {"source": {"type": "dataset", "dataset": {"name": "digits"}}, "reference": {"name": "digits"}},
         }
     )
-    plan, _ = step(monitor, RunState("Absent"), deployment=DeploymentView())
+    current = "sha256:" + "2" * 64
+    observed = DriftObserved(
+        now=NOW,
+        deployment=DeploymentView(),
+        run=RunState("Absent"),
+        reference=DatasetView(True, "sha256:" + "1" * 64),
+        source=DatasetView(True, current),
+    )
+    plan = reconcile.plan(monitor, observed)
     assert plan.start is not None
     sent = json.loads(plan.start.env["LATHE_DRIFT_REQUEST"])
-    assert sent["source"] == {"type": "dataset", "name": "digits"} and sent["reference"]["name"] == "digits"
+    assert sent["source"] == {"type": "dataset", "name": "digits", "version": current}
+    assert sent["reference"] == {"name": "digits", "version": "sha256:" + "1" * 64}
 
 
-def test_action_retrain_says_plainly_that_nothing_is_retrained_yet() -> None:
-    monitor = make(action="retrain", retrain={"cooldown": "6h"})
-    _, checked = step(monitor, report("Drift"))
-    assert reconcile.NO_RETRAIN in checked.status.conditions[0].message and checked.status.retrains == []
+def test_a_check_that_found_nothing_clears_the_figures_of_the_one_before() -> None:
+    _, drifted = step(make(), report("Drift"))
+    later = NOW + timedelta(minutes=5)
+    plan, thin = step(drifted, report("InsufficientData", driftShare=None, liveAccuracy=None, prediction=None), later)
+    assert plan.status["driftShare"] is None and plan.status["liveAccuracy"] is None  # a merge patch removes them
+    assert thin.status.verdict == "InsufficientData"
+
+
+def test_unbounded_scores_show_as_absent() -> None:
+    columns = [
+        {
+            "name": "colour",
+            "kind": "categorical",
+            "status": "Checked",
+            "test": "chisquare",
+            "statistic": float("inf"),
+            "pValue": 0.0,
+            "threshold": 0.05,
+            "drifted": True,
+        }
+    ]
+    _, found = step(make(), report("Drift", columns=columns))
+    assert found.status.features[0].score is None and found.status.features[0].p_value == 0.0

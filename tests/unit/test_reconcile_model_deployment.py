@@ -261,6 +261,20 @@ def test_a_promotion_is_real_until_spec_model_version_changes() -> None:
     assert traffic(md) == [(6, 100)] and md.status.stable.version == 6 and plan.promote is None  # spec wins
 
 
+def test_a_new_spec_model_version_wins_over_a_promotion_even_with_the_canary_left_in_spec() -> None:
+    single = {**CANARY, "steps": [100]}
+    _, md = step(make({"canary": single}), promoted=3)
+    assert md.status.stable is not None and md.status.stable.version == 4 and traffic(md) == [(4, 100)]
+    moved = ModelDeployment.model_validate(
+        {**md.dump(), "spec": {"model": {"name": "clf", "version": 5}, "canary": single}}
+    )
+    _, md = step(moved, NOW + timedelta(minutes=1), promoted=4)
+    assert traffic(md) == [(5, 100)] and md.status.stable.version == 5
+    dropped = ModelDeployment.model_validate({**md.dump(), "spec": {"model": {"name": "clf", "version": 5}}})
+    _, md = step(dropped, NOW + timedelta(minutes=2), promoted=4)
+    assert traffic(md) == [(5, 100)]
+
+
 def test_a_second_deployment_of_the_model_does_not_take_the_baseline_in_turns() -> None:
     plan, _ = step(make(), promoted=7)
     assert plan.promote is None

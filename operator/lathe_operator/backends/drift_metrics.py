@@ -56,14 +56,24 @@ class DriftGauges:
             "lathe_drift_last_check_timestamp_seconds", "When the last check finished", scope, registry=registry
         )
         self.interval = Gauge("lathe_drift_interval_seconds", "The monitor's spec.interval", scope, registry=registry)
+        self.failed = Gauge(
+            "lathe_drift_check_failed",
+            "1 while the monitor's last check failed (its reason in status)",
+            scope,
+            registry=registry,
+        )
         self._labels: dict[tuple[str, str], list[tuple[Gauge, tuple[str, ...]]]] = {}
         self._lock = threading.Lock()
 
     def export(
         self, namespace: str, monitor: str, report: dict[str, Any], interval: float, accuracy_min: float | None
     ) -> None:
-        """Replace the monitor's series with the report's figures."""
+        """Replace the monitor's series with the report's figures. A failed check keeps the last good ones,
+        so a drift alert does not resolve and the stale-check alert can fire, and sets check_failed."""
         with self._lock:
+            self.failed.labels(namespace, monitor).set(0 if report.get("outcome") == "Succeeded" else 1)
+            if report.get("outcome") != "Succeeded":
+                return
             self._forget(namespace, monitor)
             scope = (namespace, monitor)
             sets: list[tuple[Gauge, tuple[str, ...]]] = []
@@ -95,6 +105,10 @@ class DriftGauges:
     def forget(self, namespace: str, monitor: str) -> None:
         with self._lock:
             self._forget(namespace, monitor)
+            try:
+                self.failed.remove(namespace, monitor)
+            except KeyError:
+                pass
 
     def _forget(self, namespace: str, monitor: str) -> None:
         for gauge, labels in self._labels.pop((namespace, monitor), []):

@@ -31,7 +31,7 @@ UNAVAILABLE_RETRY = 15.0
 RECONCILES = Counter("lathe_reconcile_total", "Reconciliations by kind and result", ["kind", "result"])
 DURATION = Histogram("lathe_reconcile_duration_seconds", "Time spent in one reconciliation", ["kind"])
 
-__all__ = ["Looks", "apply", "now", "parse", "reconciler", "unavailable"]
+__all__ = ["Looks", "apply", "exclusive", "forget", "now", "parse", "poll", "reconciler", "unavailable"]
 
 
 class Looks:
@@ -53,6 +53,30 @@ class Looks:
     def forget(self, uid: str) -> None:
         with self._lock:
             self._due.pop(uid, None)
+
+
+def exclusive(memo: kopf.Memo, uid: str) -> threading.RLock:
+    """One reconcile of an object at a time: kopf runs its timer beside its change handlers, in threads.
+
+    Reentrant, so a timer that holds it may call the kind's reconcile, which takes it too."""
+    with memo.locks_guard:
+        return memo.locks.setdefault(uid, threading.RLock())
+
+
+def forget(memo: kopf.Memo, uid: str) -> None:
+    memo.looks.forget(uid)
+    with memo.locks_guard:
+        memo.locks.pop(uid, None)
+
+
+def poll(memo: kopf.Memo, uid: str, reconcile: Callable[[], None]) -> None:
+    """A timer tick: reconcile when the object's time has come, checked again under its lock (a change
+    handler or kopf's retry of one may have just done it)."""
+    if not memo.looks.due(uid):
+        return
+    with exclusive(memo, uid):
+        if memo.looks.due(uid):
+            reconcile()
 
 
 def parse(model: type[Resource], body: kopf.Body) -> Any:

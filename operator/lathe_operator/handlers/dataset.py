@@ -14,13 +14,13 @@ from lathe_core.store import StoreError
 from ..api.v1alpha1 import GROUP, VERSION, Dataset
 from ..backends.executors import MissingInput
 from ..reconcile import dataset as reconcile
-from .apply import TICK, apply, now, parse, reconciler, unavailable
+from .apply import TICK, apply, exclusive, forget, now, parse, poll, reconciler, unavailable
 
 PLURAL = Dataset.plural
 
 
 def _referenced(memo: kopf.Memo, dataset: Dataset) -> set[str]:
-    """Versions of this Dataset that TrainingRuns or batch ModelDeployments point at."""
+    """Versions of this Dataset that TrainingRuns, batch ModelDeployments or DriftMonitors point at."""
     used = set()
     for run in memo.kube.list(f"{GROUP}/{VERSION}", "TrainingRun", dataset.namespace):
         spec, status = run.get("spec") or {}, run.get("status") or {}
@@ -30,6 +30,13 @@ def _referenced(memo: kopf.Memo, dataset: Dataset) -> set[str]:
         ref = ((deployment.get("spec") or {}).get("batch") or {}).get("dataset") or {}
         if ref.get("name") == dataset.name and ref.get("version"):
             used.add(ref["version"])
+    for monitor in memo.kube.list(f"{GROUP}/{VERSION}", "DriftMonitor", dataset.namespace):
+        spec, status = monitor.get("spec") or {}, monitor.get("status") or {}
+        for ref in (spec.get("reference") or {}, (spec.get("source") or {}).get("dataset") or {}):
+            if ref.get("name") == dataset.name and ref.get("version"):
+                used.add(ref["version"])
+        if status.get("reference"):  # the version its checks compare with (its model's training data)
+            used.add(status["reference"])
     return used
 
 
@@ -48,6 +55,11 @@ def _observe(memo: kopf.Memo, dataset: Dataset, versions: DatasetVersions) -> re
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
+    with exclusive(memo, body.metadata.uid):
+        _reconcile_locked(body, patch, memo, logger)
+
+
+def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
     dataset: Dataset = parse(Dataset, body)
     versions = DatasetVersions(memo.store, dataset.namespace, dataset.name)
     try:
@@ -89,13 +101,12 @@ def reconcile_dataset(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
 def poll_dataset(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     """Follow running ingests, retry transient failures and start scheduled refreshes, when the plan asked to."""
-    if memo.looks.due(body.metadata.uid):
-        reconcile_dataset(body=body, patch=patch, memo=memo, logger=logger)
+    poll(memo, body.metadata.uid, lambda: reconcile_dataset(body=body, patch=patch, memo=memo, logger=logger))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 def forget_dataset(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.looks.forget(body.metadata.uid)
+    forget(memo, body.metadata.uid)
 
 
 @kopf.on.delete(

@@ -13,8 +13,10 @@ from lathe_core.store import StoreError
 
 from ..api.v1alpha1 import GROUP, VERSION, DriftMonitor
 from ..reconcile import drift_monitor as reconcile
+from ..reconcile.plan import DatasetView
 from ..reconcile.schedule import seconds
-from .apply import TICK, apply, now, parse, reconciler, unavailable
+from .apply import TICK, apply, exclusive, forget, now, parse, poll, reconciler, unavailable
+from .views import dataset_view
 
 PLURAL = DriftMonitor.plural
 
@@ -37,10 +39,24 @@ def _observe(memo: kopf.Memo, monitor: DriftMonitor) -> reconcile.DriftObserved:
     run = reconcile.watched(monitor, moment)
     report = read_report(memo.store, layout.drift_report(monitor.namespace, monitor.name, run))
     state = RunState("Done", report) if report is not None else memo.executor.state(monitor.namespace, run)
-    return reconcile.DriftObserved(now=moment, deployment=_deployment(memo, monitor), run=state)
+    spec = monitor.spec
+    reference = dataset_view(memo, monitor.namespace, spec.reference.name) if spec.reference else None
+    source = dataset_view(memo, monitor.namespace, spec.source.dataset.name) if spec.source.dataset else None
+    return reconcile.DriftObserved(
+        now=moment,
+        deployment=_deployment(memo, monitor),
+        run=state,
+        reference=reference or DatasetView(),
+        source=source or DatasetView(),
+    )
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
+    with exclusive(memo, body.metadata.uid):
+        _reconcile_locked(body, patch, memo, logger)
+
+
+def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
     monitor: DriftMonitor = parse(DriftMonitor, body)
     try:
         observed = _observe(memo, monitor)
@@ -49,11 +65,10 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
             logger.info("Started drift check %s", plan.start.name)
     except StoreError as error:
         raise unavailable(monitor, error, patch, memo.looks) from error
-    if observed.run.phase == "Done" and observed.run.report:
+    if observed.run.phase in ("Done", "Failed"):
         accuracy = monitor.spec.accuracy.min if monitor.spec.accuracy else None
-        memo.drift_gauges.export(
-            monitor.namespace, monitor.name, observed.run.report, seconds(monitor.spec.interval), accuracy
-        )
+        report = observed.run.report or {"outcome": "Failed"}
+        memo.drift_gauges.export(monitor.namespace, monitor.name, report, seconds(monitor.spec.interval), accuracy)
     apply(plan, body, patch, memo.looks)
 
 
@@ -70,11 +85,10 @@ def reconcile_drift_monitor(
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
 def poll_drift_monitor(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     """Start each interval's check and fold its report in, when the plan asked to."""
-    if memo.looks.due(body.metadata.uid):
-        reconcile_drift_monitor(body=body, patch=patch, memo=memo, logger=logger)
+    poll(memo, body.metadata.uid, lambda: reconcile_drift_monitor(body=body, patch=patch, memo=memo, logger=logger))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 def forget_drift_monitor(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.looks.forget(body.metadata.uid)
+    forget(memo, body.metadata.uid)
     memo.drift_gauges.forget(body.metadata.namespace, body.metadata.name)

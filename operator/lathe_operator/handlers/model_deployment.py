@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from typing import Any
 
 import kopf
@@ -18,7 +17,7 @@ from ..api.v1alpha1 import GROUP, VERSION, ModelDeployment
 from ..backends.prometheus import MetricsUnavailable, PrometheusMetrics
 from ..reconcile import canary, offline, seldon
 from ..reconcile import model_deployment as reconcile
-from .apply import TICK, apply, now, parse, reconciler, unavailable
+from .apply import TICK, apply, exclusive, forget, now, parse, poll, reconciler, unavailable
 from .views import dataset_view
 
 PLURAL = ModelDeployment.plural
@@ -102,13 +101,8 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
     """One reconcile at a time per object: kopf runs the timer beside change handlers, in threads."""
     if body.metadata.get("deletionTimestamp"):
         return  # being deleted: start nothing (local servers are stopped by the deletion handler)
-    with _lock(memo, body.metadata.uid):
+    with exclusive(memo, body.metadata.uid):
         _reconcile_locked(body, patch, memo, logger)
-
-
-def _lock(memo: kopf.Memo, uid: str) -> threading.Lock:
-    with memo.locks_guard:
-        return memo.locks.setdefault(uid, threading.Lock())
 
 
 def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
@@ -155,13 +149,12 @@ def poll_model_deployment(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
 ) -> None:
     """Supervise online serving, move canaries, follow batch and edge runs until they end, when the plan asked to."""
-    if memo.looks.due(body.metadata.uid):
-        reconcile_model_deployment(body=body, patch=patch, memo=memo, logger=logger)
+    poll(memo, body.metadata.uid, lambda: reconcile_model_deployment(body=body, patch=patch, memo=memo, logger=logger))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 def forget_model_deployment(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.looks.forget(body.metadata.uid)
+    forget(memo, body.metadata.uid)
 
 
 def _local(memo: kopf.Memo, **_: Any) -> bool:
@@ -171,8 +164,7 @@ def _local(memo: kopf.Memo, **_: Any) -> bool:
 @kopf.on.delete(GROUP, VERSION, PLURAL, when=_local)
 def stop_local_server(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     """Local mode: stop the model server process (in a cluster the SeldonDeployment goes with its owner)."""
-    with _lock(memo, body.metadata.uid):
+    with exclusive(memo, body.metadata.uid):
         memo.local_serving.remove(body.metadata.namespace, body.metadata.name)
-    with memo.locks_guard:
-        memo.locks.pop(body.metadata.uid, None)
+    forget(memo, body.metadata.uid)
     logger.info("Stopped the local model server of %s", body.metadata.name)

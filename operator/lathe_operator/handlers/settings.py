@@ -55,7 +55,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.kube = KubeClient.from_environment()
     memo.store = open_store(config.store)
     memo.processes = processes = LocalProcesses()
-    memo.locks, memo.locks_guard = {}, threading.Lock()  # one reconcile at a time per ModelDeployment
+    memo.locks, memo.locks_guard = {}, threading.Lock()  # one reconcile at a time per object (apply.exclusive)
     memo.looks = Looks()
     memo.drift_gauges = DriftGauges()
     memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **config.store.env()})

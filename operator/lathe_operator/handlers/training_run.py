@@ -18,7 +18,7 @@ from ..api.v1alpha1 import GROUP, VERSION, TrainingRun
 from ..backends.pipelines_kfp import PipelineBackendUnavailable
 from ..reconcile import training_run as reconcile
 from ..reconcile.unsupported import plan as unsupported
-from .apply import TICK, apply, now, parse, reconciler, unavailable
+from .apply import TICK, apply, exclusive, forget, now, parse, poll, reconciler, unavailable
 from .views import dataset_view
 
 PLURAL = TrainingRun.plural
@@ -51,6 +51,11 @@ def _pipeline(backend: Any, run: TrainingRun, registry: ModelRegistry) -> RunSta
 
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
+    with exclusive(memo, body.metadata.uid):
+        _reconcile_locked(body, patch, memo, logger)
+
+
+def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
     run: TrainingRun = parse(TrainingRun, body)
     backend_name = run.spec.pipeline.backend or memo.config.pipeline_backend
     backend = memo.pipelines.get(backend_name)
@@ -104,10 +109,9 @@ def reconcile_training_run(
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
 def poll_training_run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     """Wait for the Dataset and follow the pipeline run until it ends, when the plan asked to."""
-    if memo.looks.due(body.metadata.uid):
-        reconcile_training_run(body=body, patch=patch, memo=memo, logger=logger)
+    poll(memo, body.metadata.uid, lambda: reconcile_training_run(body=body, patch=patch, memo=memo, logger=logger))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 def forget_training_run(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.looks.forget(body.metadata.uid)
+    forget(memo, body.metadata.uid)

@@ -91,7 +91,10 @@ def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics
     ):
         return _start(md, now)
     if state.phase != "Progressing":
-        return Decision(_split(stable_version(md), state), state)
+        stable = stable_version(md)
+        if state.phase == "Promoted" and stable != state.version:  # spec.model.version moved on since
+            return Decision([(stable, 100)], state)
+        return Decision(_split(stable, state), state)
     if _current(md) and _current(md) != _split(stable_version(md), state):
         return _resume(md, state, now)  # back from a manual split: this step starts over
     return _analyse(md, state, now, metrics)

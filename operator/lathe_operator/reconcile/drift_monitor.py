@@ -10,6 +10,7 @@ lasts, each change of verdict an Event.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,9 +18,9 @@ from typing import Any
 from lathe_core.runs import RunRequest, RunState
 
 from ..api.v1alpha1 import DriftMonitor
-from ..api.v1alpha1.drift_monitor import FeatureDrift
+from ..api.v1alpha1.drift_monitor import DriftMonitorStatus, FeatureDrift
 from . import conditions as cond
-from .plan import MANAGED_BY, Observed, Outcome, Plan, owner_reference, transition_events
+from .plan import MANAGED_BY, DatasetView, Observed, Outcome, Plan, owner_reference, transition_events
 from .schedule import seconds
 
 POLL = 5.0
@@ -40,7 +41,9 @@ class DeploymentView:
 @dataclass
 class DriftObserved(Observed):
     deployment: DeploymentView = DeploymentView()
-    run: RunState = RunState("Absent")  # this slot's check
+    run: RunState = RunState("Absent")  # the watched check
+    reference: DatasetView = DatasetView()  # spec.reference's Dataset, for its current version when unpinned
+    source: DatasetView = DatasetView()  # spec.source.dataset's Dataset, likewise
 
 
 @dataclass
@@ -52,8 +55,12 @@ class DriftPlan(Plan):
         return super().empty and self.start is None
 
 
+def _period(monitor: DriftMonitor) -> float:
+    return max(seconds(monitor.spec.interval), 1.0)
+
+
 def slot(monitor: DriftMonitor, now: datetime) -> int:
-    return int(now.timestamp() // seconds(monitor.spec.interval))
+    return int(now.timestamp() // _period(monitor))
 
 
 def run_name(monitor: DriftMonitor, now: datetime) -> str:
@@ -61,12 +68,13 @@ def run_name(monitor: DriftMonitor, now: datetime) -> str:
 
 
 def window(monitor: DriftMonitor, now: datetime) -> tuple[datetime, datetime]:
-    end = datetime.fromtimestamp(slot(monitor, now) * seconds(monitor.spec.interval), UTC)
+    end = datetime.fromtimestamp(slot(monitor, now) * _period(monitor), UTC)
     return end - timedelta(seconds=seconds(monitor.spec.window.duration)), end
 
 
-def request(monitor: DriftMonitor, deployment: DeploymentView, now: datetime) -> RunRequest:
+def request(monitor: DriftMonitor, observed: DriftObserved) -> RunRequest:
     """``lathe drift`` for this slot; what to compare travels as JSON in the environment."""
+    now, deployment = observed.now, observed.deployment
     spec, (start, end) = monitor.spec, window(monitor, now)
     tests = spec.tests
     body: dict[str, Any] = {
@@ -80,11 +88,17 @@ def request(monitor: DriftMonitor, deployment: DeploymentView, now: datetime) ->
         "correction": None if tests.correction == "none" else tests.correction,
         "driftShare": spec.drift_share,
         "accuracy": spec.accuracy.dump() if spec.accuracy else {},
-        "reference": spec.reference.dump() if spec.reference else None,
+        "reference": {
+            "name": spec.reference.name,
+            "version": spec.reference.version or observed.reference.current_version,
+        }
+        if spec.reference
+        else None,
     }
     if spec.source.type == "dataset":
         assert spec.source.dataset is not None
-        body["source"] = {"type": "dataset", **spec.source.dataset.dump()}
+        version = spec.source.dataset.version or observed.source.current_version
+        body["source"] = {"type": "dataset", "name": spec.source.dataset.name, "version": version}
         if deployment.model:
             body["source"]["model"] = {"name": deployment.model, "version": deployment.version}
     else:
@@ -102,13 +116,19 @@ def request(monitor: DriftMonitor, deployment: DeploymentView, now: datetime) ->
         labels={**MANAGED_BY, "lathe.dev/drift-monitor": monitor.name, "app.kubernetes.io/component": "drift"},
         env={"LATHE_DRIFT_REQUEST": json.dumps(body, sort_keys=True)},
         owner=owner_reference(monitor),
+        keep_seconds=3600,  # a check every few minutes: keep an hour of them, not a day
         generation=monitor.generation,
     )
 
 
 def _next_slot(monitor: DriftMonitor, now: datetime) -> float:
-    period = seconds(monitor.spec.interval)
+    period = _period(monitor)
     return period - (now.timestamp() % period) + 1
+
+
+def _finite(value: Any) -> float | None:
+    """JSON (and so the API server) has no infinity or NaN: an unbounded score shows as absent."""
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _features(report: dict[str, Any]) -> list[FeatureDrift]:
@@ -116,8 +136,8 @@ def _features(report: dict[str, Any]) -> list[FeatureDrift]:
         FeatureDrift(
             name=c["name"],
             test=c.get("test") or "",
-            score=c.get("statistic"),
-            p_value=c.get("pValue"),
+            score=_finite(c.get("statistic")),
+            p_value=_finite(c.get("pValue")),
             threshold=c.get("threshold"),
             drifted=bool(c.get("drifted")),
             status=c["status"],
@@ -199,7 +219,7 @@ def decide(monitor: DriftMonitor, observed: DriftObserved) -> tuple[Outcome, Run
     if run.phase == "Running":
         return Outcome(_meanwhile(monitor, name), requeue_after=POLL), None
     if run.phase == "Absent":  # not started yet (or its process was lost with a restarted operator)
-        start = request(monitor, deployment, now)
+        start = request(monitor, observed)
         return Outcome(_meanwhile(monitor, start.name), {"check": start.name}, requeue_after=POLL), start
     if run.phase == "Failed":
         folded = Outcome(
@@ -210,7 +230,7 @@ def decide(monitor: DriftMonitor, observed: DriftObserved) -> tuple[Outcome, Run
         folded = _report(monitor, run.report or {}, now)
     if name == current:
         return folded, None
-    start = request(monitor, deployment, now)
+    start = request(monitor, observed)
     return Outcome(folded.verdict, {**folded.status, "check": start.name}, requeue_after=POLL), start
 
 
@@ -218,6 +238,7 @@ def plan(monitor: DriftMonitor, observed: DriftObserved) -> DriftPlan:
     status = monitor.status
     outcome, start = decide(monitor, observed)
     conditions = cond.standard(status.conditions, outcome.verdict, generation=monitor.generation, now=observed.now)
+    cleared = {name for name, value in outcome.status.items() if value is None}  # a merge patch keeps the unmentioned
     new = status.model_copy(
         update={
             **outcome.status,
@@ -226,5 +247,8 @@ def plan(monitor: DriftMonitor, observed: DriftObserved) -> DriftPlan:
             "phase": cond.phase(conditions),
         }
     )
+    dumped = new.dump()
+    for name in cleared:
+        dumped[DriftMonitorStatus.model_fields[name].alias or name] = None
     events = outcome.events + transition_events(status.conditions, conditions)
-    return DriftPlan(status=new.dump(), events=events, requeue_after=outcome.requeue_after, start=start)
+    return DriftPlan(status=dumped, events=events, requeue_after=outcome.requeue_after, start=start)

@@ -56,7 +56,7 @@ def manifest(request: RunRequest, *, image: str, service_account: str, store: St
         },
         "spec": {
             "backoffLimit": 2,
-            "ttlSecondsAfterFinished": 86400,
+            "ttlSecondsAfterFinished": request.keep_seconds,
             "template": {
                 "metadata": {"labels": request.labels},
                 "spec": {

@@ -141,9 +141,9 @@ def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
 
 
 def _stable(md: ModelDeployment, decision: canary.Decision) -> int:
-    """After this decision: the promoted candidate, else the stable version so far."""
+    """After this decision: the candidate it promoted, else the stable version so far."""
     state = decision.canary
-    if state is not None and state.phase == "Promoted" and md.spec.canary and state.version == md.spec.canary.version:
+    if state is not None and any(e.reason == "CanaryPromoted" for e in decision.events):
         return state.version
     return canary.stable_version(md)
 

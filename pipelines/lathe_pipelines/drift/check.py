@@ -150,7 +150,7 @@ def correct(found: list[Column], method: str | None) -> list[Column]:
             c.statistic,
             float(q),
             c.threshold,
-            bool(q < (c.threshold or 0)),
+            bool(q <= (c.threshold or 0) if c.test == "ks" else q < (c.threshold or 0)),
             c.samples,
             c.missing,
             c.infinite,

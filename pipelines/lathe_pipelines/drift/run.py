@@ -46,6 +46,8 @@ def _reference(store: ObjectStore, request: dict[str, Any]) -> tuple[dict[str, A
         if not lineage.get("name") or not lineage.get("version"):
             raise CheckFailed("ReferenceMissing", "the model card names no training Dataset version")
         ref = {"name": lineage["name"], "version": lineage["version"]}
+    if not ref.get("version"):
+        raise CheckFailed("ReferenceMissing", f"Dataset {ref['name']} has no Ready version to compare with")
     profile = get_json(store, layout.dataset_file(namespace, ref["name"], ref["version"], layout.PROFILE))
     if profile is None:
         raise CheckFailed("ReferenceMissing", f"Dataset {ref['name']} has no profile for version {ref['version']}")
@@ -56,7 +58,7 @@ def _current(store: ObjectStore, request: dict[str, Any], card: dict[str, Any] |
     source = request["source"]
     if source["type"] == "dataset":
         versions = DatasetVersions(store, request["namespace"], source["name"])
-        version = source.get("version") or (versions.versions() or [None])[-1]
+        version = source.get("version")  # the operator pins the Dataset's current version when spec does not
         if version is None or not versions.exists(version):
             raise CheckFailed("DatasetNotFound", f"Dataset {source['name']} has no version {version or ''}".strip())
         return window.from_dataset(store, request["namespace"], source["name"], version)
@@ -179,10 +181,10 @@ def _history(store: ObjectStore, request: dict[str, Any]) -> list[dict[str, Any]
         k for k in store.list(layout.drift_reports(request["namespace"], request["monitor"])) if k.endswith(".json")
     ]
     found = []
-    for key in sorted(keys)[-HISTORY:]:
+    for key in keys:
         body = get_json(store, key) or {}
         if body.get("outcome") == "Succeeded":
             found.append(
                 {"time": body.get("finishedAt"), "share": body.get("driftShare"), "verdict": body.get("verdict")}
             )
-    return found
+    return sorted(found, key=lambda h: str(h["time"]))[-HISTORY:]

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance
 
+from ..steps.profile import OTHER
 from .reference import Categorical, Numeric
 
 EPSILON = 1e-4  # PSI: an empty bin's share (Evidently's rule, ``_filled``)
@@ -79,7 +80,11 @@ def shares(ref: Numeric | Categorical, current: np.ndarray) -> tuple[np.ndarray,
         labels = [f"<= {e:g}" for e in edges] + [f"> {edges[-1]:g}" if edges.size else "all"]
         return ref.bin_shares(edges), counts / max(counts.sum(), 1), labels
     values, counts = np.unique(np.asarray(current, dtype=str), return_counts=True)
-    seen = dict(zip(values.tolist(), counts.tolist()))
+    seen: dict[str, int] = {}
+    for value, count in zip(values.tolist(), counts.tolist()):
+        if OTHER in ref.counts and value not in ref.counts:  # the profile kept only the top categories
+            value = OTHER
+        seen[value] = seen.get(value, 0) + count
     labels = sorted(set(ref.counts) | set(seen))
     expected = np.array([ref.counts.get(c, 0) for c in labels], dtype="float64")
     observed = np.array([seen.get(c, 0) for c in labels], dtype="float64")
@@ -136,8 +141,13 @@ def ztest(ref: Categorical, current: np.ndarray, threshold: float = 0.05) -> Sco
 
 def share_change(ref: Categorical, current: np.ndarray, threshold: float = 0.05, alpha: float = 0.05) -> Score:
     """Lathe's categorical default: the largest change of one category's share, counted only when
-    chi-square also rejects (p < ``alpha``): large enough to matter, and not noise."""
-    expected, observed, _ = shares(ref, current)
-    change = float(np.abs(observed - expected).max()) if expected.size else 0.0
+    chi-square also rejects (p < ``alpha``): large enough to matter, and not noise.
+
+    The profile's bucket of rarer categories is left out: it holds whatever the reference's
+    top categories were not, and the top ones were picked for being frequent in that very
+    sample, so the bucket's share grows in any fresh sample."""
+    expected, observed, labels = shares(ref, current)
+    named = np.array([label != OTHER for label in labels], dtype=bool)
+    change = float(np.abs(observed - expected)[named].max()) if named.any() else 0.0
     significant = chisquare(ref, current, alpha).drifted
     return Score("share", change if significant else 0.0, None, threshold)
