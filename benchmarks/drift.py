@@ -49,6 +49,23 @@ LARGE_COLUMNS = 10
 # Children: each runs in a fresh process (Lathe's venv or Evidently's) and prints one JSON line.
 
 
+def _hwm(pid: int) -> float:
+    """A process's peak RSS since exec (VmHWM), in MiB: unlike ru_maxrss it never counts a parent's pages."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _read_done(read: float) -> None:
+    """Mark the end of a child's read: report its time and peak, then restart the peak for the work.
+
+    Printed at once, so a child stopped mid-work still says how far it got."""
+    peak = _hwm(os.getpid())
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux)
+    print(json.dumps({"read": read, "read_peak_mib": peak, "work_started": time.time()}), flush=True)
+
+
 def child_profile(work: Path) -> dict:
     import pandas as pd
 
@@ -56,11 +73,11 @@ def child_profile(work: Path) -> dict:
 
     started = time.perf_counter()
     frame = pd.read_parquet(work / "reference.parquet")
-    read = time.perf_counter() - started
+    _read_done(time.perf_counter() - started)
     started = time.perf_counter()
     schema = [{"name": str(n), "type": "float"} for n in frame.columns]
     (work / "profile.json").write_text(json.dumps(profile(frame, schema, None)))
-    return {"read": read, "compute": time.perf_counter() - started}
+    return {"compute": time.perf_counter() - started}
 
 
 def child_check(work: Path) -> dict:
@@ -73,11 +90,11 @@ def child_check(work: Path) -> dict:
     table = pq.read_table(work / "current.parquet", use_threads=False)  # as drift.window.from_dataset reads
     current = {n: table.column(n).to_numpy().astype("float64") for n in table.column_names}
     del table  # from_dataset returns the columns only
-    read = time.perf_counter() - started
+    _read_done(time.perf_counter() - started)
     started = time.perf_counter()
     result = check(json.loads(text), current)
     seconds = time.perf_counter() - started
-    return {"read": read, "compute": seconds, "drifted": sorted(c.name for c in result.columns if c.drifted)}
+    return {"compute": seconds, "drifted": sorted(c.name for c in result.columns if c.drifted)}
 
 
 def _evidently_flags(result: object) -> dict[str, dict]:
@@ -98,14 +115,13 @@ def child_evidently(work: Path) -> dict:
     started = time.perf_counter()
     reference = pd.read_parquet(work / "reference.parquet")
     current = pd.read_parquet(work / "current.parquet")
-    read = time.perf_counter() - started
+    _read_done(time.perf_counter() - started)
     started = time.perf_counter()
     result = Report([DataDriftPreset()], include_tests=True).run(reference_data=reference, current_data=current)
     seconds = time.perf_counter() - started
     flags = _evidently_flags(result)
     methods = sorted({f["method"] for f in flags.values()})
     return {
-        "read": read,
         "compute": seconds,
         "drifted": sorted(c for c, f in flags.items() if f["drifted"]),
         "columns": len(flags),
@@ -131,18 +147,9 @@ def child_detect(work: Path) -> dict:
 CHILDREN = {"profile": child_profile, "check": child_check, "evidently": child_evidently, "detect": child_detect}
 
 
-def _hwm(pid: int) -> float:
-    """A process's peak RSS since exec (VmHWM), in MiB: unlike ru_maxrss it never counts a parent's pages."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def spawn(python: str, mode: str, work: Path, timeout: float | None = None) -> dict:
-    """Run a child; one that overruns ``timeout`` is stopped and reported with its peak so far."""
+    """Run a child; one that overruns ``timeout`` is stopped and reported with how far it got."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("core", "pipelines"))}
-    started = time.perf_counter()
     child = subprocess.Popen(
         [python, __file__, "--child", mode, str(work)],
         stdout=subprocess.PIPE,
@@ -153,13 +160,17 @@ def spawn(python: str, mode: str, work: Path, timeout: float | None = None) -> d
     try:
         out, err = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        peak = _hwm(child.pid)
+        peak, stopped = _hwm(child.pid), time.time()
         child.kill()
-        child.communicate()
-        return {"read": 0.0, "compute": time.perf_counter() - started, "peak_mib": peak, "timed_out": True}
+        out, err = child.communicate()
+        lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        if not lines:
+            raise RuntimeError(f"{mode} was stopped before it finished reading") from None
+        return {**lines[0], "compute": stopped - lines[0]["work_started"], "work_peak_mib": peak, "timed_out": True}
     if child.returncode:
         raise RuntimeError(f"{mode} failed ({child.returncode}):\n{err[-4000:]}")
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return {k: v for line in lines for k, v in line.items()}
 
 
 # Data.
@@ -230,9 +241,13 @@ def evidently_python() -> str:
 
 
 def _row(label: str, r: dict) -> str:
-    if r.get("timed_out"):
-        return f"{label:<34}{'':>8}{'> ' + format(r['compute'], '.0f'):>9}{'':>9}{r['peak_mib']:>10.0f}  stopped"
-    return f"{label:<34}{r['read']:>8.2f}{r['compute']:>9.2f}{r['read'] + r['compute']:>9.2f}{r['peak_mib']:>10.0f}"
+    work = f"> {r['compute']:.0f}" if r.get("timed_out") else f"{r['compute']:.2f}"
+    total = "stopped" if r.get("timed_out") else f"{r['read'] + r['compute']:.2f}"
+    return f"{label:<34}{r['read']:>8.2f}{work:>9}{total:>9}{r['read_peak_mib']:>10.0f}{r['work_peak_mib']:>10.0f}"
+
+
+def _peak(r: dict) -> float:
+    return max(r["read_peak_mib"], r["work_peak_mib"])
 
 
 def speed(rows: int, columns: int, repeat: int, evidently: str, timeout: float) -> None:
@@ -246,7 +261,8 @@ def speed(rows: int, columns: int, repeat: int, evidently: str, timeout: float) 
             checked = spawn(sys.executable, "check", work)
             baseline = spawn(evidently, "evidently", work, timeout)
             print(f"\nSpeed, run {run} of {repeat} ({rows} rows x {columns} columns, {os.cpu_count()} cores)")
-            print(f"{'':<34}{'read s':>8}{'work s':>9}{'total s':>9}{'peak MiB':>10}")
+            print(f"{'':<34}{'read s':>8}{'work s':>9}{'total s':>9}{'peak MiB':>20}")
+            print(f"{'':<60}{'read':>10}{'work':>10}")
             print(_row("Lathe profile build (ingest)", built))
             print(_row("Lathe check (profile from JSON)", checked))
             print(_row("Evidently DataDriftPreset", baseline))
@@ -254,14 +270,14 @@ def speed(rows: int, columns: int, repeat: int, evidently: str, timeout: float) 
             if baseline.get("timed_out"):
                 print(
                     f"Evidently was stopped after {timeout:.0f}s (--evidently-timeout), its peak so far shown: "
-                    f"Evidently / Lathe check at least {baseline['compute'] / (checked['read'] + checked['compute']):.1f}x "
-                    f"total time, at least {baseline['peak_mib'] / checked['peak_mib']:.1f}x peak memory"
+                    f"Evidently / Lathe check at least {baseline['compute'] / checked['compute']:.1f}x work time, "
+                    f"at least {_peak(baseline) / _peak(checked):.1f}x peak memory"
                 )
                 continue
             print(
                 f"Evidently / Lathe check: {baseline['compute'] / checked['compute']:.1f}x work time, "
                 f"{(baseline['read'] + baseline['compute']) / (checked['read'] + checked['compute']):.1f}x total time, "
-                f"{baseline['peak_mib'] / checked['peak_mib']:.1f}x peak memory"
+                f"{_peak(baseline) / _peak(checked):.1f}x peak memory"
             )
             print(
                 f"Drifted columns: Lathe {len(checked['drifted'])}, Evidently {len(baseline['drifted'])} of "
@@ -314,7 +330,7 @@ def detection(sizes: list[int], per_scenario: int, evidently: str) -> None:
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         result = CHILDREN[sys.argv[2]](Path(sys.argv[3]))
-        print(json.dumps({**result, "peak_mib": _hwm(os.getpid())}))
+        print(json.dumps({**result, "work_peak_mib": _hwm(os.getpid())}))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
