@@ -1,7 +1,8 @@
 """Lathe's drift check vs Evidently's DataDriftPreset: speed, peak memory and what each flags.
 
     $(hack/venv.sh)/bin/python benchmarks/drift.py [--rows 1000000] [--columns 100]
-        [--detection-sizes 10000,100000,1000000] [--parts speed,detection] [--repeat 1]
+        [--detection-sizes 10000,100000,1000000] [--detection-columns 50]
+        [--parts speed,detection] [--repeat 1] [--evidently-timeout 900]
 
 Evidently 0.7 needs pandas < 3, so it runs in its own venv (``hack/evidently-venv.sh``,
 built on first use). Both sides read the same Parquet files, written once per run.
@@ -9,11 +10,13 @@ built on first use). Both sides read the same Parquet files, written once per ru
 Speed: ROWS x COLUMNS float64 columns (normal, varied means and scales; every tenth column
 of the current data shifted by half a standard deviation). Each task runs in a fresh
 process and reports its wall seconds (reading the Parquet apart from the work) and its
-peak RSS (VmHWM, so a parent's memory never counts): Lathe's profile build of the
+resident memory (VmHWM, so a parent's never counts: the read's peak, then, reset, what the
+work starts from and its peak): Lathe's profile build of the
 reference (what ingest does), Lathe's check of the current data against that profile
 after a JSON round trip (what a DriftMonitor's run reads from the store), and Evidently's
 ``Report([DataDriftPreset()], include_tests=True).run(reference, current)``, the baseline.
 Targets: the check at least 40x faster than Evidently, under 10 s and 2 GB at 1M x 100.
+Evidently is stopped after --evidently-timeout seconds and reported with how far it got.
 
 Detection: for each size, reference and current windows of that many rows drawn
 independently, a number of columns per scenario (fewer at 1M rows, to bound the run), and
@@ -46,7 +49,8 @@ LARGE = 1_000_000  # at this many rows and more, detection uses fewer columns pe
 LARGE_COLUMNS = 10
 
 
-# Children: each runs in a fresh process (Lathe's venv or Evidently's) and prints one JSON line.
+# Children: each runs in a fresh process (Lathe's venv or Evidently's) and prints JSON lines:
+# its read (time, peak) as soon as it is done, then its result.
 
 
 def _hwm(pid: int) -> float:
@@ -63,7 +67,11 @@ def _read_done(read: float) -> None:
     Printed at once, so a child stopped mid-work still says how far it got."""
     peak = _hwm(os.getpid())
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux)
-    print(json.dumps({"read": read, "read_peak_mib": peak, "work_started": time.time()}), flush=True)
+    resident = _hwm(os.getpid())  # what the work starts from: the data, and memory the allocators kept
+    print(
+        json.dumps({"read": read, "read_peak_mib": peak, "work_start_mib": resident, "work_started": time.time()}),
+        flush=True,
+    )
 
 
 def child_profile(work: Path) -> dict:
@@ -243,7 +251,8 @@ def evidently_python() -> str:
 def _row(label: str, r: dict) -> str:
     work = f"> {r['compute']:.0f}" if r.get("timed_out") else f"{r['compute']:.2f}"
     total = "stopped" if r.get("timed_out") else f"{r['read'] + r['compute']:.2f}"
-    return f"{label:<34}{r['read']:>8.2f}{work:>9}{total:>9}{r['read_peak_mib']:>10.0f}{r['work_peak_mib']:>10.0f}"
+    memory = f"{r['read_peak_mib']:>10.0f}{r['work_start_mib']:>10.0f}{r['work_peak_mib']:>10.0f}"
+    return f"{label:<34}{r['read']:>8.2f}{work:>9}{total:>9}{memory}"
 
 
 def _peak(r: dict) -> float:
@@ -261,8 +270,7 @@ def speed(rows: int, columns: int, repeat: int, evidently: str, timeout: float) 
             checked = spawn(sys.executable, "check", work)
             baseline = spawn(evidently, "evidently", work, timeout)
             print(f"\nSpeed, run {run} of {repeat} ({rows} rows x {columns} columns, {os.cpu_count()} cores)")
-            print(f"{'':<34}{'read s':>8}{'work s':>9}{'total s':>9}{'peak MiB':>20}")
-            print(f"{'':<60}{'read':>10}{'work':>10}")
+            print(f"{'':<34}{'read s':>8}{'work s':>9}{'total s':>9}{'RSS MiB: read peak, work start, work peak':>44}")
             print(_row("Lathe profile build (ingest)", built))
             print(_row("Lathe check (profile from JSON)", checked))
             print(_row("Evidently DataDriftPreset", baseline))
