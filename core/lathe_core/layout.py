@@ -10,6 +10,7 @@
     bundles/<ns>/<deployment>/<run>/bundle.tar.gz
     deployments/<ns>/<deployment>/runs/<run>.json, <run>.progress.json
     reports/<ns>/<monitor>/<run>.json, <run>.html                   # each drift check: outcome and page
+    retrain/<ns>/<monitor>/<run>.parquet, <run>.json                # a retrain's data and its run's outcome
 
 ``<hex>`` is a dataset version id without its ``sha256:`` prefix; model versions are
 integers. Manifests and cards are written last, so a reader that finds one finds the
@@ -119,3 +120,13 @@ def drift_report(namespace: str, monitor: str, run: str) -> str:
 def drift_page(namespace: str, monitor: str, run: str) -> str:
     """The check's self-contained HTML report."""
     return f"{drift_reports(namespace, monitor)}{run}.html"
+
+
+def retrain_data(namespace: str, monitor: str, run: str) -> str:
+    """A retrain's training data: labelled logged traffic merged with the served model's training data."""
+    return f"retrain/{namespace}/{monitor}/{run}.parquet"
+
+
+def retrain_report(namespace: str, monitor: str, run: str) -> str:
+    """The outcome of the run that wrote a retrain's data, which the operator reads."""
+    return f"retrain/{namespace}/{monitor}/{run}.json"

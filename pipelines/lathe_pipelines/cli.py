@@ -1,7 +1,8 @@
-"""The run commands (``lathe ingest|train|score|bundle|drift``): what a Job, a KFP pod or a local process runs.
+"""The run commands (``lathe ingest|train|score|bundle|drift|harvest``): what a Job, a KFP pod or a local process runs.
 
 Each is configured by its arguments and the environment the operator sets
-(``LATHE_STORE_*``, ``LATHE_DATASET_SPEC``, ``LATHE_TRAINING_REQUEST``, ``LATHE_DRIFT_REQUEST``) and always leaves
+(``LATHE_STORE_*``, ``LATHE_DATASET_SPEC``, ``LATHE_TRAINING_REQUEST``, ``LATHE_DRIFT_REQUEST``,
+``LATHE_HARVEST_REQUEST``) and always leaves
 a run report in the store, which the operator reads. ``python -m lathe_pipelines`` and
 the ``lathe`` command (which hands these four over) are the same entry point.
 """
@@ -13,7 +14,7 @@ import json
 import os
 import sys
 
-COMMANDS = ("ingest", "train", "score", "bundle", "drift")
+COMMANDS = ("ingest", "train", "score", "bundle", "drift", "harvest")
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -133,8 +134,25 @@ def _drift(args: argparse.Namespace) -> int:
     return 0  # a failed check is recorded in its report; a Job retry would only repeat it
 
 
+def _harvest(args: argparse.Namespace) -> int:
+    """A retrain's data from labelled logged traffic, configured by $LATHE_HARVEST_REQUEST."""
+    from lathe_core import layout
+    from lathe_core.runs import write_report
+    from lathe_core.stores import open_configured_store
+
+    from .drift import harvest
+
+    store = open_configured_store()
+    request = {**json.loads(os.environ["LATHE_HARVEST_REQUEST"]), "namespace": args.namespace}
+    request.update(monitor=args.monitor, run=args.run)
+    report = harvest.run(store, request)
+    write_report(store, layout.retrain_report(args.namespace, args.monitor, args.run), report)
+    print(json.dumps(report))
+    return 0  # a refused harvest is recorded in its report; a Job retry would only repeat it
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """The four run commands on a parser's subcommands (``lathe`` lists them in its help too)."""
+    """The run commands on a parser's subcommands (``lathe`` lists them in its help too)."""
     ing = commands.add_parser("ingest", help="run one Dataset ingest (what the ingest Job runs)")
     ing.add_argument("--namespace", required=True)
     ing.add_argument("--name", required=True)
@@ -169,6 +187,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     drift.add_argument("--monitor", required=True, help="the DriftMonitor's name")
     drift.add_argument("--run", required=True, help="run name; its report goes to reports/<ns>/<monitor>/<run>.json")
     drift.set_defaults(run_command=_drift)
+
+    harvest = commands.add_parser("harvest", help="write a retrain's data from labelled logged traffic")
+    harvest.add_argument("--namespace", required=True)
+    harvest.add_argument("--monitor", required=True, help="the DriftMonitor's name")
+    harvest.add_argument("--run", required=True, help="run name; its report goes to retrain/<ns>/<monitor>/<run>.json")
+    harvest.set_defaults(run_command=_harvest)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,15 @@ class KubeClient:
             return {k: base64.b64decode(v).decode() for k, v in data.items()}
         return dict(data)
 
+    def annotate(self, api_version: str, kind: str, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        """Set annotations with a merge patch: metadata only, so no spec field changes hands."""
+        self._resource(api_version, kind).patch(
+            body={"metadata": {"annotations": annotations}},
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
+
     def ensure(self, manifest: dict[str, Any]) -> bool:
         meta = manifest["metadata"]
         resource = self._resource(manifest["apiVersion"], manifest["kind"])

@@ -22,6 +22,9 @@ class Kube(Protocol):
 
         Returns "created", "updated" or "unchanged"."""
 
+    def annotate(self, api_version: str, kind: str, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        """Set annotations on an object (a merge patch of metadata only)."""
+
     def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
         """Objects of a kind in a namespace; empty when the kind is not served."""
 

@@ -106,7 +106,7 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logg
 
 
 def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
-    md: ModelDeployment = parse(ModelDeployment, body)
+    md: ModelDeployment = canary.effective(parse(ModelDeployment, body))  # an annotated candidate included
     registry = ModelRegistry(memo.store, md.namespace, md.spec.model.name)
     try:
         known = set(registry.versions())
@@ -136,6 +136,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+@kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations")  # lathe.dev/canary-version
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @reconciler("ModelDeployment")
 def reconcile_model_deployment(

@@ -6,6 +6,10 @@ candidate has served ``minRequests``, its error rate, p99 latency and live accur
 beside them in the record: pass and it moves to the next step (100 promotes), fail and
 all traffic returns to stable. Each decision is an Event and a ``status.history``
 entry. A manual ``spec.traffic`` always wins and pauses the analysis.
+
+A candidate can also come without editing spec (which a GitOps tool owns): the
+``lathe.dev/canary-version`` annotation, set by a DriftMonitor's retrain or by hand, names a
+version newer than any in spec; it runs with spec.canary's steps and analysis, or the defaults.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..api.v1alpha1.model_deployment import CanaryStatus, HistoryEntry, ModelDeployment
+from ..api.v1alpha1.model_deployment import Canary, CanaryStatus, HistoryEntry, ModelDeployment
 from .plan import Event
 from .schedule import seconds
 
+CANDIDATE = "lathe.dev/canary-version"
 RECHECK = 15.0  # seconds between looks while waiting for requests
 HISTORY = 50
 REASON_MAX = 1024  # HistoryEntry.reason in the CRD
@@ -75,6 +80,22 @@ def stable_version(md: ModelDeployment) -> int:
     if stable is not None and stable.spec_version == md.spec.model.version:
         return stable.version
     return md.spec.model.version
+
+
+def candidate(md: ModelDeployment) -> int | None:
+    """The version the annotation offers, when it is a whole number."""
+    text = str((md.metadata.get("annotations") or {}).get(CANDIDATE, "")).strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def effective(md: ModelDeployment) -> ModelDeployment:
+    """The ModelDeployment as decided: an annotated candidate newer than both spec versions is its canary."""
+    spec, offered = md.spec, candidate(md)
+    if offered is None or offered <= spec.model.version or (spec.canary and offered <= spec.canary.version):
+        return md
+    base = spec.canary or Canary(version=offered)
+    canary = base.model_copy(update={"version": offered})
+    return md.model_copy(update={"spec": spec.model_copy(update={"canary": canary})})
 
 
 def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics]) -> Decision:

@@ -4,14 +4,15 @@ A check is a run (``lathe drift``) named after the monitor, its generation and t
 interval slot it covers, so a restarted operator finds the run (or its report) instead
 of starting a second one. The window ends where the slot starts. The verdict sets the
 conditions: Ready while the monitor works, Degraded while drift or low live accuracy
-lasts, each change of verdict an Event.
+lasts, each change of verdict an Event. With ``action: retrain`` the loop in
+``retrain`` answers each drift episode with at most one retrain.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,13 +21,14 @@ from lathe_core.runs import RunRequest, RunState
 from ..api.v1alpha1 import DriftMonitor
 from ..api.v1alpha1.drift_monitor import DriftMonitorStatus, FeatureDrift
 from . import conditions as cond
+from . import retrain as loop
 from .plan import MANAGED_BY, DatasetView, Observed, Outcome, Plan, owner_reference, transition_events
 from .schedule import seconds
 
 POLL = 5.0
 RETRY = 30.0
 FEATURES = 50
-NO_RETRAIN = "action retrain is not in this release yet: drift is reported and alerted, nothing is retrained"
+NOTE = "; retrain"  # what follows it in the Ready message is the retrain's progress
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class DeploymentView:
     exists: bool = False
     model: str | None = None
     version: int | None = None
+    canary: loop.CanaryView = loop.CanaryView()
 
 
 @dataclass
@@ -44,15 +47,19 @@ class DriftObserved(Observed):
     run: RunState = RunState("Absent")  # the watched check
     reference: DatasetView = DatasetView()  # spec.reference's Dataset, for its current version when unpinned
     source: DatasetView = DatasetView()  # spec.source.dataset's Dataset, likewise
+    loop: loop.LoopObserved = field(default_factory=loop.LoopObserved)  # action retrain only
 
 
 @dataclass
 class DriftPlan(Plan):
     start: RunRequest | None = None
+    retrain: loop.LoopStep = field(default_factory=loop.LoopStep)
 
     @property
     def empty(self) -> bool:
-        return super().empty and self.start is None
+        step = self.retrain
+        actions = (step.harvest, step.dataset, step.training_run, step.candidate)
+        return super().empty and self.start is None and all(a is None for a in actions)
 
 
 def _period(monitor: DriftMonitor) -> float:
@@ -173,8 +180,6 @@ def _report(monitor: DriftMonitor, report: dict[str, Any], now: datetime) -> Out
         "report_uri": report.get("page"),
     }
     message = str(report.get("message") or "")
-    if monitor.spec.action == "retrain":
-        message += f"; {NO_RETRAIN}"
     if report["verdict"] == "Drift":
         verdict = cond.available("DriftDetected", message, degraded=True)
     elif report.get("accuracyBelow"):
@@ -198,7 +203,7 @@ def _meanwhile(monitor: DriftMonitor, name: str) -> cond.Verdict:
         cond.is_true(now, cond.PROGRESSING),
         cond.is_true(now, cond.DEGRADED),
         ready.reason,
-        ready.message,
+        ready.message.split(NOTE)[0],
     )
 
 
@@ -234,9 +239,58 @@ def decide(monitor: DriftMonitor, observed: DriftObserved) -> tuple[Outcome, Run
     return Outcome(folded.verdict, {**folded.status, "check": start.name}, requeue_after=POLL), start
 
 
+def _finding(run: RunState, served: int | None) -> str | None:
+    """What a folded check found: drift or low accuracy (text), nothing (""), or no verdict (None).
+
+    A check of a model no longer serving (one that began before a promotion) finds nothing new."""
+    report = run.report or {}
+    if run.phase != "Done" or report.get("outcome") != "Succeeded" or report.get("verdict") == "InsufficientData":
+        return None
+    checked = ((report.get("source") or {}).get("model") or {}).get("version")
+    if checked is not None and served is not None and int(checked) != served:
+        return None
+    if report["verdict"] == "Drift":
+        return f"DriftDetected: {report.get('message', '')}"
+    if report.get("accuracyBelow"):
+        return f"AccuracyBelowMinimum: live accuracy {report.get('liveAccuracy')}"
+    return ""
+
+
+def _with_note(verdict: cond.Verdict, step: loop.LoopStep) -> cond.Verdict:
+    """The check's verdict, the retrain's progress after it; Progressing while a retrain is in flight."""
+    if not step.note:
+        return verdict
+    records = step.status.get("retrains") or []
+    progressing = records[-1].phase not in loop.DONE if records else verdict.progressing
+    return replace(verdict, message=f"{verdict.message.split(NOTE)[0]}{NOTE} {step.note}", progressing=progressing)
+
+
+def _soonest(*delays: float | None) -> float | None:
+    found = [d for d in delays if d is not None]
+    return min(found) if found else None
+
+
 def plan(monitor: DriftMonitor, observed: DriftObserved) -> DriftPlan:
     status = monitor.status
     outcome, start = decide(monitor, observed)
+    step = loop.LoopStep()
+    if monitor.spec.action == "retrain" and observed.deployment.exists:
+        report = observed.run.report or {}
+        labelled = int(report.get("labelled") or status.labelled_samples or 0)
+        step = loop.advance(
+            monitor,
+            observed.loop,
+            _finding(observed.run, observed.deployment.version),
+            watched(monitor, observed.now),
+            labelled,
+            observed.now,
+        )
+        outcome = Outcome(
+            _with_note(outcome.verdict, step),
+            {**outcome.status, **step.status},
+            outcome.events + step.events,
+            _soonest(outcome.requeue_after, step.requeue_after),
+        )
     conditions = cond.standard(status.conditions, outcome.verdict, generation=monitor.generation, now=observed.now)
     cleared = {name for name, value in outcome.status.items() if value is None}  # a merge patch keeps the unmentioned
     new = status.model_copy(
@@ -251,4 +305,4 @@ def plan(monitor: DriftMonitor, observed: DriftObserved) -> DriftPlan:
     for name in cleared:
         dumped[DriftMonitorStatus.model_fields[name].alias or name] = None
     events = outcome.events + transition_events(status.conditions, conditions)
-    return DriftPlan(status=dumped, events=events, requeue_after=outcome.requeue_after, start=start)
+    return DriftPlan(status=dumped, events=events, requeue_after=outcome.requeue_after, start=start, retrain=step)

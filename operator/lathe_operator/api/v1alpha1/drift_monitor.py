@@ -69,12 +69,29 @@ class AccuracyCheck(ApiModel):
     min_labelled: int = Field(default=100, ge=1, description="Labelled samples needed before live accuracy counts.")
 
 
-class Retrain(ApiModel):
-    """The closed loop: refresh the data, train, canary, promote."""
+class RetrainData(ApiModel):
+    """What a retrain trains on: the labelled logged traffic, merged with the served model's training data."""
 
-    cooldown: Duration = Field(default="6h", description="Least time between two retrains.")
+    window: Duration | None = Field(
+        default=None, description="Labelled traffic from this far back; the check window when omitted."
+    )
+    merge: Literal["append", "replace"] = Field(
+        default="append",
+        description="append: the served model's training data plus the labelled traffic; replace: the traffic only.",
+    )
+    min_labelled: int = Field(
+        default=100, ge=1, description="Labelled requests the last check must have seen before a retrain starts."
+    )
+
+
+class Retrain(ApiModel):
+    """The closed loop: a new Dataset version from labelled traffic, a TrainingRun, a canary, a promotion."""
+
+    cooldown: Duration = Field(default="6h", description="Least time between the starts of two retrains.")
+    data: RetrainData = Field(default_factory=RetrainData, description="The retrain's data.")
     training_run_template: dict[str, Any] = Field(
-        default_factory=dict, description="TrainingRun spec fields overriding the deployed model's run."
+        default_factory=dict,
+        description="TrainingRun spec fields merged over the spec of the run that trained the served model.",
     )
 
 
@@ -85,6 +102,10 @@ class DriftMonitorSpec(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 rule("self.action != 'retrain' || has(self.retrain)", "action retrain needs spec.retrain"),
+                rule(
+                    "self.action != 'retrain' || has(self.deployment)",
+                    "action retrain needs spec.deployment: the loop retrains what it serves",
+                ),
                 rule(
                     "has(self.deployment) || has(self.reference)", "without spec.deployment, spec.reference is needed"
                 ),
@@ -126,12 +147,36 @@ class FeatureDrift(ApiModel):
     status: str = Field(default="Checked", description="Checked, MissingInCurrent, MissingInReference or NoData.")
 
 
-class RetrainRecord(ApiModel):
-    """One retrain the monitor started."""
+RetrainPhase = Literal["Waiting", "Harvesting", "Publishing", "Training", "Canary", "Promoted", "RolledBack", "Failed"]
 
+
+class RetrainRecord(ApiModel):
+    """One retrain the monitor started, and how far it got."""
+
+    name: str = Field(max_length=63, description="Its name: the harvest run and the TrainingRun are named after it.")
+    episode: str = Field(max_length=253, description="The check that opened the drift episode it answers.")
     time: datetime = Field(description="When it started.")
-    training_run: str = Field(description="TrainingRun it created.")
-    reason: str = Field(default="", description="Why.")
+    reason: str = Field(default="", max_length=1024, description="Why.")
+    phase: RetrainPhase = Field(
+        default="Harvesting",
+        description="Harvesting, Publishing, Training, Canary, then Promoted, RolledBack or Failed.",
+    )
+    message: str = Field(default="", max_length=1024, description="What happened last.")
+    data_uri: str | None = Field(default=None, max_length=2048, description="The labelled traffic merged for it.")
+    dataset: str | None = Field(default=None, max_length=253, description="Dataset its data was published to.")
+    dataset_version: str | None = Field(default=None, description="The Dataset version it trained on.")
+    training_run: str | None = Field(default=None, max_length=253, description="TrainingRun it created.")
+    model_version: int | None = Field(default=None, ge=1, description="Model version it registered.")
+    finished: datetime | None = Field(default=None, description="When it ended.")
+
+
+class Episode(ApiModel):
+    """A drift episode: from the check that found drift (or low accuracy) until a check finds none."""
+
+    check: str = Field(max_length=253, description="The check that opened it.")
+    since: datetime = Field(description="When it opened.")
+    reason: str = Field(default="", max_length=1024, description="What the check found.")
+    model_version: int | None = Field(default=None, description="The version serving most traffic then.")
 
 
 class DriftMonitorStatus(CommonStatus):
@@ -152,7 +197,10 @@ class DriftMonitorStatus(CommonStatus):
     last_check: datetime | None = Field(default=None, description="When the last check ran.")
     check: str | None = Field(default=None, description="The check in flight, or the last one folded into status.")
     report_uri: str | None = Field(default=None, description="HTML report of the last check.")
-    retrains: list[RetrainRecord] = Field(default_factory=list, max_length=50, description="Retrains started.")
+    episode: Episode | None = Field(default=None, description="The drift episode in progress, if any.")
+    retrains: list[RetrainRecord] = Field(
+        default_factory=list, max_length=20, description="Retrains started, oldest first."
+    )
 
 
 class DriftMonitor(Resource):
