@@ -2,7 +2,7 @@
 
     $(hack/venv.sh)/bin/python benchmarks/drift.py [--rows 1000000] [--columns 100]
         [--detection-sizes 10000,100000,1000000] [--detection-columns 50]
-        [--parts speed,detection] [--repeat 1] [--evidently-timeout 900]
+        [--parts speed,detection] [--repeat 1] [--evidently-timeout 900] [--tools lathe,evidently]
 
 Evidently 0.7 needs pandas < 3, so it runs in its own venv (``hack/evidently-venv.sh``,
 built on first use). Both sides read the same Parquet files, written once per run.
@@ -16,7 +16,8 @@ reference (what ingest does), Lathe's check of the current data against that pro
 after a JSON round trip (what a DriftMonitor's run reads from the store), and Evidently's
 ``Report([DataDriftPreset()], include_tests=True).run(reference, current)``, the baseline.
 Targets: the check at least 40x faster than Evidently, under 10 s and 2 GB at 1M x 100.
-Evidently is stopped after --evidently-timeout seconds and reported with how far it got.
+Evidently is stopped after --evidently-timeout seconds and reported with how far it got;
+``--tools lathe`` leaves Evidently out (its venv is then never built).
 
 Detection: for each size, reference and current windows of that many rows drawn
 independently, a number of columns per scenario (fewer at 1M rows, to bound the run), and
@@ -89,15 +90,12 @@ def child_profile(work: Path) -> dict:
 
 
 def child_check(work: Path) -> dict:
-    import pyarrow.parquet as pq
-
     from lathe_pipelines.drift.check import check
+    from lathe_pipelines.drift.window import read_columns
 
     started = time.perf_counter()
     text = (work / "profile.json").read_text()
-    table = pq.read_table(work / "current.parquet", use_threads=False)  # as drift.window.from_dataset reads
-    current = {n: table.column(n).to_numpy().astype("float64") for n in table.column_names}
-    del table  # from_dataset returns the columns only
+    current, _ = read_columns(work / "current.parquet")  # what drift.window.from_dataset reads with
     _read_done(time.perf_counter() - started)
     started = time.perf_counter()
     result = check(json.loads(text), current)
@@ -259,7 +257,29 @@ def _peak(r: dict) -> float:
     return max(r["read_peak_mib"], r["work_peak_mib"])
 
 
-def speed(rows: int, columns: int, repeat: int, evidently: str, timeout: float) -> None:
+def _compare(checked: dict, baseline: dict, columns: int, timeout: float) -> None:
+    """Evidently against Lathe's check, from one speed run."""
+    if baseline.get("timed_out"):
+        print(
+            f"Evidently was stopped after {timeout:.0f}s (--evidently-timeout), its peak so far shown: "
+            f"Evidently / Lathe check at least {baseline['compute'] / checked['compute']:.1f}x work time, "
+            f"at least {_peak(baseline) / _peak(checked):.1f}x peak memory"
+        )
+        return
+    print(
+        f"Evidently / Lathe check: {baseline['compute'] / checked['compute']:.1f}x work time, "
+        f"{(baseline['read'] + baseline['compute']) / (checked['read'] + checked['compute']):.1f}x total time, "
+        f"{_peak(baseline) / _peak(checked):.1f}x peak memory"
+    )
+    print(
+        f"Drifted columns: Lathe {len(checked['drifted'])}, Evidently {len(baseline['drifted'])} of "
+        f"{baseline['columns']} (the same columns: {checked['drifted'] == baseline['drifted']}; "
+        f"{len(range(0, columns, 10))} shifted); Evidently's method: {', '.join(baseline['methods'])}"
+    )
+
+
+def speed(rows: int, columns: int, repeat: int, evidently: str | None, timeout: float) -> None:
+    """``evidently`` is its venv's Python, or None to measure Lathe alone."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         started = time.perf_counter()
@@ -268,30 +288,18 @@ def speed(rows: int, columns: int, repeat: int, evidently: str, timeout: float) 
         for run in range(1, repeat + 1):
             built = spawn(sys.executable, "profile", work)
             checked = spawn(sys.executable, "check", work)
-            baseline = spawn(evidently, "evidently", work, timeout)
+            baseline = spawn(evidently, "evidently", work, timeout) if evidently else None
             print(f"\nSpeed, run {run} of {repeat} ({rows} rows x {columns} columns, {os.cpu_count()} cores)")
             print(f"{'':<34}{'read s':>8}{'work s':>9}{'total s':>9}{'RSS MiB: read peak, work start, work peak':>44}")
             print(_row("Lathe profile build (ingest)", built))
             print(_row("Lathe check (profile from JSON)", checked))
-            print(_row("Evidently DataDriftPreset", baseline))
+            if baseline:
+                print(_row("Evidently DataDriftPreset", baseline))
             print("Targets: the check at least 40x faster than Evidently, under 10 s and 2 GB at 1M x 100")
-            if baseline.get("timed_out"):
-                print(
-                    f"Evidently was stopped after {timeout:.0f}s (--evidently-timeout), its peak so far shown: "
-                    f"Evidently / Lathe check at least {baseline['compute'] / checked['compute']:.1f}x work time, "
-                    f"at least {_peak(baseline) / _peak(checked):.1f}x peak memory"
-                )
-                continue
-            print(
-                f"Evidently / Lathe check: {baseline['compute'] / checked['compute']:.1f}x work time, "
-                f"{(baseline['read'] + baseline['compute']) / (checked['read'] + checked['compute']):.1f}x total time, "
-                f"{_peak(baseline) / _peak(checked):.1f}x peak memory"
-            )
-            print(
-                f"Drifted columns: Lathe {len(checked['drifted'])}, Evidently {len(baseline['drifted'])} of "
-                f"{baseline['columns']} (the same columns: {checked['drifted'] == baseline['drifted']}; "
-                f"{len(range(0, columns, 10))} shifted); Evidently's method: {', '.join(baseline['methods'])}"
-            )
+            if baseline:
+                _compare(checked, baseline, columns, timeout)
+            else:
+                print(f"Drifted columns: Lathe {len(checked['drifted'])} ({len(range(0, columns, 10))} shifted)")
 
 
 PREFIXES = dict(zip(SCENARIOS, ("num_none_", "num_mean_", "num_spread_", "cat_none_", "cat_share_")))
@@ -348,12 +356,18 @@ def main() -> None:
     parser.add_argument("--parts", default="speed,detection")
     parser.add_argument("--repeat", type=int, default=1, help="speed runs")
     parser.add_argument("--evidently-timeout", type=float, default=900, help="seconds before the speed run stops it")
+    parser.add_argument("--tools", default="lathe,evidently", help="lathe alone leaves Evidently out")
     args = parser.parse_args()
-    evidently = evidently_python()
+    tools = args.tools.split(",")
+    if "lathe" not in tools:
+        parser.error("--tools must include lathe: Evidently is measured against it")
     parts = args.parts.split(",")
+    if "detection" in parts and "evidently" not in tools:
+        parser.error("detection compares both tools: run it with --tools lathe,evidently")
+    evidently = evidently_python() if "evidently" in tools else None
     if "speed" in parts:
         speed(args.rows, args.columns, args.repeat, evidently, args.evidently_timeout)
-    if "detection" in parts:
+    if "detection" in parts and evidently:
         detection([int(s) for s in args.detection_sizes.split(",")], args.detection_columns, evidently)
 
 

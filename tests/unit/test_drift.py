@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 from scipy.spatial import distance
@@ -11,6 +15,7 @@ from scipy.spatial import distance
 from lathe_pipelines.drift import statistics
 from lathe_pipelines.drift.check import StatTest, check
 from lathe_pipelines.drift.reference import Categorical, Numeric, ProfileUnsupported, columns
+from lathe_pipelines.drift.window import from_logs, read_columns
 from lathe_pipelines.steps.profile import profile
 
 RNG = np.random.default_rng(7)
@@ -183,3 +188,61 @@ def test_categories_beyond_the_profiles_top_ones_compare_with_its_other_bucket()
     current = np.array([f"c{i}" for i in RNG.integers(0, 3000, 20_000)])
     found = check(reference, {"id": current}).columns[0]
     assert found.status == "Checked" and not found.drifted and found.statistic < 0.05
+
+
+def test_missing_categories_and_numbers_are_counted_not_a_crash() -> None:
+    reference = profile(
+        pd.DataFrame({"colour": ["red", "blue"] * 500, "x": RNG.normal(0, 1, 1000)}),
+        [{"name": "colour", "type": "string"}, {"name": "x", "type": "float"}],
+        None,
+    )
+    present = ["red", "blue"] * 200
+    current = {
+        "colour": present + [None, np.nan, pd.NA, pd.NaT],
+        "x": np.asarray(list(RNG.normal(0, 1, 400)) + [None, pd.NA, np.inf], dtype=object),
+    }
+    found = {c.name: c for c in check(reference, current).columns}
+    clean = {c.name: c for c in check(reference, {"colour": present, "x": current["x"][:400]}).columns}
+    assert (found["colour"].samples, found["colour"].missing) == (400, 4)
+    assert found["colour"].statistic == clean["colour"].statistic
+    assert (found["x"].samples, found["x"].missing, found["x"].infinite) == (400, 2, 1)
+    assert found["x"].statistic == clean["x"].statistic
+
+
+def test_dataset_columns_are_read_as_float64_one_column_at_a_time(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "x": pa.array([0.5, None, 2.5, 3.5, 4.5]),
+            "n": pa.array([1, 2, None, 4, 5]),
+            "whole": pa.array([1, 2, 3, 4, 5], pa.int32()),
+            "label": pa.array(["a", None, "b", "a", "c"]),
+        }
+    )
+    pq.write_table(table, tmp_path / "data.parquet", row_group_size=2)  # three chunks a column
+    columns, rows = read_columns(tmp_path / "data.parquet")
+    assert rows == 5 and list(columns) == ["x", "n", "whole", "label"]
+    assert all(columns[n].dtype == np.float64 for n in ("x", "n", "whole"))
+    np.testing.assert_array_equal(columns["x"], [0.5, np.nan, 2.5, 3.5, 4.5])
+    np.testing.assert_array_equal(columns["n"], [1, 2, np.nan, 4, 5])
+    assert columns["label"].tolist() == ["a", None, "b", "a", "c"]
+    pq.write_table(table.select(["x"]).slice(2), tmp_path / "one.parquet")
+    values = read_columns(tmp_path / "one.parquet")[0]["x"]  # one chunk, no nulls: Arrow's buffer, not a copy
+    assert values.dtype == np.float64 and not values.flags.owndata and values.tolist() == [2.5, 3.5, 4.5]
+
+
+def test_ragged_feature_lists_are_padded_with_nan() -> None:
+    rows = [[1.0, 2.0], [3.0], [4.0, 5.0, 6.0]]
+    table = pa.table(
+        {
+            "kind": ["prediction"] * 3,
+            "shadow": [False, None, False],
+            "features": rows,
+            "prediction": ["p", "q", "p"],
+            "request_id": ["r1", "r1", "r2"],
+            "truth": pa.array([None, None, None], pa.string()),
+        }
+    )
+    found = from_logs(table, ["a", "b"])
+    np.testing.assert_array_equal(found.columns["a"], [1.0, 3.0, 4.0])
+    np.testing.assert_array_equal(found.columns["b"], [2.0, np.nan, 5.0])
+    assert found.samples == 3 and found.unnamed == 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from . import statistics
 from .reference import Categorical, Numeric, columns
@@ -99,15 +100,35 @@ def _score(ref: Numeric | Categorical, values: np.ndarray, test: StatTest) -> st
     return table[test.name](ref, values, test.threshold)  # type: ignore[arg-type]
 
 
+def _categories(raw: Any) -> tuple[np.ndarray, int]:
+    """Values as text, and how many were missing: None, NaN, pd.NA and NaT are missing, not a category."""
+    values = raw if isinstance(raw, np.ndarray) else np.asarray(raw, dtype=object)
+    missing = pd.isna(values)
+    return np.asarray(values[~missing], dtype=str), int(missing.sum())
+
+
+def _numbers(raw: Any) -> tuple[np.ndarray, int, int]:
+    """Finite values, and how many were missing (NaN, None, pd.NA) and infinite.
+
+    Float64 values all finite (the usual case) are used as they are, not copied."""
+    values = np.asarray(raw)
+    if values.dtype == object:
+        values = np.where(pd.isna(values), np.nan, values)
+    values = np.asarray(values, dtype="float64")
+    finite = np.isfinite(values)
+    if finite.all():
+        return values, 0, 0
+    missing = int(np.isnan(values).sum())
+    return values[finite], missing, values.size - int(finite.sum()) - missing
+
+
 def _column(name: str, ref: Numeric | Categorical | None, raw: Any, test: StatTest) -> Column:
     kind = "categorical" if isinstance(ref, Categorical) else "numeric"
     if isinstance(ref, Categorical):
-        values = np.asarray([v for v in raw if v is not None and v == v], dtype=str)
-        missing, infinite = len(raw) - values.size, 0
+        values, missing = _categories(raw)
+        infinite = 0
     else:
-        numbers = np.asarray(raw, dtype="float64")
-        finite = np.isfinite(numbers)
-        values, missing, infinite = numbers[finite], int(np.isnan(numbers).sum()), int(np.isinf(numbers).sum())
+        values, missing, infinite = _numbers(raw)
     if ref is None or values.size == 0:
         return Column(name, kind, "NoData", test.name, samples=0, missing=missing, infinite=infinite)
     score = _score(ref, values, test)

@@ -9,6 +9,7 @@ itself logged, by request id and row, so live accuracy never trusts what a clien
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -98,24 +99,43 @@ def _matrix(lists: pa.ChunkedArray) -> np.ndarray:
     lists = lists.combine_chunks()
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
     width = int(lengths.max()) if lengths.size else 0
-    values = pc.list_flatten(lists).to_numpy(zero_copy_only=False).astype("float64")
+    values = np.asarray(pc.list_flatten(lists).to_numpy(zero_copy_only=False), dtype="float64")
     if lengths.size and (lengths == width).all():
         return values.reshape(len(lengths), width)
     matrix = np.full((len(lengths), width), np.nan)
+    rows = np.repeat(np.arange(len(lengths)), lengths)
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    for i, (start, length) in enumerate(zip(starts, lengths)):
-        matrix[i, :length] = values[start : start + length]
+    matrix[rows, np.arange(values.size) - np.repeat(starts, lengths)] = values
     return matrix
+
+
+def _numbers(values: pa.ChunkedArray) -> np.ndarray:
+    """Float64, NaN where null. A float64 chunk without nulls is a view on the buffer Arrow read, not a copy."""
+    chunks = [chunk.to_numpy(zero_copy_only=False) for chunk in values.chunks]
+    if len(chunks) == 1:
+        return np.asarray(chunks[0], dtype="float64")
+    return np.concatenate(chunks, dtype="float64") if chunks else np.empty(0)
+
+
+def read_columns(source: str | os.PathLike[str] | pa.NativeFile) -> tuple[dict[str, np.ndarray], int]:
+    """Every column of a Parquet file by name, and its row count.
+
+    Read one column at a time, so Arrow never holds the whole table beside the arrays made
+    from it; its allocator keeps freed memory, so what is unused goes back at the end."""
+    parquet = pq.ParquetFile(source)
+    columns = {}
+    for name in parquet.schema_arrow.names:
+        values = parquet.read(columns=[name], use_threads=False).column(0)
+        if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+            columns[name] = _numbers(values)
+        else:
+            columns[name] = np.asarray(values.to_pylist(), dtype=object)
+        del values
+    pa.default_memory_pool().release_unused()
+    return columns, parquet.metadata.num_rows
 
 
 def from_dataset(store: ObjectStore, namespace: str, name: str, version: str) -> Window:
     """A Dataset version as the current data (drift between data versions); every column, by name."""
-    table = pq.read_table(io.BytesIO(DatasetVersions(store, namespace, name).data(version)), use_threads=False)
-    columns = {}
-    for column in table.column_names:
-        values = table.column(column)
-        if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-            columns[column] = values.to_numpy(zero_copy_only=False).astype("float64")
-        else:
-            columns[column] = np.asarray(values.to_pylist(), dtype=object)
-    return Window(columns, samples=table.num_rows)
+    columns, rows = read_columns(pa.BufferReader(DatasetVersions(store, namespace, name).data(version)))
+    return Window(columns, samples=rows)
