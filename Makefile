@@ -37,9 +37,9 @@ format: ## Format the code and apply ruff's safe fixes
 	$(RUFF) format .
 	$(RUFF) check --fix .
 
-test: tools ## Install everything, then run the unit and integration tests
+test: tools ## Install everything, then run the unit, integration and end-to-end (the demo's loop) tests
 	$(MAKE) lint
-	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
 
 unit: ## Unit tests only (no servers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

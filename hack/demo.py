@@ -10,7 +10,8 @@ served online by a supervised local model server (Seldon protocol), scored in ba
 bundled for the edge; a second model is trained and rolled out as a canary that a real
 Prometheus measures and the operator promotes; then darker digits arrive (half the ink)
 and a DriftMonitor finds the drift in the request logs, with live accuracy from feedback
-and an HTML report in the store. Retraining on drift comes with a later slice.
+and an HTML report in the store; it retrains on the labelled darker traffic merged with
+the training data, and the new version goes through a canary to 100%.
 """
 
 from __future__ import annotations
@@ -175,7 +176,8 @@ def main() -> int:
         print(kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", f"jsonpath={query}"))
         serve(plane, frame)
         canary(plane, frame)
-        drift(plane, frame, registry, prometheus)
+        client = drift(plane, frame, registry, prometheus)
+        closed_loop(plane, client, registry)
         show(plane, "get", "events", "-n", "demo", "--sort-by=.lastTimestamp")
     finally:
         kubectl(plane, "delete", "modeldeployments", "--all", "-n", "demo", "--wait=true", "--timeout=30s")
@@ -252,11 +254,14 @@ DRIFT_MONITOR = {
         "interval": "15s",
         "window": {"duration": "45s", "minSamples": 300},
         "accuracy": {"min": 0.9, "minLabelled": 50},
+        "action": "retrain",
+        "retrain": {"cooldown": "30m", "data": {"window": "10m", "minLabelled": 200}},
     },
 }
 
 
-def drift(plane: ControlPlane, frame: Any, registry: ModelRegistry, prometheus: Prometheus) -> None:
+def drift(plane: ControlPlane, frame: Any, registry: ModelRegistry, prometheus: Prometheus) -> Client:
+    """Darker traffic until the monitor finds drift; the client keeps sending (the retrain learns from it)."""
     print("\nThe camera gets darker: digits with half the ink, every request logged, truth sent back as feedback;")
     print("a DriftMonitor checks the last 45 s of request logs every 15 s against the training data's profile:")
     kubectl(
@@ -277,8 +282,10 @@ def drift(plane: ControlPlane, frame: Any, registry: ModelRegistry, prometheus: 
     client.start()
     try:
         wait_for(plane, "DriftDetected", "driftmonitor/digits-live", timeout=240)
-    finally:
-        print(f"Darker traffic: {client.stop()}")
+    except BaseException:
+        client.stop()
+        raise
+    print(f"Darker traffic so far: {client.summary()}")
     show(plane, "get", "driftmonitor", "digits-live", "-n", "demo")
     status = json.loads(jsonpath(plane, "driftmonitor/digits-live", "{.status}"))
     top = ", ".join(f"{f['name']} {f['score']:.2f}" for f in status["features"][:5])
@@ -301,6 +308,45 @@ def drift(plane: ControlPlane, frame: Any, registry: ModelRegistry, prometheus: 
         f'Prometheus scraped lathe_drift_detected{{monitor="digits-live"}} = {found[0]["value"][1]} from the '
         "operator: the chart's LatheDataDrift alert fires on it."
     )
+    return client
+
+
+def retrain_phase(plane: ControlPlane) -> str:
+    return jsonpath(plane, "driftmonitor/digits-live", "{.status.retrains[-1:].phase}")
+
+
+def closed_loop(plane: ControlPlane, client: Client, registry: ModelRegistry) -> None:
+    """The monitor's retrain: harvest, a Dataset version, a TrainingRun, a canary, the promotion."""
+    print("\nThe monitor retrains (action: retrain): labelled darker traffic + the training data -> a Dataset")
+    print("version -> a TrainingRun -> a canary of the new version, while the darker traffic goes on:")
+    try:
+        deadline, seen = time.monotonic() + 600, ""
+        while (phase := retrain_phase(plane)) not in ("Promoted", "RolledBack", "Failed"):
+            if phase != seen:
+                print(f"  retrain: {phase or 'waiting'}")
+                seen = phase
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the retrain did not end within 600s (now {phase!r})")
+            time.sleep(1)
+        print(f"  retrain: {phase}")
+        time.sleep(20)  # the promoted version alone on the darker traffic for a while
+    finally:
+        by_version = client.stop()
+    record = json.loads(jsonpath(plane, "driftmonitor/digits-live", "{.status.retrains[-1]}"))
+    print(json.dumps(record, indent=1))
+    if phase != "Promoted":
+        raise SystemExit(f"the retrain ended {phase}: {record.get('message')}")
+    show(plane, "get", "datasets,trainingruns", "-n", "demo")
+    history = json.loads(jsonpath(plane, "modeldeployment/digits", "{.status.history}"))
+    for entry in history[-3:]:
+        print(f"  {entry['time']}  {entry['action']:<8} version {entry['version']} -> {entry['percent']}%")
+    new = int(record["modelVersion"])
+    card = registry.card(new)
+    print(
+        f"\nVersion {new} trained on {card['dataset']['name']} {card['dataset']['version'][:19]}... "
+        f"(test accuracy {card['metrics']['accuracy']:.3f}); the registry's promoted version is {registry.promoted()}."
+    )
+    print(f"Live accuracy on darker digits, by the version that answered: {by_version}")
 
 
 if __name__ == "__main__":

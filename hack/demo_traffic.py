@@ -56,6 +56,9 @@ class Client(threading.Thread):
         self.stopped.set()
         if self.ident is not None:
             self.join(10)
+        return self.summary()
+
+    def summary(self) -> str:
         return ", ".join(
             f"{v}: {n} requests, {self.right[v] / n:.1%} right" if v in self.right else f"HTTP {v}: {n}"
             for v, n in sorted(self.served.items())

@@ -51,6 +51,7 @@ class Lineage:
     dataset_spec: dict[str, Any] | None = None  # the training Dataset's spec, while the object exists
     run_spec: dict[str, Any] | None = None  # the TrainingRun's spec, while the object exists
     model_spec: dict[str, Any] = field(default_factory=dict)  # the card's copy of spec.model
+    target: str | None = None  # the label column the model learned
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,8 @@ def dataset_manifest(monitor: DriftMonitor, lineage: Lineage | None, uri: str) -
     spec = copy.deepcopy((lineage.dataset_spec if lineage else None) or {})
     spec.pop("refresh", None)
     spec["source"] = {"uri": uri, "format": "parquet"}
+    if lineage is not None and lineage.target:
+        spec.setdefault("target", lineage.target)
     return {
         "apiVersion": API_VERSION,
         "kind": "Dataset",

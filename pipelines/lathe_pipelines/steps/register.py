@@ -57,7 +57,7 @@ def run(
     measured, train_summary, meta = json.loads(evaluation), json.loads(training), json.loads(columns)
     predicted = measured.pop("predicted", {})  # test rows per predicted class index: drift's reference
     baseline = baseline_version or registry.promoted()
-    baseline_metrics = registry.card(baseline)["metrics"] if baseline else None
+    baseline_metrics = registry.card(baseline).get("metrics") if baseline else None  # None: nothing to regress from
     gate_results = evaluate(gates, measured, baseline_metrics)
     outcome: dict[str, Any] = {
         "gates": gate_results,
