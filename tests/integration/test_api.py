@@ -36,6 +36,8 @@ def test_kubectl_get_shows_printer_columns(kubectl: Kubectl, namespace: str) -> 
     assert ["NAME", "MODEL", "MODE", "SERVING", "READY", "AGE"] in headers
     assert ["NAME", "DEPLOYMENT", "VERDICT", "DRIFT", "READY", "AGE"] in headers
     assert "digits-mlp-1   digits" in out
+    wide = kubectl.run("get", "driftmonitors", "-n", namespace, "-o", "wide").stdout.splitlines()[0].split()
+    assert wide[:5] == ["NAME", "DEPLOYMENT", "VERDICT", "DRIFT", "RETRAIN"]  # the last retrain's phase
 
 
 def test_short_names_and_category(kubectl: Kubectl, namespace: str) -> None:
@@ -50,6 +52,7 @@ def test_short_names_and_category(kubectl: Kubectl, namespace: str) -> None:
             "modeldeployment.lathe.dev/digits-batch",
             "modeldeployment.lathe.dev/digits-edge",
             "driftmonitor.lathe.dev/digits",
+            "driftmonitor.lathe.dev/digits-loop",
         ]
     )
     assert kubectl.run("get", "ds,tr,md,dm", "-n", namespace, "-o", "name").stdout.split() != []

@@ -213,6 +213,7 @@ class DriftMonitor(Resource):
         {"name": "Deployment", "type": "string", "jsonPath": ".spec.deployment"},
         {"name": "Verdict", "type": "string", "jsonPath": ".status.verdict"},
         {"name": "Drift", "type": "number", "jsonPath": ".status.driftShare"},
+        {"name": "Retrain", "type": "string", "jsonPath": ".status.retrains[-1:].phase", "priority": 1},
         ready_column(),
         reason_column(),
         age_column(),
