@@ -347,6 +347,7 @@ def closed_loop(plane: ControlPlane, client: Client, registry: ModelRegistry) ->
         f"(test accuracy {card['metrics']['accuracy']:.3f}); the registry's promoted version is {registry.promoted()}."
     )
     print(f"Live accuracy on darker digits, by the version that answered: {by_version}")
+    show(plane, "get", "driftmonitor", "digits-live", "-n", "demo", "-o", "wide")
 
 
 if __name__ == "__main__":

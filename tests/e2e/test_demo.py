@@ -31,3 +31,4 @@ def test_the_demo_closes_the_loop_from_drift_to_a_promoted_model() -> None:
     rates = {v: float(r) for v, r in re.findall(r"(\d+): \d+ requests, ([\d.]+)% right", live.group(1))}
     assert set(rates) >= {"2", "3"}, live.group(1)
     assert rates["3"] > rates["2"], live.group(1)  # the retrained version reads the darker digits better
+    assert re.search(r"Version 3 promoted to 100%: candidate \d+ requests.*; stable \d+ requests", out), out[-6000:]

@@ -36,7 +36,7 @@ def _metrics(
             version: canary.VersionMetrics(
                 **source.version(md.namespace, md.name, version, md.spec.canary.analysis.window)
             )
-            for version in (md.spec.model.version, md.spec.canary.version)
+            for version in (canary.stable_version(md), md.spec.canary.version)  # stable: a promoted one too
         }, ""
     except MetricsUnavailable as error:
         logger.warning("Postponed the canary analysis: %s", error)
