@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go binaries the tests run for real (kube-apiserver, kube-controller-manager,
-# kubectl, etcd, helm) through the Go module proxy, cached outside the repo by version.
+# kubectl, etcd, helm; `node`: kubelet, kube-scheduler, kube-proxy) through the Go module
+# proxy, cached outside the repo by version.
 # A second run finds them and returns at once.
 set -euo pipefail
 
@@ -14,16 +15,14 @@ export CGO_ENABLED=0
 log() { printf '[build-go-tools] %s\n' "$*" >&2; }
 
 # k8s.io/kubernetes replaces its staging modules with ./staging paths, so `go install`
-# refuses it: build from a throwaway module that pins each staging module to v0.x.
-build_kubernetes() {
-  local out="$CACHE/kubernetes-$K8S_VERSION"
-  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kubectl" ]]; then
-    return
-  fi
-  log "Building kubernetes $K8S_VERSION (slow the first time)"
-  local work staging minor
+# refuses it: build from a throwaway module that pins each staging module to v0.x, with
+# the version stamped as Kubernetes' own build does (`kubectl get nodes` shows it).
+build_k8s() {  # build_k8s OUT COMMAND...
+  local out="$1"; shift
+  local work staging minor major_minor stamp="k8s.io/component-base/version"
   work="$(mktemp -d)"
   minor="v0.${K8S_VERSION#v1.}"
+  major_minor="${K8S_VERSION#v1.}"; major_minor="${major_minor%%.*}"
   (
     cd "$work"
     go mod init lathe.dev/k8s-build >/dev/null 2>&1
@@ -34,27 +33,41 @@ build_kubernetes() {
       echo "require k8s.io/kubernetes $K8S_VERSION"
       for m in $staging; do echo "replace $m => $m $minor"; done
     } >> go.mod
-    cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
+    {
+      printf '//go:build tools\n\npackage tools\n\nimport (\n'
+      for c in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+      printf ')\n'
+    } > tools.go
     go mod tidy -e >/dev/null 2>&1 || true
     go mod download
     mkdir -p "$out.tmp"
-    go build -tags tools -ldflags="-s -w" -o "$out.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver \
-      k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kubectl
+    local packages=()
+    for c in "$@"; do packages+=("k8s.io/kubernetes/cmd/$c"); done
+    go build -tags tools -ldflags="-s -w -X $stamp.gitVersion=$K8S_VERSION -X $stamp.gitMajor=1 \
+      -X $stamp.gitMinor=$major_minor -X $stamp.gitTreeState=clean -X $stamp.buildDate=1970-01-01T00:00:00Z" \
+      -o "$out.tmp/" "${packages[@]}"
   )
   rm -rf "$out" && mv "$out.tmp" "$out"
   rm -rf "$work"
+}
+
+build_kubernetes() {
+  local out="$CACHE/kubernetes-$K8S_VERSION"
+  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kubectl" ]]; then
+    return
+  fi
+  log "Building kubernetes $K8S_VERSION (slow the first time)"
+  build_k8s "$out" kube-apiserver kube-controller-manager kubectl
+}
+
+# The node of the one-node test cluster: pods really run under this kubelet.
+build_node() {
+  local out="$CACHE/kubernetes-node-$K8S_VERSION"
+  if [[ -x "$out/kubelet" && -x "$out/kube-scheduler" && -x "$out/kube-proxy" ]]; then
+    return
+  fi
+  log "Building kubelet, kube-scheduler and kube-proxy $K8S_VERSION (slow the first time)"
+  build_k8s "$out" kubelet kube-scheduler kube-proxy
 }
 
 # etcd's server module also carries replace directives (for its sibling modules), so it

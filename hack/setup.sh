@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the demo need, each piece cached outside the repo by
 # version: the Python venv, kube-apiserver/kube-controller-manager/kubectl, etcd, helm,
-# S3Proxy, Prometheus, wrk and the seldon-core environment. Safe to rerun: a warm cache returns in seconds.
+# S3Proxy, Prometheus, wrk, the seldon-core environment, and the test node (containerd,
+# runc, CNI plugins, buildah from Debian; kubelet, kube-scheduler, kube-proxy; the pause
+# and base images). Safe to rerun: a warm cache returns in seconds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 "$here/install-prometheus.sh"
 "$here/fetch-s3proxy.sh"
-"$here/build-go-tools.sh"
+"$here/install-node.sh"
+"$here/build-go-tools.sh" kubernetes etcd helm node
+"$here/node-images.sh" >/dev/null
 "$here/venv.sh" >/dev/null
 "$here/serving-venv.sh" >/dev/null

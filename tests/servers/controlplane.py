@@ -1,4 +1,6 @@
-"""etcd + kube-apiserver (RBAC, client certificates) + kube-controller-manager on loopback."""
+"""etcd + kube-apiserver (Node and RBAC authorizers, client certificates) + kube-controller-manager on loopback.
+
+``tests.servers.node.Node`` adds a real node (kubelet, containerd) to it."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from .process import Process, binary, free_port
 K8S_VERSION = os.environ.get("K8S_VERSION", "v1.34.4")
 ETCD_VERSION = os.environ.get("ETCD_VERSION", "v3.6.16")
 ADMIN = "lathe-admin"
+NODE = "system:node:lathe-node"  # the one node's identity (Node authorizer: group system:nodes)
+SERVICES = "198.19.0.0/24"  # inside 198.18.0.0/15, reserved for benchmarking: no real network uses it
 
 
 def kubeconfig(server: str, ca: Path, cert: Path, key: Path, user: str) -> dict:
@@ -38,6 +42,7 @@ class ControlPlane:
     processes: list[Process] = field(default_factory=list)
     server: str = ""
     kubeconfig: Path = Path()
+    pki: dict[str, Path] = field(default_factory=dict)
 
     @property
     def bin(self) -> Path:
@@ -48,7 +53,7 @@ class ControlPlane:
         return self.bin / "kubectl"
 
     def start(self) -> ControlPlane:
-        pki = make_pki(self.work / "pki", {ADMIN: "system:masters"})
+        pki = self.pki = make_pki(self.work / "pki", {ADMIN: "system:masters", NODE: "system:nodes"})
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         etcd = Process(
@@ -80,11 +85,14 @@ class ControlPlane:
                 f"--tls-cert-file={pki['apiserver.crt']}",
                 f"--tls-private-key-file={pki['apiserver.key']}",
                 f"--client-ca-file={pki['ca.crt']}",
-                "--authorization-mode=RBAC",
+                "--authorization-mode=Node,RBAC",
+                f"--kubelet-client-certificate={pki[f'{ADMIN}.crt']}",  # logs and exec through the kubelet
+                f"--kubelet-client-key={pki[f'{ADMIN}.key']}",
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--service-account-key-file={pki['sa.pub']}",
                 f"--service-account-signing-key-file={pki['sa.key']}",
                 "--service-account-issuer=https://kubernetes.default.svc",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-cluster-ip-range={SERVICES}",
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
                 "--disable-admission-plugins=ServiceAccount",
@@ -113,7 +121,7 @@ class ControlPlane:
                     str(self.bin / "kube-controller-manager"),
                     f"--kubeconfig={self.kubeconfig}",
                     "--controllers=garbage-collector-controller,namespace-controller,job-controller,"
-                    "serviceaccount-controller",
+                    "serviceaccount-controller,node-lifecycle-controller",  # the last lifts a new node's not-ready taint
                     "--leader-elect=false",
                     "--secure-port=0",
                     f"--service-account-private-key-file={pki['sa.key']}",
