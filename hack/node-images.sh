@@ -16,6 +16,7 @@ mkdir -p "$CACHE"
 buildah_() { buildah --root "$CACHE/buildah/root" --runroot "$CACHE/buildah/run" --storage-driver vfs "$@"; }
 
 key() { cat "$@" | sha256sum | cut -c1-12; }
+prune() { find "$CACHE" -maxdepth 1 -name "$1-*.tar" ! -name "$(basename "$2")" -delete; }  # older builds
 
 pause() {
   local tag out
@@ -30,24 +31,25 @@ pause() {
     c="$(buildah_ from scratch)"
     buildah_ copy "$c" "$work/pause" /pause >/dev/null
     buildah_ config --entrypoint '["/pause"]' --user 65535:65535 "$c"
-    buildah_ commit -q --rm "$c" "lathe.local/pause:1" >/dev/null
-    buildah_ push -q "lathe.local/pause:1" "oci-archive:$out.tmp:lathe.local/pause:1"
-    buildah_ rmi -f "lathe.local/pause:1" >/dev/null
+    buildah_ commit -q --rm "$c" "lathe.local/pause:$tag" >/dev/null
+    buildah_ push -q "lathe.local/pause:$tag" "oci-archive:$out.tmp:lathe.local/pause:$tag"
+    buildah_ rmi -f "lathe.local/pause:$tag" >/dev/null
     mv "$out.tmp" "$out"
     rm -rf "$work"
+    prune pause "$out"
   fi
   echo "pause=$out"
 }
 
 base() {
   local tag out
-  tag="$(echo "$SUITE minbase python3.11 ca-certificates" | key - "$0")"
+  tag="$(echo "$SUITE minbase python3.11 python3-pip python-is-python3 ca-certificates" | key - "$0")"
   out="$CACHE/base-$tag.tar"
   if [[ ! -s "$out" ]]; then
     log "Building the base image with debootstrap ($SUITE from $MIRROR, a few minutes)"
     local work c
     work="$(mktemp -d)"
-    debootstrap --variant=minbase --include=python3.11,ca-certificates "$SUITE" "$work/root" "$MIRROR" >&2
+    debootstrap --variant=minbase --include=python3.11,python3-pip,python-is-python3,ca-certificates "$SUITE" "$work/root" "$MIRROR" >&2
     rm -rf "$work/root/var/cache/apt/archives/"*.deb "$work/root/var/lib/apt/lists/"* "$work/root/dev/"*
     c="$(buildah_ from scratch)"
     buildah_ copy "$c" "$work/root" / >/dev/null
@@ -57,6 +59,7 @@ base() {
     buildah_ rmi -f "lathe.local/base:$tag" >/dev/null  # the archive is what the node imports
     mv "$out.tmp" "$out"
     rm -rf "$work"
+    prune base "$out"
   fi
   echo "base=$out"
 }

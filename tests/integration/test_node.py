@@ -6,16 +6,22 @@ model server pods) rests on this. The node's start-up time is in benchmarks/star
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
+from lathe_pipelines.sample_data import digits
 from tests.conftest import eventually
 from tests.integration.conftest import Kubectl
+from tests.integration.registry import trained
+from tests.integration.test_model_server import call
 from tests.servers.controlplane import ControlPlane
-from tests.servers.node import Node, images
+from tests.servers.node import Node, images, reference
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +32,7 @@ def node(control_plane: ControlPlane) -> Iterator[Node]:
 
 
 def base_image() -> str:
-    archive = images()["base"]
-    return "lathe.local/base:" + archive.stem.removeprefix("base-")
+    return reference(images()["base"])
 
 
 def pod(name: str, command: list[str], **spec: Any) -> str:
@@ -108,3 +113,44 @@ def _running(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
     found = phase(kubectl, namespace, name)
     assert found.get("phase") == "Running" and found.get("podIP"), found
     return found
+
+
+def test_the_serving_image_serves_a_registered_model_from_a_pod(kubectl: Kubectl, namespace: str, node: Node) -> None:
+    """The serving image's own entry point under a restricted security context: what it imports is in it."""
+    image = node.load(images("build-images.sh", "serving")["serving"])
+    onnx_bytes, features, classes = trained()
+    card = {
+        "name": "digits-classifier",
+        "version": 1,
+        "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+        "columns": {"features": features, "classes": classes, "target": "label"},
+    }
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "model-1"},
+        "data": {"model.json": json.dumps(card)},
+        "binaryData": {"model.onnx": base64.b64encode(onnx_bytes).decode()},
+    }
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=json.dumps(config_map))
+    manifest = yaml.safe_load(pod("model", []))
+    container = manifest["spec"]["containers"][0]
+    del container["command"]  # the image's ENTRYPOINT and CMD: python -m lathe_serving --model-dir /mnt/models
+    container.update(image=image, volumeMounts=[{"name": "model", "mountPath": "/mnt/models"}])
+    container["securityContext"]["runAsUser"] = 8888
+    container["readinessProbe"] = {"httpGet": {"path": "/health/ping", "port": 9000}, "periodSeconds": 1}
+    manifest["spec"]["volumes"] = [{"name": "model", "configMap": {"name": "model-1"}}]
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest))
+
+    def ready() -> dict[str, Any]:
+        found = _running(kubectl, namespace, "model")
+        assert all(c["ready"] for c in found["containerStatuses"]), found["containerStatuses"]
+        return found
+
+    address = eventually(ready, timeout=180)["podIP"]
+    rows = digits().drop(columns="label")[features].to_numpy(dtype="float32")[:3]
+    code, answer = call(f"http://{address}:9000", "/api/v1.0/predictions", {"data": {"ndarray": rows.tolist()}})
+    assert code == 200 and answer["data"]["names"] == classes, answer
+    assert answer["meta"]["requestPath"]["model"] == "digits-classifier:1"
+    code, refused = call(f"http://{address}:9000", "/api/v1.0/predictions", {"data": {"ndarray": [[1, 2]]}})
+    assert code == 400 and refused["status"]["reason"] == "InvalidShape", refused

@@ -25,7 +25,6 @@ from .process import Process, binary
 ROOT = Path(__file__).resolve().parents[2]
 POD_CIDR = "198.18.0.0/24"
 BRIDGE = "lathe0"
-PAUSE = "lathe.local/pause:1"
 HOST_TOOLS = ("containerd", "runc", "ctr", "buildah")
 
 
@@ -44,10 +43,18 @@ def missing_tools() -> list[str]:
     return found + [p for p in ("/usr/lib/cni/bridge", "/usr/lib/cni/host-local") if not Path(p).exists()]
 
 
-def images() -> dict[str, Path]:
-    """The node's images as OCI archives (built once, cached by the hash of their inputs)."""
-    out = subprocess.run(["bash", str(ROOT / "hack/node-images.sh")], check=True, capture_output=True, text=True).stdout
+def images(script: str = "node-images.sh", *names: str) -> dict[str, Path]:
+    """Images as OCI archives, built once and cached by the hash of their inputs: the node's
+    (pause, base) or, with ``build-images.sh``, Lathe's (serving, operator, pipelines)."""
+    command = ["bash", str(ROOT / "hack" / script), *names]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return {name: Path(path) for name, path in (line.split("=", 1) for line in out.split())}
+
+
+def reference(archive: Path) -> str:
+    """The image an archive holds: lathe.local/<name>:<hash>, as the build scripts tag it."""
+    name, _, tag = archive.stem.rpartition("-")
+    return f"lathe.local/{name}:{tag}"
 
 
 @dataclass
@@ -69,14 +76,20 @@ class Node:
             ["ctr", "-a", str(self.socket), "-n", "k8s.io", *args], check=True, capture_output=True, text=True
         ).stdout
 
+    def load(self, archive: Path) -> str:
+        """Import an image archive into the node's containerd; returns the image's name."""
+        self.ctr("images", "import", str(archive))
+        return reference(archive)
+
     def start(self) -> Node:
         gone = missing_tools()
         if gone:
             raise FileNotFoundError(f"{', '.join(gone)} missing: run `make tools` (hack/setup.sh) first")
         self.address = node_address()
-        self._containerd()
-        for path in images().values():
-            self.ctr("images", "import", str(path))
+        built = images()
+        self._containerd(sandbox=reference(built["pause"]))
+        for path in built.values():
+            self.load(path)
         kubelet = self._kubelet()
         kubelet.wait_until(self._registered, timeout=120)  # fails at once, with its log, if the kubelet exits
         self.processes.append(
@@ -93,7 +106,7 @@ class Node:
         )
         return self
 
-    def _containerd(self) -> None:
+    def _containerd(self, sandbox: str) -> None:
         cni = self.work / "cni"
         cni.mkdir(parents=True, exist_ok=True)
         (cni / "10-lathe.conflist").write_text(
@@ -127,7 +140,7 @@ state = "{self.work / "containerd-state"}"
 [grpc]
   address = "{self.socket}"
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{PAUSE}"
+  sandbox_image = "{sandbox}"
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
