@@ -31,6 +31,13 @@ def node(control_plane: ControlPlane) -> Iterator[Node]:
     started.stop()
 
 
+@pytest.fixture
+def restricted(kubectl: Kubectl, namespace: str) -> str:
+    """The test namespace under the restricted Pod Security Standard: every pod here must pass it."""
+    kubectl.run("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    return namespace
+
+
 def base_image() -> str:
     return reference(images()["base"])
 
@@ -80,7 +87,12 @@ def test_the_node_is_ready_and_shows_its_version(kubectl: Kubectl, node: Node) -
     assert found["status"]["addresses"][0] == {"type": "InternalIP", "address": node.address}
 
 
-def test_a_pod_runs_logs_and_reaches_another_pod(kubectl: Kubectl, namespace: str, node: Node) -> None:
+def test_a_pod_runs_logs_and_reaches_another_pod_and_a_service(kubectl: Kubectl, restricted: str, node: Node) -> None:
+    namespace = restricted
+    loose = yaml.safe_load(pod("loose", ["true"]))
+    del loose["spec"]["containers"][0]["securityContext"]
+    refused = kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(loose), check=False)
+    assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stderr
     serve = ["python3.11", "-c", _SERVER]
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=pod("server", serve))
     server = eventually(lambda: _running(kubectl, namespace, "server"), timeout=120)
@@ -95,6 +107,19 @@ def test_a_pod_runs_logs_and_reaches_another_pod(kubectl: Kubectl, namespace: st
     eventually(lambda: phase(kubectl, namespace, "client")["phase"] == "Succeeded", timeout=120)
     logs = kubectl.run("logs", "client", "-n", namespace).stdout
     assert "hello from the server pod" in logs
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "server"},
+        "spec": {"selector": {"app": "server"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=json.dumps(service))
+    cluster_ip = kubectl.get("service", "server", "-n", namespace)["spec"]["clusterIP"]
+    assert cluster_ip.startswith("198.19.0."), cluster_ip
+    through = [fetch[0], fetch[1], fetch[2].replace(f"{address}:8080", f"{cluster_ip}:80")]
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=pod("through-service", through))
+    eventually(lambda: phase(kubectl, namespace, "through-service")["phase"] == "Succeeded", timeout=120)
+    assert "hello from the server pod" in kubectl.run("logs", "through-service", "-n", namespace).stdout
     kubectl.run("delete", "pod", "server", "-n", namespace, "--wait=true", "--timeout=60s")
     named = 'labels."io.kubernetes.pod.name"==server'
     eventually(lambda: node.ctr("containers", "ls", "-q", named).split() == [], timeout=60)  # gone from the node
@@ -115,8 +140,9 @@ def _running(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
     return found
 
 
-def test_the_serving_image_serves_a_registered_model_from_a_pod(kubectl: Kubectl, namespace: str, node: Node) -> None:
-    """The serving image's own entry point under a restricted security context: what it imports is in it."""
+def test_the_serving_image_serves_a_registered_model_from_a_pod(kubectl: Kubectl, restricted: str, node: Node) -> None:
+    """The serving image's own entry point under the restricted standard: what it imports is in it."""
+    namespace = restricted
     image = node.load(images("build-images.sh", "serving")["serving"])
     onnx_bytes, features, classes = trained()
     card = {

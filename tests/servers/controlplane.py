@@ -114,6 +114,7 @@ class ControlPlane:
 
         apiserver.wait_until(ready, timeout=60)
         # The controller manager runs as the admin user: a test cluster needs no separate identity.
+        # node-lifecycle lifts a new node's not-ready taint; endpointslice gives Services their pods.
         self.processes.append(
             Process(
                 "kube-controller-manager",
@@ -121,7 +122,7 @@ class ControlPlane:
                     str(self.bin / "kube-controller-manager"),
                     f"--kubeconfig={self.kubeconfig}",
                     "--controllers=garbage-collector-controller,namespace-controller,job-controller,"
-                    "serviceaccount-controller,node-lifecycle-controller",  # the last lifts a new node's not-ready taint
+                    "serviceaccount-controller,node-lifecycle-controller,endpointslice-controller",
                     "--leader-elect=false",
                     "--secure-port=0",
                     f"--service-account-private-key-file={pki['sa.key']}",

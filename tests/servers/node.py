@@ -1,16 +1,18 @@
-"""One real node for the test control plane: containerd + runc + CNI, a kubelet, kube-scheduler.
+"""One real node for the test control plane: containerd + runc + CNI, a kubelet, kube-scheduler, kube-proxy.
 
 Pods scheduled here really run. What this machine needs (measured): containerd's
 ``restrict_oom_score_adj`` (the sandbox may not lower ``oom_score_adj``), a sandbox image
 built here (``hack/node-images.sh``: no registry), and a node address that is not loopback
 (the kubelet refuses one, and ``kubectl logs`` goes through it). The pod network is a
 bridge on 198.18.0.0/24, inside 198.18.0.0/15 (reserved for benchmarking), so no real
-network's addresses are used; tests only talk to this cluster's own pods.
+network's addresses are used; tests only talk to this cluster's own pods and Services
+(kube-proxy in iptables mode; Service addresses come from the control plane's 198.19.0.0/24).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -104,7 +106,31 @@ class Node:
                 self.work,
             )
         )
+        self.processes.append(self._proxy())
         return self
+
+    def _proxy(self) -> Process:
+        """kube-proxy in iptables mode; the host's conntrack limits are left alone. Its rules go at stop()."""
+        settings = self.work / "kube-proxy.yaml"
+        settings.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+                    "kind": "KubeProxyConfiguration",
+                    "clientConnection": {"kubeconfig": str(self.plane.kubeconfig)},
+                    "mode": "iptables",
+                    "clusterCIDR": POD_CIDR,
+                    "hostnameOverride": self.name,
+                    "healthzBindAddress": "",
+                    "metricsBindAddress": "",
+                    "conntrack": {"maxPerCore": 0, "min": 0},
+                }
+            )
+        )
+        return Process("kube-proxy", [str(self._bin("kube-proxy")), f"--config={settings}"], self.work)
+
+    def _bin(self, name: str) -> Path:
+        return binary(f"kubernetes-node-{K8S_VERSION}/{name}")
 
     def _containerd(self, sandbox: str) -> None:
         cni = self.work / "cni"
@@ -226,10 +252,27 @@ state = "{self.work / "containerd-state"}"
         for process in reversed(self.processes):
             process.stop()
         subprocess.run(["pkill", "-KILL", "-f", f"containerd-shim.*{self.socket}"], capture_output=True, check=False)
+        subprocess.run([str(self._bin("kube-proxy")), "--cleanup"], capture_output=True, check=False)  # its rules
+        _drop_kube_chains()  # and the kubelet's
         self.processes.clear()
         for mount in sorted(_mounts_under(self.work), reverse=True):  # pod volumes and the kubelet's
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
+
+
+def _drop_kube_chains() -> None:
+    """Remove every KUBE-* iptables chain and the rules that jump to them, table by table."""
+    for table in ("filter", "nat", "mangle"):
+        listed = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines()
+        for rule in listed:
+            if rule.startswith("-A ") and "-j KUBE-" in rule and not rule.split()[1].startswith("KUBE-"):
+                subprocess.run(
+                    ["iptables", "-t", table, "-D", *shlex.split(rule)[1:]], capture_output=True, check=False
+                )
+        chains = [rule.split()[1] for rule in listed if rule.startswith("-N KUBE-")]
+        for flag in ("-F", "-X"):
+            for chain in chains:
+                subprocess.run(["iptables", "-t", table, flag, chain], capture_output=True, check=False)
 
 
 def _mounts_under(root: Path) -> list[str]:
