@@ -19,7 +19,8 @@ inputs() {  # the files an image is built from, by the Dockerfile's COPY lines
   echo "$ROOT/images/$name/Dockerfile" "$ROOT/constraints.txt" "$0" "$base"
   local dirs
   dirs="$(sed -n 's/^COPY \([a-z]*\)\/ .*/\1/p' "$ROOT/images/$name/Dockerfile")"
-  (cd "$ROOT" && git ls-files -- $dirs | sed "s|^|$ROOT/|")
+  # every file the COPY lines take, tracked or not (what the build context holds), caches aside
+  (cd "$ROOT" && find $dirs -type f -not -path '*/__pycache__/*' -not -name '*.pyc' | LC_ALL=C sort | sed "s|^|$ROOT/|")
 }
 
 build() {

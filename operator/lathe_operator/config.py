@@ -21,7 +21,7 @@ class Config:
     kfp_host: str = ""  # Kubeflow Pipelines API, e.g. http://ml-pipeline.kubeflow.svc:8888
     kfp_ui_url: str = ""  # where people open runs; the API host when empty
     kfp_token: str = ""
-    serving: Literal["seldon", "local"] = "seldon"  # online ModelDeployments: SeldonDeployments or local processes
+    serving: Literal["seldon", "kubernetes", "local"] = "seldon"  # SeldonDeployments, Deployments, local processes
     serving_image: str = "ghcr.io/lathe-dev/lathe-serving:0.1.0"
     serving_storage_secret: str = "lathe-seldon-storage"  # rclone-style keys for Seldon's storage initializer
     canary_metrics: Literal["lathe", "seldon"] = "lathe"  # lathe_model_* (Lathe's server) or Seldon's executor's
@@ -38,8 +38,8 @@ class Config:
         if executor not in ("job", "local"):
             raise ValueError(f"LATHE_EXECUTOR must be job or local, not {executor!r}")
         serving = env.get("LATHE_SERVING", "local" if executor == "local" else "seldon")
-        if serving not in ("seldon", "local"):
-            raise ValueError(f"LATHE_SERVING must be seldon or local, not {serving!r}")
+        if serving not in ("seldon", "kubernetes", "local"):
+            raise ValueError(f"LATHE_SERVING must be seldon, kubernetes or local, not {serving!r}")
         return cls(
             pipelines_image=env.get("LATHE_PIPELINES_IMAGE", cls.pipelines_image),
             job_service_account=env.get("LATHE_JOB_SERVICE_ACCOUNT", cls.job_service_account),

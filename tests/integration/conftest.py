@@ -20,6 +20,7 @@ from kubernetes import client, config
 
 from tests.conftest import ROOT
 from tests.servers.controlplane import ControlPlane
+from tests.servers.node import Node
 from tests.servers.prometheus import Prometheus
 from tests.servers.s3 import S3Server
 
@@ -65,6 +66,14 @@ def prometheus() -> Iterator[Prometheus]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def node(control_plane: ControlPlane) -> Iterator[Node]:
+    """The real node (kubelet, containerd): started by the first test that asks, shared by the rest."""
+    started = Node(control_plane).start()
+    yield started
+    started.stop()
 
 
 @pytest.fixture

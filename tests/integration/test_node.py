@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,15 +19,7 @@ from tests.conftest import eventually
 from tests.integration.conftest import Kubectl
 from tests.integration.registry import trained
 from tests.integration.test_model_server import call
-from tests.servers.controlplane import ControlPlane
 from tests.servers.node import Node, images, reference
-
-
-@pytest.fixture(scope="module")
-def node(control_plane: ControlPlane) -> Iterator[Node]:
-    started = Node(control_plane).start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture

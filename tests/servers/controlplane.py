@@ -114,7 +114,8 @@ class ControlPlane:
 
         apiserver.wait_until(ready, timeout=60)
         # The controller manager runs as the admin user: a test cluster needs no separate identity.
-        # node-lifecycle lifts a new node's not-ready taint; endpointslice gives Services their pods.
+        # node-lifecycle lifts a new node's not-ready taint; endpointslice gives Services their pods;
+        # deployment and replicaset run the model server Deployments of LATHE_SERVING=kubernetes.
         self.processes.append(
             Process(
                 "kube-controller-manager",
@@ -122,7 +123,8 @@ class ControlPlane:
                     str(self.bin / "kube-controller-manager"),
                     f"--kubeconfig={self.kubeconfig}",
                     "--controllers=garbage-collector-controller,namespace-controller,job-controller,"
-                    "serviceaccount-controller,node-lifecycle-controller,endpointslice-controller",
+                    "serviceaccount-controller,node-lifecycle-controller,endpointslice-controller,"
+                    "deployment-controller,replicaset-controller",
                     "--leader-elect=false",
                     "--secure-port=0",
                     f"--service-account-private-key-file={pki['sa.key']}",

@@ -220,6 +220,7 @@ state = "{self.work / "containerd-state"}"
                     "imageGCHighThresholdPercent": 100,
                     "imageGCLowThresholdPercent": 99,
                     "maxPods": 50,
+                    "podLogsDir": str(self.work / "pod-logs"),
                     "serializeImagePulls": False,
                 }
             )

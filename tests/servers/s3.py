@@ -25,10 +25,11 @@ class S3Server:
     secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
     endpoint: str = ""
     process: Process | None = None
+    host: str = "127.0.0.1"  # the test node's address, for a server its pods reach
 
     def start(self) -> S3Server:
         port = free_port()
-        self.endpoint = f"127.0.0.1:{port}"
+        self.endpoint = f"{self.host}:{port}"
         (self.work / "data").mkdir(parents=True, exist_ok=True)
         conf = self.work / "s3proxy.conf"
         conf.write_text(

@@ -85,12 +85,14 @@ class KubeClient:
         return True
 
     def apply(self, manifest: dict[str, Any]) -> str:
-        """Create, or replace the spec when it differs from what Lathe last applied (its hash is an annotation).
+        """Create, or replace the spec (a ConfigMap's data) when it differs from what Lathe last applied (its hash
+        is an annotation).
 
         Replacing the whole spec, not merging into it, is what lets a field removed from the
         rendering (a logger, a shadow predictor) disappear from the object too."""
         meta = manifest["metadata"]
-        digest = hashlib.sha256(json.dumps(manifest["spec"], sort_keys=True).encode()).hexdigest()[:16]
+        content = {k: manifest[k] for k in ("spec", "data", "binaryData") if k in manifest}  # a ConfigMap has no spec
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
         manifest = {
             **manifest,
             "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}), SPEC_HASH: digest}},

@@ -15,7 +15,7 @@ from lathe_core.store import StoreError, get_json
 
 from ..api.v1alpha1 import GROUP, VERSION, ModelDeployment
 from ..backends.prometheus import MetricsUnavailable, PrometheusMetrics
-from ..reconcile import canary, offline, seldon
+from ..reconcile import canary, offline, seldon, serving_kubernetes
 from ..reconcile import model_deployment as reconcile
 from .apply import TICK, apply, exclusive, forget, now, parse, poll, reconciler, unavailable
 from .views import dataset_view
@@ -51,13 +51,13 @@ def _workers(md: ModelDeployment) -> int:
 
 def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve) -> reconcile.ServingView:
     versions = sorted({v for v, _ in serve.traffic} | ({serve.shadow} if serve.shadow else set()))
+    if memo.config.serving != "seldon" and md.spec.graph and md.spec.graph.transformers:
+        return reconcile.ServingView(
+            "Failed",
+            f"spec.graph transformers are Seldon inference graph nodes: serving backend {memo.config.serving} "
+            "does not run them; nothing was started",
+        )
     if memo.config.serving == "local":
-        if md.spec.graph and md.spec.graph.transformers:
-            return reconcile.ServingView(
-                "Failed",
-                "spec.graph transformers are containers: they run in a cluster "
-                "(Seldon), not in local mode; nothing was started",
-            )
         state, message, endpoint = memo.local_serving.apply(
             md.namespace,
             md.name,
@@ -68,6 +68,14 @@ def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve) -> reco
             md.spec.logging.sample_rate if md.spec.logging else 0.0,
             _workers(md),
         )
+    elif memo.config.serving == "kubernetes":
+        image, store = memo.config.serving_image, memo.config.store
+        for manifest in serving_kubernetes.manifests(
+            md, serve.traffic, serve.shadow, image=image, store=store, secret=store.secret_name
+        ):
+            memo.kube.apply(manifest)
+        found = memo.kube.get("apps/v1", "Deployment", md.namespace, md.name)
+        state, message, endpoint = serving_kubernetes.observe(found, md)
     else:
         uris = {v: memo.store.uri(layout.model_file(md.namespace, md.spec.model.name, v)) for v in versions}
         manifest = seldon.seldon_deployment(

@@ -1,0 +1,197 @@
+"""Online serving without Seldon (``LATHE_SERVING=kubernetes``): a Deployment and a Service of Lathe's server.
+
+In the spirit of KServe's RawDeployment mode. Each pod's init container fetches the model
+versions it serves from the store (``python -m lathe_serving.fetch``); the server then
+serves them with the split, the shadow and request logging of a ConfigMap
+(``deployment.json``, the same file local mode gives the server). A new split is a new
+ConfigMap content, whose hash in the pod template rolls the pods. Store credentials come
+from the namespace's store Secret (``accessKey``, ``secretKey``), never from the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from lathe_core.settings import ACCESS_KEY, SECRET_KEY, SECRET_KEYS, StoreSettings
+
+from ..api.v1alpha1 import ModelDeployment
+from .plan import MANAGED_BY, owner_reference
+
+PORT = 9000
+MODELS, CONFIG = "/models", "/etc/lathe"
+USER = 8888  # the serving image's user
+
+
+def labels(md: ModelDeployment) -> dict[str, str]:
+    return {**MANAGED_BY, "lathe.dev/model-deployment": md.name, "app.kubernetes.io/component": "serving"}
+
+
+def config(md: ModelDeployment, traffic: list[tuple[int, int]], shadow: int | None) -> str:
+    """The server's deployment.json: versions in their fetched folders, the split, shadow, logging."""
+    versions = sorted({v for v, _ in traffic} | ({shadow} if shadow else set()))
+    body = {
+        "namespace": md.namespace,
+        "deployment": md.name,
+        "models": {str(v): f"{MODELS}/{v}" for v in versions},
+        "traffic": {str(v): p for v, p in traffic},
+        "shadow": shadow,
+        "logging": {"sampleRate": md.spec.logging.sample_rate if md.spec.logging else 0.0},
+    }
+    return json.dumps(body, sort_keys=True)
+
+
+def _meta(md: ModelDeployment, kind: str) -> dict[str, Any]:
+    return {
+        "name": md.name if kind != "ConfigMap" else f"{md.name}-serving",
+        "namespace": md.namespace,
+        "labels": labels(md),
+        "ownerReferences": [owner_reference(md)],
+    }
+
+
+def _env(store: StoreSettings, secret: str) -> list[dict[str, Any]]:
+    plain = [{"name": k, "value": v} for k, v in sorted(store.env(keys=False).items())]
+    keys = {variable: key for key, variable in SECRET_KEYS.items()}
+    return plain + [
+        {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": keys[variable]}}}
+        for variable in (ACCESS_KEY, SECRET_KEY)
+    ]
+
+
+def _restricted() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _resources(md: ModelDeployment) -> dict[str, Any]:
+    wanted = {k: v for k, v in (("cpu", md.spec.resources.cpu), ("memory", md.spec.resources.memory)) if v}
+    return {"requests": wanted, "limits": wanted} if wanted else {}
+
+
+def deployment(md: ModelDeployment, settings: str, *, image: str, store: StoreSettings, secret: str) -> dict[str, Any]:
+    body = json.loads(settings)
+    versions = ",".join(sorted(body["models"], key=int))
+    env = _env(store, secret)
+    volumes = [
+        {"name": "models", "emptyDir": {}},
+        {"name": "config", "configMap": {"name": f"{md.name}-serving"}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    fetch = {
+        "name": "fetch",
+        "image": image,
+        "command": ["python", "-m", "lathe_serving.fetch"],
+        "args": ["--namespace", md.namespace, "--model", md.spec.model.name, "--versions", versions, "--to", MODELS],
+        "env": env,
+        "volumeMounts": [{"name": "models", "mountPath": MODELS}],
+        "securityContext": _restricted(),
+    }
+    server = {
+        "name": "server",
+        "image": image,
+        "args": ["--config", f"{CONFIG}/deployment.json", "--port", str(PORT)],
+        "env": [*env, {"name": "LATHE_NAMESPACE", "value": md.namespace}],
+        "ports": [{"name": "http", "containerPort": PORT}],
+        "readinessProbe": {"httpGet": {"path": "/health/ping", "port": PORT}, "periodSeconds": 2},
+        "volumeMounts": [
+            {"name": "models", "mountPath": MODELS, "readOnly": True},
+            {"name": "config", "mountPath": CONFIG, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "resources": _resources(md),
+        "securityContext": _restricted(),
+    }
+    digest = hashlib.sha256(settings.encode()).hexdigest()[:16]
+    replicas = (
+        md.spec.replicas
+        if md.spec.replicas is not None
+        else (md.spec.autoscaling.min_replicas if md.spec.autoscaling else 1)
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(md, "Deployment"),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"lathe.dev/model-deployment": md.name}},
+            "template": {
+                "metadata": {
+                    "labels": labels(md),
+                    "annotations": {
+                        "lathe.dev/serving-config": digest,
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(PORT),
+                    },
+                },
+                "spec": {
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": USER,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "automountServiceAccountToken": False,
+                    "initContainers": [fetch],
+                    "containers": [server],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def manifests(
+    md: ModelDeployment,
+    traffic: list[tuple[int, int]],
+    shadow: int | None,
+    *,
+    image: str,
+    store: StoreSettings,
+    secret: str,
+) -> list[dict[str, Any]]:
+    """ConfigMap, Deployment and Service, in the order they are applied."""
+    settings = config(md, traffic, shadow)
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(md, "ConfigMap"),
+        "data": {"deployment.json": settings},
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(md, "Service"),
+        "spec": {
+            "selector": {"lathe.dev/model-deployment": md.name},
+            "ports": [{"name": "http", "port": PORT, "targetPort": PORT}],
+        },
+    }
+    return [config_map, deployment(md, settings, image=image, store=store, secret=secret), service]
+
+
+def endpoint(md: ModelDeployment) -> str:
+    return f"http://{md.name}.{md.namespace}.svc:{PORT}/api/v1.0/predictions"
+
+
+def observe(found: dict[str, Any] | None, md: ModelDeployment) -> tuple[str, str, str | None]:
+    """(state, message, endpoint) from the Deployment: Available once every wanted pod runs this template."""
+    if found is None:
+        return "Absent", "Deployment not created yet", None
+    spec, status = found.get("spec") or {}, found.get("status") or {}
+    wanted = int(spec.get("replicas", 1))
+    current = (found.get("metadata") or {}).get("generation") == status.get("observedGeneration")
+    updated, available = int(status.get("updatedReplicas") or 0), int(status.get("availableReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    if current and updated >= wanted and available >= wanted and total == updated:
+        return "Available", f"Deployment {md.name}: {available} of {wanted} pods ready", endpoint(md)
+    failing = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Progressing" and c.get("status") == "False"),
+        None,
+    )
+    if failing is not None:
+        return "Failed", f"Deployment {md.name}: {failing.get('message', '')}", endpoint(md)
+    return "Creating", f"Deployment {md.name}: {available} of {wanted} pods ready, {updated} updated", endpoint(md)

@@ -1,0 +1,69 @@
+"""The kubernetes serving backend's rendering and observation, with plain values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lathe_core.settings import StoreSettings
+from lathe_operator.api.v1alpha1 import ModelDeployment
+from lathe_operator.reconcile import serving_kubernetes as k8s
+
+STORE = StoreSettings(uri="s3://lathe", endpoint="s3.store:9000", access_key="AK", secret_key="SK")
+
+
+def make(**spec: Any) -> ModelDeployment:
+    body = {"model": {"name": "clf", "version": 1}, "logging": {"sampleRate": 0.5}, **spec}
+    meta = {"name": "web", "namespace": "ml", "uid": "u1", "generation": 3}
+    return ModelDeployment.model_validate({"kind": "ModelDeployment", "metadata": meta, "spec": body})
+
+
+def render(md: ModelDeployment, traffic: list[tuple[int, int]], shadow: int | None = None) -> list[dict[str, Any]]:
+    return k8s.manifests(md, traffic, shadow, image="lathe.local/serving:1", store=STORE, secret="lathe-store")
+
+
+def test_the_split_is_a_config_map_the_pods_fetch_and_roll_on() -> None:
+    config_map, deployment, service = render(make(replicas=2), [(1, 90), (2, 10)], shadow=3)
+    settings = json.loads(config_map["data"]["deployment.json"])
+    assert settings["models"] == {"1": "/models/1", "2": "/models/2", "3": "/models/3"}
+    assert settings["traffic"] == {"1": 90, "2": 10} and settings["shadow"] == 3
+    assert settings["logging"] == {"sampleRate": 0.5}
+    pod = deployment["spec"]["template"]
+    fetch, server = pod["spec"]["initContainers"][0], pod["spec"]["containers"][0]
+    assert fetch["args"] == ["--namespace", "ml", "--model", "clf", "--versions", "1,2,3", "--to", "/models"]
+    assert deployment["spec"]["replicas"] == 2 and service["spec"]["ports"][0]["port"] == 9000
+    keys = {e["name"]: e for e in server["env"]}
+    assert keys["LATHE_STORE_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "lathe-store", "key": "accessKey"}
+    assert "SK" not in json.dumps(deployment)  # credentials come from the Secret, never the manifest
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] and server["securityContext"]["readOnlyRootFilesystem"]
+    other = render(make(replicas=2), [(2, 100)])[1]["spec"]["template"]["metadata"]["annotations"]
+    assert other["lathe.dev/serving-config"] != pod["metadata"]["annotations"]["lathe.dev/serving-config"]
+
+
+def status(wanted: int, updated: int, available: int, generation: int = 2, observed: int = 2) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": wanted},
+        "status": {
+            "observedGeneration": observed,
+            "updatedReplicas": updated,
+            "availableReplicas": available,
+            "replicas": updated,
+        },
+    }
+
+
+def test_available_only_when_every_wanted_pod_runs_the_current_template() -> None:
+    md = make()
+    assert k8s.observe(None, md)[0] == "Absent"
+    assert k8s.observe(status(2, 2, 2), md)[0] == "Available"
+    assert k8s.observe(status(2, 1, 2), md)[0] == "Creating"
+    assert k8s.observe(status(2, 2, 2, observed=1), md)[0] == "Creating"
+    stuck = status(1, 1, 0)
+    stuck["status"]["conditions"] = [{"type": "Progressing", "status": "False", "message": "deadline exceeded"}]
+    state, message, endpoint = k8s.observe(stuck, md)
+    assert (
+        state == "Failed"
+        and "deadline exceeded" in message
+        and endpoint == "http://web.ml.svc:9000/api/v1.0/predictions"
+    )
