@@ -13,13 +13,15 @@ import base64
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from lathe_core import layout
 from tests.conftest import eventually
 from tests.integration.conftest import Kubectl, OperatorProcess
-from tests.integration.registry import registry
+from tests.integration.registry import MODEL, registry
 from tests.integration.test_model_deployment_local import apply, ready, status
 from tests.integration.test_model_server import call
 from tests.servers.controlplane import ControlPlane
@@ -110,3 +112,24 @@ def test_a_model_deployment_serves_from_pods_and_a_promotion_rolls_them(
     assert '"traffic": {"2": 100}' in config
     logs = kubectl.run("logs", "deployment/web", "-c", "fetch", "-n", namespace).stdout
     assert "fetched digits-classifier version 2" in logs
+
+
+def test_a_model_file_that_fails_its_checksum_fails_the_deployment_with_the_reason(
+    kubectl: Kubectl, namespace: str, reachable_s3: S3Server, operator: OperatorProcess
+) -> None:
+    kubectl.run("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    models = registry(reachable_s3, namespace, broken=False)
+    models["store"].put(layout.model_file(namespace, MODEL, 2, layout.ONNX), b"not the registered model")
+    store_secret(kubectl, namespace, reachable_s3)
+    apply(kubectl, namespace, "tampered", replicas=1, model={"name": MODEL, "version": 2})
+
+    def refused() -> dict[str, Any]:
+        found = status(kubectl, namespace, "tampered")
+        ready_ = next(c for c in found["conditions"] if c["type"] == "Ready")
+        assert ready_["reason"] == "ServingFailed", ready_
+        return ready_
+
+    condition = eventually(refused, timeout=180)
+    assert "container fetch" in condition["message"] and "does not match the sha256" in condition["message"]
+    degraded = next(c for c in status(kubectl, namespace, "tampered")["conditions"] if c["type"] == "Degraded")
+    assert degraded["status"] == "True"

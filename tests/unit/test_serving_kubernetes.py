@@ -67,3 +67,29 @@ def test_available_only_when_every_wanted_pod_runs_the_current_template() -> Non
         and "deadline exceeded" in message
         and endpoint == "http://web.ml.svc:9000/api/v1.0/predictions"
     )
+
+
+def test_a_pod_that_cannot_run_fails_the_deployment_with_its_containers_words() -> None:
+    pod = {
+        "metadata": {"name": "web-abc"},
+        "status": {
+            "initContainerStatuses": [
+                {
+                    "name": "fetch",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+                    "lastState": {"terminated": {"message": "loading\nclf version 3: model.onnx does not match\n"}},
+                }
+            ]
+        },
+    }
+    state, message, _ = k8s.observe(status(1, 1, 0), make(), [pod])
+    assert state == "Failed"
+    assert (
+        message
+        == "Deployment web: pod web-abc: container fetch: CrashLoopBackOff: loading | clf version 3: model.onnx does not match"
+    )
+    starting = {
+        "metadata": {"name": "web-abc"},
+        "status": {"containerStatuses": [{"name": "server", "state": {"waiting": {"reason": "PodInitializing"}}}]},
+    }
+    assert k8s.observe(status(1, 1, 0), make(), [starting])[0] == "Creating"

@@ -90,6 +90,7 @@ def deployment(md: ModelDeployment, settings: str, *, image: str, store: StoreSe
         "env": env,
         "volumeMounts": [{"name": "models", "mountPath": MODELS}],
         "securityContext": _restricted(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",  # why it failed, for the ModelDeployment's condition
     }
     server = {
         "name": "server",
@@ -105,6 +106,7 @@ def deployment(md: ModelDeployment, settings: str, *, image: str, store: StoreSe
         ],
         "resources": _resources(md),
         "securityContext": _restricted(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     digest = hashlib.sha256(settings.encode()).hexdigest()[:16]
     replicas = (
@@ -177,8 +179,38 @@ def endpoint(md: ModelDeployment) -> str:
     return f"http://{md.name}.{md.namespace}.svc:{PORT}/api/v1.0/predictions"
 
 
-def observe(found: dict[str, Any] | None, md: ModelDeployment) -> tuple[str, str, str | None]:
-    """(state, message, endpoint) from the Deployment: Available once every wanted pod runs this template."""
+STUCK = {
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+    "InvalidImageName",
+}
+
+
+def stuck(pods: list[dict[str, Any]]) -> str | None:
+    """Why a pod cannot serve, in the words of its container: the waiting reason and the last message."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        containers = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+        for container in containers:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK:
+                last = ((container.get("lastState") or {}).get("terminated") or {}).get("message") or ""
+                said = (last.strip() or waiting.get("message") or "").strip().splitlines()[-3:]
+                name = (pod.get("metadata") or {}).get("name")
+                return f"pod {name}: container {container['name']}: {waiting['reason']}: {' | '.join(said)}"
+    return None
+
+
+def observe(
+    found: dict[str, Any] | None, md: ModelDeployment, pods: list[dict[str, Any]] | None = None
+) -> tuple[str, str, str | None]:
+    """(state, message, endpoint) from the Deployment: Available once every wanted pod runs this template;
+    Failed when a pod's container cannot run (crash loop, missing image) or the progress deadline passed."""
     if found is None:
         return "Absent", "Deployment not created yet", None
     spec, status = found.get("spec") or {}, found.get("status") or {}
@@ -188,6 +220,9 @@ def observe(found: dict[str, Any] | None, md: ModelDeployment) -> tuple[str, str
     total = int(status.get("replicas") or 0)
     if current and updated >= wanted and available >= wanted and total == updated:
         return "Available", f"Deployment {md.name}: {available} of {wanted} pods ready", endpoint(md)
+    why = stuck(pods or [])
+    if why is not None:
+        return "Failed", f"Deployment {md.name}: {why}", endpoint(md)
     failing = next(
         (c for c in status.get("conditions") or [] if c.get("type") == "Progressing" and c.get("status") == "False"),
         None,
