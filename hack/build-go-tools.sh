@@ -53,7 +53,9 @@ build_k8s() {  # build_k8s OUT COMMAND...
 
 build_kubernetes() {
   local out="$CACHE/kubernetes-$K8S_VERSION"
-  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kubectl" ]]; then
+  # An unstamped build (v0.0.0-master) fails charts' kubeVersion checks: rebuild it.
+  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kubectl" ]] \
+    && [[ "$("$out/kube-apiserver" --version 2>/dev/null)" == "Kubernetes $K8S_VERSION" ]]; then
     return
   fi
   log "Building kubernetes $K8S_VERSION (slow the first time)"

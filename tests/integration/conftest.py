@@ -11,6 +11,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,10 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
     name = f"test-{secrets.token_hex(3)}"
     core = client.CoreV1Api(api)
     core.create_namespace({"metadata": {"name": name}})
+    for _ in range(100):  # pods need the namespace's default ServiceAccount, which a controller creates
+        if any(a.metadata.name == "default" for a in core.list_namespaced_service_account(name).items):
+            break
+        time.sleep(0.1)
     yield name
     core.delete_namespace(name)
 

@@ -27,6 +27,7 @@ def _cert(
     *,
     ca: bool = False,
     server: bool = False,
+    addresses: tuple[str, ...] = (),
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (
@@ -50,7 +51,8 @@ def _cert(
         names = [
             x509.DNSName("localhost"),
             x509.DNSName("kubernetes.default.svc"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.DNSName("kubernetes.default.svc.cluster.local"),
+            *(x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", *addresses)),
         ]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(signer, hashes.SHA256())
@@ -63,8 +65,9 @@ def _name(common: str, org: str | None = None) -> x509.Name:
     return x509.Name(parts)
 
 
-def make_pki(directory: Path, clients: dict[str, str]) -> dict[str, Path]:
-    """Write ca, apiserver, one client cert per {name: group} and an RSA SA key; return the paths."""
+def make_pki(directory: Path, clients: dict[str, str], addresses: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Write ca, apiserver (valid for loopback and ``addresses`` too), one client cert per {name: group}
+    and an RSA SA key; return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
 
@@ -78,7 +81,11 @@ def make_pki(directory: Path, clients: dict[str, str]) -> dict[str, Path]:
     ca_name = _name("lathe-test-ca")
     emit("ca", _cert(ca_name, ca_key, ca_name, ca_key, ca=True), ca_key)
     server_key = ec.generate_private_key(ec.SECP256R1())
-    emit("apiserver", _cert(_name("kube-apiserver"), server_key, ca_name, ca_key, server=True), server_key)
+    emit(
+        "apiserver",
+        _cert(_name("kube-apiserver"), server_key, ca_name, ca_key, server=True, addresses=addresses),
+        server_key,
+    )
     for user, group in clients.items():
         key = ec.generate_private_key(ec.SECP256R1())
         emit(user, _cert(_name(user, group), key, ca_name, ca_key), key)

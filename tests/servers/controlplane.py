@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from .certs import make_pki
-from .process import Process, binary, free_port
+from .process import Process, binary, free_port, node_address
 
 K8S_VERSION = os.environ.get("K8S_VERSION", "v1.34.4")
 ETCD_VERSION = os.environ.get("ETCD_VERSION", "v3.6.16")
@@ -53,7 +53,13 @@ class ControlPlane:
         return self.bin / "kubectl"
 
     def start(self) -> ControlPlane:
-        pki = self.pki = make_pki(self.work / "pki", {ADMIN: "system:masters", NODE: "system:nodes"})
+        # Pods reach the API through the kubernetes Service: it advertises the host's address.
+        try:
+            host = node_address()
+        except RuntimeError:
+            host = "127.0.0.1"  # no node can run here; everything else still does
+        clients = {ADMIN: "system:masters", NODE: "system:nodes"}
+        pki = self.pki = make_pki(self.work / "pki", clients, addresses=(host, SERVICES.rsplit(".", 1)[0] + ".1"))
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         etcd = Process(
@@ -78,8 +84,8 @@ class ControlPlane:
             [
                 str(self.bin / "kube-apiserver"),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={host}",
                 f"--secure-port={api_port}",
                 f"--cert-dir={self.work / 'certs'}",
                 f"--tls-cert-file={pki['apiserver.crt']}",
@@ -94,8 +100,6 @@ class ControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc",
                 f"--service-cluster-ip-range={SERVICES}",
                 "--allow-privileged=true",
-                "--endpoint-reconciler-type=none",
-                "--disable-admission-plugins=ServiceAccount",
                 "--v=0",
             ],
             self.work,
@@ -115,7 +119,8 @@ class ControlPlane:
         apiserver.wait_until(ready, timeout=60)
         # The controller manager runs as the admin user: a test cluster needs no separate identity.
         # node-lifecycle lifts a new node's not-ready taint; endpointslice gives Services their pods;
-        # deployment and replicaset run the model server Deployments of LATHE_SERVING=kubernetes.
+        # deployment and replicaset run the model server Deployments of LATHE_SERVING=kubernetes;
+        # root-ca-certificate-publisher gives pods the CA of their ServiceAccount token.
         self.processes.append(
             Process(
                 "kube-controller-manager",
@@ -124,7 +129,7 @@ class ControlPlane:
                     f"--kubeconfig={self.kubeconfig}",
                     "--controllers=garbage-collector-controller,namespace-controller,job-controller,"
                     "serviceaccount-controller,node-lifecycle-controller,endpointslice-controller,"
-                    "deployment-controller,replicaset-controller",
+                    "deployment-controller,replicaset-controller,root-ca-certificate-publisher-controller",
                     "--leader-elect=false",
                     "--secure-port=0",
                     f"--service-account-private-key-file={pki['sa.key']}",

@@ -22,22 +22,12 @@ from pathlib import Path
 import yaml
 
 from .controlplane import K8S_VERSION, NODE, ControlPlane, kubeconfig
-from .process import Process, binary
+from .process import Process, binary, node_address
 
 ROOT = Path(__file__).resolve().parents[2]
 POD_CIDR = "198.18.0.0/24"
 BRIDGE = "lathe0"
 HOST_TOOLS = ("containerd", "runc", "ctr", "buildah")
-
-
-def node_address() -> str:
-    """The first global IPv4 address (not loopback, not the pod bridge): the kubelet's --node-ip."""
-    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True)
-    for line in shown.stdout.splitlines():
-        fields = line.split()
-        if fields[1] != BRIDGE:
-            return fields[3].split("/")[0]
-    raise RuntimeError("the node needs a non-loopback IPv4 address (the kubelet refuses a loopback node IP)")
 
 
 def missing_tools() -> list[str]:

@@ -19,6 +19,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def node_address() -> str:
+    """The first global IPv4 address (not loopback, not the pod bridge): the kubelet's --node-ip."""
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True)
+    for line in shown.stdout.splitlines():
+        fields = line.split()
+        if fields[1] != "lathe0":  # the test node's pod bridge
+            return fields[3].split("/")[0]
+    raise RuntimeError("the node needs a non-loopback IPv4 address (the kubelet refuses a loopback node IP)")
+
+
 def binary(relative: str) -> Path:
     """A cached binary, or a clear error naming the script that builds it."""
     path = CACHE / relative
