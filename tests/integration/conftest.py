@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -163,3 +164,12 @@ class OperatorProcess:
             self.popen.send_signal(sig)
             self.popen.wait(30)
         self._file.close()
+
+
+def stop_local_servers(folder: Path) -> None:
+    """Stop the local model servers under an operator's LATHE_LOCAL_DIR: they outlive the operator by design."""
+    for server in folder.glob("*/*/server.json"):
+        try:
+            os.kill(json.loads(server.read_text())["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import eventually
-from tests.integration.conftest import Kubectl, OperatorProcess
+from tests.integration.conftest import Kubectl, OperatorProcess, stop_local_servers
 from tests.integration.registry import registry
 from tests.integration.test_model_deployment_local import apply, base, ready, status
 from tests.integration.test_model_server import call
@@ -47,14 +47,7 @@ def operator(
     prometheus.scrape([f"127.0.0.1:{port}"])
     yield process
     process.kill(signal.SIGTERM)
-    for server in (tmp_path / "serving").glob("*/*/server.json"):
-        import json
-        import os
-
-        try:
-            os.kill(json.loads(server.read_text())["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    stop_local_servers(tmp_path / "serving")
 
 
 def monitor(kubectl: Kubectl, namespace: str, name: str, deployment: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import threading
 import time
@@ -20,7 +19,7 @@ import yaml
 
 from lathe_core.registry import ModelRegistry
 from tests.conftest import eventually
-from tests.integration.conftest import Kubectl, OperatorProcess
+from tests.integration.conftest import Kubectl, OperatorProcess, stop_local_servers
 from tests.integration.registry import MODEL, registry
 from tests.integration.test_model_server import call
 from tests.servers.controlplane import ControlPlane
@@ -51,11 +50,7 @@ def local_operator(
     yield start
     for process in started:
         process.kill(signal.SIGTERM)
-    for server in (tmp_path / "serving").glob("*/*/server.json"):  # servers outlive the operator by design
-        try:
-            os.kill(json.loads(server.read_text())["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    stop_local_servers(tmp_path / "serving")
 
 
 def apply(kubectl: Kubectl, namespace: str, name: str, **spec: Any) -> None:

@@ -21,7 +21,7 @@ import yaml
 from lathe_core.registry import ModelRegistry
 from lathe_pipelines.sample_data import digits
 from tests.conftest import eventually
-from tests.integration.conftest import Kubectl, OperatorProcess
+from tests.integration.conftest import Kubectl, OperatorProcess, stop_local_servers
 from tests.integration.registry import MODEL, registry
 from tests.integration.test_drift_monitor import SAMPLES, drift_status, send
 from tests.integration.test_model_deployment_local import apply, base, ready, status
@@ -69,14 +69,7 @@ def start_operator(control_plane: ControlPlane, s3: S3Server, namespace: str, tm
     yield start
     for process in started:
         process.kill(signal.SIGTERM)
-    for server in (tmp_path / "serving").glob("*/*/server.json"):
-        import json
-        import os
-
-        try:
-            os.kill(json.loads(server.read_text())["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    stop_local_servers(tmp_path / "serving")
 
 
 def last_retrain(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
