@@ -3,7 +3,7 @@
 # on the base image hack/node-images.sh makes from Debian's packages, as OCI archives that
 # the test node imports into containerd. Cached by the hash of their inputs (the
 # Dockerfile, constraints.txt, the packages it copies, the base); prints NAME=ARCHIVE.
-#   hack/build-images.sh [serving] [operator] [pipelines]     (default: serving operator)
+#   hack/build-images.sh [serving] [operator] [jobs] [pipelines]     (default: serving operator jobs)
 # Elsewhere the same Dockerfiles build with `docker build -f images/<name>/Dockerfile .`
 # (BASE_IMAGE defaults to python:3.11-slim).
 set -euo pipefail
@@ -42,6 +42,6 @@ build() {
   echo "$name=$out"
 }
 
-for name in "${@:-serving operator}"; do
+for name in "${@:-serving operator jobs}"; do
   for n in $name; do build "$n"; done
 done

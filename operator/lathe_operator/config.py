@@ -12,8 +12,10 @@ from lathe_core.settings import StoreSettings
 
 @dataclass(frozen=True)
 class Config:
-    pipelines_image: str = "ghcr.io/lathe-dev/lathe-pipelines:0.1.0"
+    pipelines_image: str = "ghcr.io/lathe-dev/lathe-pipelines:0.1.0"  # KFP training steps (torch)
+    jobs_image: str = "ghcr.io/lathe-dev/lathe-jobs:0.1.0"  # ingest, batch and edge Jobs (no torch)
     job_service_account: str = "lathe-jobs"
+    job_deadline_seconds: int = 6 * 3600  # a run Job's activeDeadlineSeconds
     metrics_port: int = 9090
     executor: Literal["job", "local"] = "job"
     pipeline_backend: str = "kfp"  # default for TrainingRuns that do not name one: kfp or local
@@ -42,7 +44,9 @@ class Config:
             raise ValueError(f"LATHE_SERVING must be seldon, kubernetes or local, not {serving!r}")
         return cls(
             pipelines_image=env.get("LATHE_PIPELINES_IMAGE", cls.pipelines_image),
+            jobs_image=env.get("LATHE_JOBS_IMAGE", cls.jobs_image),
             job_service_account=env.get("LATHE_JOB_SERVICE_ACCOUNT", cls.job_service_account),
+            job_deadline_seconds=int(env.get("LATHE_JOB_DEADLINE_SECONDS", cls.job_deadline_seconds)),
             metrics_port=int(env.get("LATHE_METRICS_PORT", cls.metrics_port)),
             executor=executor,  # type: ignore[arg-type]
             pipeline_backend=env.get("LATHE_PIPELINE_BACKEND", "local" if executor == "local" else "kfp"),

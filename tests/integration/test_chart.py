@@ -47,7 +47,20 @@ def test_renders_operator_with_all_namespaces_by_default() -> None:
     assert env["LATHE_STORE_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "lathe-store", "key": "secretKey"}
     assert env["LATHE_SERVING"]["value"] == "seldon" and env["LATHE_PROMETHEUS_URL"]["value"].startswith("http://")
     rules = next(r for r in docs[("ClusterRole", "lathe")]["rules"] if "machinelearning.seldon.io" in r["apiGroups"])
-    assert {"create", "patch", "get"} <= set(rules["verbs"])
+    assert {"create", "update", "get"} <= set(rules["verbs"])  # the operator replaces (PUT) its graphs
+    granted = {res for r in docs[("ClusterRole", "lathe")]["rules"] for res in r["resources"]}
+    assert "secrets" not in granted  # Job runs read their credentials through the kubelet, not the operator
+
+
+def test_rbac_is_a_role_per_watched_namespace_and_secrets_only_for_local_runs() -> None:
+    docs = render("--set", "watchNamespaces={team-a,team-b}", "--set", "executor=local")
+    roles = {(d["kind"], d["metadata"].get("namespace")): d for d in docs if d["kind"] in ("Role", "RoleBinding")}
+    assert set(roles) == {(k, ns) for k in ("Role", "RoleBinding") for ns in ("team-a", "team-b")}
+    cluster = [d for d in docs if d["kind"] == "ClusterRole"]
+    assert [d["metadata"]["name"] for d in cluster] == ["lathe-discovery"]  # nothing namespaced cluster-wide
+    assert {res for r in cluster[0]["rules"] for res in r["resources"]} == {"customresourcedefinitions", "namespaces"}
+    rules = roles[("Role", "team-a")]["rules"]
+    assert any(r["resources"] == ["secrets"] and r["verbs"] == ["get"] for r in rules)
 
 
 def test_watch_namespaces_service_monitor_and_alerts() -> None:

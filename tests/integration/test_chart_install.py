@@ -49,17 +49,16 @@ def release(kubectl: Kubectl, control_plane: ControlPlane, namespace: str, node:
     kubectl.run("delete", "namespace", system, "--wait=false", check=False)
 
 
-def test_the_chart_installs_an_operator_pod_that_serves_a_model_from_pods(
+def install(
     kubectl: Kubectl,
     control_plane: ControlPlane,
-    namespace: str,
-    reachable_s3: S3Server,  # noqa: F811
     release: dict[str, str],
+    namespace: str,
+    s3: S3Server,
+    values: dict[str, str],
 ) -> None:
+    """`helm install` the chart for ``namespace`` with the release's images, then wait for the operator pod."""
     system = release["namespace"]
-    for name in (system, namespace):
-        store_secret(kubectl, name, reachable_s3)
-    models = registry(reachable_s3, namespace, broken=False)
     repository, tag = release["operator"].rsplit(":", 1)
     values = {
         "image.repository": repository,
@@ -69,8 +68,9 @@ def test_the_chart_installs_an_operator_pod_that_serves_a_model_from_pods(
         "serving.backend": "kubernetes",
         "serving.image": release["serving"],
         "store.uri": f"s3://lathe-{namespace}",
-        "store.endpoint": reachable_s3.endpoint,
+        "store.endpoint": s3.endpoint,
         "logFormat": "full",
+        **values,
     }
     installed = subprocess.run(
         [
@@ -96,6 +96,20 @@ def test_the_chart_installs_an_operator_pod_that_serves_a_model_from_pods(
         return found
 
     eventually(running, timeout=180)
+
+
+def test_the_chart_installs_an_operator_pod_that_serves_a_model_from_pods(
+    kubectl: Kubectl,
+    control_plane: ControlPlane,
+    namespace: str,
+    reachable_s3: S3Server,  # noqa: F811
+    release: dict[str, str],
+) -> None:
+    system = release["namespace"]
+    for name in (system, namespace):
+        store_secret(kubectl, name, reachable_s3)
+    models = registry(reachable_s3, namespace, broken=False)
+    install(kubectl, control_plane, release, namespace, reachable_s3, {})
     apply(kubectl, namespace, "web", replicas=1)
     eventually(lambda: ready(kubectl, namespace, "web") == ("True", "Available"), timeout=240)
     cluster_ip = kubectl.get("service", "web", "-n", namespace)["spec"]["clusterIP"]

@@ -92,6 +92,9 @@ class ControlPlane:
                 f"--tls-private-key-file={pki['apiserver.key']}",
                 f"--client-ca-file={pki['ca.crt']}",
                 "--authorization-mode=Node,RBAC",
+                # Owner references that block deletion need update on the owner's finalizers, as on
+                # OpenShift: the chart's RBAC is tested with it.
+                "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
                 f"--kubelet-client-certificate={pki[f'{ADMIN}.crt']}",  # logs and exec through the kubelet
                 f"--kubelet-client-key={pki[f'{ADMIN}.key']}",
                 "--kubelet-preferred-address-types=InternalIP",

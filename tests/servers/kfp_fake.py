@@ -35,7 +35,8 @@ def _matches(item: dict[str, Any], filter_text: str | None) -> bool:
 
 
 class FakeKfp:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        """``host``: where it listens; the node's address for an operator in a pod."""
         self.experiments: dict[str, dict[str, Any]] = {}
         self.runs: dict[str, dict[str, Any]] = {}
         self.down = False
@@ -76,8 +77,8 @@ class FakeKfp:
             def do_POST(self) -> None:  # noqa: N802
                 self._handle("POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
 
     def start(self) -> FakeKfp:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

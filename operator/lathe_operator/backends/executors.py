@@ -18,6 +18,8 @@ from lathe_core.settings import StoreSettings
 from .ports import Kube
 from .processes import LocalProcesses
 
+FAILURE = "lathe.dev/failure"  # on a Job the executor ended: why its pod could not run
+
 
 class MissingInput(Exception):
     """A Secret or ConfigMap the run needs does not exist (yet)."""
@@ -36,23 +38,66 @@ class Executor(Protocol):
 
 
 class JobExecutor:
-    """``render(request)`` gives the Job manifest (``reconcile.jobs.manifest``, wired by the handlers)."""
+    """``render(request)`` gives the Job manifest (``reconcile.jobs.manifest``, wired by the handlers).
 
-    def __init__(self, kube: Kube, render: Callable[[RunRequest], dict[str, Any]]) -> None:
-        self.kube, self.render = kube, render
+    A Job whose pod cannot start (an image that is not there, a Secret that is missing) or
+    whose pods cannot be created (a missing ServiceAccount, a refused security policy) would
+    stay active for ever: the executor ends it (``activeDeadlineSeconds`` lowered to 1, so
+    the Job controller fails it and removes its pods) and keeps the reason in an annotation,
+    which ``state`` reports from then on."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        render: Callable[[RunRequest], dict[str, Any]],
+        blocked: Callable[[list[dict[str, Any]], list[dict[str, Any]]], str | None],
+        service_account: str = "",
+    ) -> None:
+        """``blocked(pods, events)`` says why a Job's pods cannot run (``reconcile.pods.blocked``)."""
+        self.kube, self.render, self.blocked, self.service_account = kube, render, blocked, service_account
 
     def state(self, namespace: str, run: str) -> RunState:
         job = self.kube.get("batch/v1", "Job", namespace, run)
         if job is None:
             return RunState("Absent")
+        given_up = ((job.get("metadata") or {}).get("annotations") or {}).get(FAILURE)
         for condition in (job.get("status") or {}).get("conditions") or []:
             if condition.get("status") == "True" and condition.get("type") in ("Failed", "Complete"):
-                detail = f"{condition.get('reason', '')} {condition.get('message', '')}"
+                detail = given_up or f"{condition.get('reason', '')} {condition.get('message', '')}"
                 return RunState("Failed", message=f"Job {run}: {detail}")
-        return RunState("Running")
+        why = given_up or self._blocked(namespace, run)
+        if why is None:
+            return RunState("Running")
+        if not given_up:
+            self.kube.patch(
+                "batch/v1",
+                "Job",
+                namespace,
+                run,
+                {"metadata": {"annotations": {FAILURE: why}}, "spec": {"activeDeadlineSeconds": 1}},
+            )
+        return RunState("Failed", message=f"Job {run}: {why}")
+
+    def _blocked(self, namespace: str, run: str) -> str | None:
+        pods = self.kube.list("v1", "Pod", namespace, labels=f"batch.kubernetes.io/job-name={run}")
+        events = [] if pods else self.kube.list("v1", "Event", namespace, fields=f"involvedObject.name={run}")
+        return self.blocked(pods, [e for e in events if (e.get("involvedObject") or {}).get("kind") == "Job"])
 
     def start(self, request: RunRequest) -> bool:
+        if self.service_account:
+            self.kube.ensure(service_account(request.namespace, self.service_account))
         return self.kube.ensure(self.render(request))
+
+
+def service_account(namespace: str, name: str) -> dict[str, Any]:
+    """The run Jobs' ServiceAccount: no API access (no RoleBinding, no token mounted). Create it
+    yourself beforehand to give it annotations, such as a cloud workload identity."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "lathe"}},
+        "automountServiceAccountToken": False,
+    }
 
 
 class LocalExecutor:

@@ -45,9 +45,13 @@ class KubeClient:
             raise
         return found.to_dict()
 
-    def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str, *, labels: str | None = None, fields: str | None = None
+    ) -> list[dict[str, Any]]:
         try:
-            found = self._resource(api_version, kind).get(namespace=namespace)
+            found = self._resource(api_version, kind).get(
+                namespace=namespace, label_selector=labels, field_selector=fields
+            )
         except ApiException as error:
             if error.status == 404:
                 return []
@@ -63,6 +67,12 @@ class KubeClient:
         if kind == "Secret":
             return {k: base64.b64decode(v).decode() for k, v in data.items()}
         return dict(data)
+
+    def patch(self, api_version: str, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """A JSON merge patch of an object."""
+        self._resource(api_version, kind).patch(
+            body=body, name=name, namespace=namespace, content_type="application/merge-patch+json"
+        )
 
     def annotate(self, api_version: str, kind: str, namespace: str, name: str, annotations: dict[str, str]) -> None:
         """Set annotations with a merge patch: metadata only, so no spec field changes hands."""

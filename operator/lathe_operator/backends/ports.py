@@ -22,11 +22,17 @@ class Kube(Protocol):
 
         Returns "created", "updated" or "unchanged"."""
 
+    def patch(self, api_version: str, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """A JSON merge patch of an object."""
+
     def annotate(self, api_version: str, kind: str, namespace: str, name: str, annotations: dict[str, str]) -> None:
         """Set annotations on an object (a merge patch of metadata only)."""
 
-    def list(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
-        """Objects of a kind in a namespace; empty when the kind is not served."""
+    def list(
+        self, api_version: str, kind: str, namespace: str, *, labels: str | None = None, fields: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Objects of a kind in a namespace, optionally by label and field selectors; empty when the kind is
+        not served."""
 
     def data(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's decoded data or a ConfigMap's data; None when absent."""

@@ -75,11 +75,7 @@ def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve) -> reco
         ):
             memo.kube.apply(manifest)
         found = memo.kube.get("apps/v1", "Deployment", md.namespace, md.name)
-        pods = [
-            pod
-            for pod in memo.kube.list("v1", "Pod", md.namespace)
-            if ((pod.get("metadata") or {}).get("labels") or {}).get("lathe.dev/model-deployment") == md.name
-        ]
+        pods = memo.kube.list("v1", "Pod", md.namespace, labels=f"lathe.dev/model-deployment={md.name}")
         state, message, endpoint = serving_kubernetes.observe(found, md, pods)
     else:
         uris = {v: memo.store.uri(layout.model_file(md.namespace, md.spec.model.name, v)) for v in versions}

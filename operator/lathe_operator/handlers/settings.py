@@ -22,7 +22,7 @@ from ..backends.pipelines_local import LocalPipelines
 from ..backends.processes import LocalProcesses
 from ..backends.serving_local import LocalServing
 from ..config import Config
-from ..reconcile import jobs
+from ..reconcile import jobs, pods
 from .apply import Looks
 
 PREFIX = "lathe.dev"
@@ -75,10 +75,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
             memo.kube,
             partial(
                 jobs.manifest,
-                image=config.pipelines_image,
+                image=config.jobs_image,
                 service_account=config.job_service_account,
                 store=config.store,
+                deadline=config.job_deadline_seconds,
             ),
+            pods.blocked,
+            service_account=config.job_service_account,
         )
     if memo.config.metrics_port:
         start_http_server(memo.config.metrics_port)

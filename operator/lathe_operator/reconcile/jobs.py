@@ -25,15 +25,21 @@ def store_env_vars(store: StoreSettings) -> list[dict[str, Any]]:
     return plain + [secret_env(name, store.secret_name, key) for key, name in SECRET_KEYS.items()]
 
 
-def manifest(request: RunRequest, *, image: str, service_account: str, store: StoreSettings) -> dict[str, Any]:
-    """The Job for one run, named after it."""
-    args, volumes, mounts = ["lathe", *request.args], [], []
+def manifest(
+    request: RunRequest, *, image: str, service_account: str, store: StoreSettings, deadline: int = 6 * 3600
+) -> dict[str, Any]:
+    """The Job for one run, named after it: admitted by the restricted Pod Security Standard, a
+    read-only root file system with scratch space in /tmp, no API token."""
+    args = ["lathe", *request.args]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     if request.source_file is not None:
         config_map, key = request.source_file
-        volumes = [{"name": "source", "configMap": {"name": config_map}}]
-        mounts = [{"name": "source", "mountPath": SOURCE_MOUNT, "readOnly": True}]
+        volumes.append({"name": "source", "configMap": {"name": config_map}})
+        mounts.append({"name": "source", "mountPath": SOURCE_MOUNT, "readOnly": True})
         args += ["--source-path", f"{SOURCE_MOUNT}/{key}"]
     env = [{"name": k, "value": v} for k, v in request.env.items()] + store_env_vars(store)
+    env.append({"name": "HOME", "value": "/tmp"})  # libraries that keep a cache in $HOME write to scratch
     env += [secret_env(name, secret, key) for name, (secret, key) in request.secret_env.items()]
     container: dict[str, Any] = {
         "name": request.component,
@@ -56,12 +62,14 @@ def manifest(request: RunRequest, *, image: str, service_account: str, store: St
         },
         "spec": {
             "backoffLimit": 2,
+            "activeDeadlineSeconds": deadline,
             "ttlSecondsAfterFinished": request.keep_seconds,
             "template": {
                 "metadata": {"labels": request.labels},
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,
+                    "automountServiceAccountToken": False,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": 65532,
@@ -71,7 +79,11 @@ def manifest(request: RunRequest, *, image: str, service_account: str, store: St
                     "containers": [
                         {
                             **container,
-                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
                         }
                     ],
                 },

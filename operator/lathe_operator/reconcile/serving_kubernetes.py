@@ -18,6 +18,7 @@ from lathe_core.settings import ACCESS_KEY, SECRET_KEY, SECRET_KEYS, StoreSettin
 
 from ..api.v1alpha1 import ModelDeployment
 from .plan import MANAGED_BY, owner_reference
+from .pods import stuck
 
 PORT = 9000
 MODELS, CONFIG = "/models", "/etc/lathe"
@@ -177,33 +178,6 @@ def manifests(
 
 def endpoint(md: ModelDeployment) -> str:
     return f"http://{md.name}.{md.namespace}.svc:{PORT}/api/v1.0/predictions"
-
-
-STUCK = {
-    "CrashLoopBackOff",
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "ErrImageNeverPull",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "RunContainerError",
-    "InvalidImageName",
-}
-
-
-def stuck(pods: list[dict[str, Any]]) -> str | None:
-    """Why a pod cannot serve, in the words of its container: the waiting reason and the last message."""
-    for pod in pods:
-        status = pod.get("status") or {}
-        containers = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
-        for container in containers:
-            waiting = (container.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in STUCK:
-                last = ((container.get("lastState") or {}).get("terminated") or {}).get("message") or ""
-                said = (last.strip() or waiting.get("message") or "").strip().splitlines()[-3:]
-                name = (pod.get("metadata") or {}).get("name")
-                return f"pod {name}: container {container['name']}: {waiting['reason']}: {' | '.join(said)}"
-    return None
 
 
 def observe(

@@ -1,0 +1,178 @@
+"""The scenario in a real cluster: `helm install` with run Jobs, the KFP backend and serving from pods.
+
+The operator runs as a pod under the chart's RBAC (a Role in the watched namespace, no Secret
+reads), in namespaces that enforce the restricted Pod Security Standard. A Dataset's ingest
+Job pod reads the source from the S3 server and publishes a version; a TrainingRun goes to
+the KFP API (the fake, at the node's address), whose controller the test plays by executing
+the submitted run; a batch and an edge ModelDeployment run as Job pods; an online one serves
+the trained model from a pod. A Dataset whose credentials Secret is missing ends in a
+condition with the pod's reason, and the operator's ServiceAccount cannot read Secrets.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from minio import Minio
+
+from lathe_pipelines import training
+from lathe_pipelines.sample_data import digits
+from tests.conftest import ROOT, eventually, load_yaml
+from tests.integration.conftest import Kubectl
+from tests.integration.test_chart_install import install, release  # noqa: F401  (fixture)
+from tests.integration.test_dataset import dataset
+from tests.integration.test_model_deployment_local import ready
+from tests.integration.test_model_server import call
+from tests.integration.test_serving_kubernetes import reachable_s3, store_secret  # noqa: F401  (fixture)
+from tests.servers.controlplane import ControlPlane
+from tests.servers.kfp_fake import FakeKfp
+from tests.servers.node import Node, images, node_address
+from tests.servers.s3 import S3Server
+
+RUN = load_yaml(ROOT / "examples/02-training-run/trainingrun.yaml")
+
+
+@pytest.fixture
+def kfp() -> Iterator[FakeKfp]:
+    fake = FakeKfp(host=node_address()).start()
+    yield fake
+    fake.stop()
+
+
+def condition(kubectl: Kubectl, kind: str, name: str, namespace: str) -> dict[str, Any]:
+    found = kubectl.get(kind, name, "-n", namespace).get("status") or {}
+    return next((c for c in found.get("conditions") or [] if c["type"] == "Ready"), {})
+
+
+def play_kfp(kfp: FakeKfp, s3: S3Server, namespace: str) -> dict[str, Any]:
+    """The KFP controller's part: execute the submitted run for real, then mark it succeeded."""
+    [run] = eventually(lambda: list(kfp.runs.values()), timeout=180)
+    kfp.set_state(run["run_id"], "RUNNING")
+    store = {
+        "LATHE_STORE_URI": f"s3://lathe-{namespace}",
+        "LATHE_STORE_ENDPOINT": s3.endpoint,
+        "LATHE_STORE_ACCESS_KEY": s3.access_key,
+        "LATHE_STORE_SECRET_KEY": s3.secret_key,
+    }
+    saved = {k: os.environ.get(k) for k in store}
+    os.environ.update(store)
+    try:
+        parameters = run["runtime_config"]["parameters"]
+        result = training.run_local(parameters, tempfile.mkdtemp(prefix="kfp-play-"), resources={})
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    kfp.set_state(run["run_id"], "SUCCEEDED")
+    return result
+
+
+def test_the_scenario_runs_in_pods_under_the_charts_rbac(
+    kubectl: Kubectl,
+    control_plane: ControlPlane,
+    namespace: str,
+    node: Node,
+    reachable_s3: S3Server,  # noqa: F811
+    kfp: FakeKfp,
+    release: dict[str, str],
+) -> None:
+    system = release["namespace"]
+    for name in (system, namespace):
+        store_secret(kubectl, name, reachable_s3)
+    raw = Minio(reachable_s3.endpoint, reachable_s3.access_key, reachable_s3.secret_key, secure=False)
+    raw.make_bucket(f"raw-{namespace}")
+    data = digits().to_csv(index=False).encode()
+    raw.put_object(f"raw-{namespace}", "digits/digits.csv", io.BytesIO(data), len(data))
+    kubectl.run(
+        "create", "secret", "generic", "store-creds", "-n", namespace,
+        f"--from-literal=accessKey={reachable_s3.access_key}", f"--from-literal=secretKey={reachable_s3.secret_key}",
+    )  # fmt: skip
+    jobs = node.load(images("build-images.sh", "jobs")["jobs"])
+    install(
+        kubectl,
+        control_plane,
+        release,
+        namespace,
+        reachable_s3,
+        {
+            "executor": "job",
+            "jobsImage": jobs,
+            "pipelines.backend": "kfp",
+            "pipelines.kfpHost": kfp.url,
+        },
+    )
+
+    # Ingest in a Job pod: the source from S3, validated, versioned, published.
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(f"raw-{namespace}"))
+    eventually(lambda: condition(kubectl, "dataset", "digits", namespace).get("reason") == "Published", timeout=300)
+    eventually(  # the report is in the store; the pod exits just after writing it
+        lambda: [j["status"].get("succeeded") for j in kubectl.get("jobs", "-n", namespace)["items"]] == [1],
+        timeout=60,
+    )
+
+    # A TrainingRun through the KFP API, its run executed by the test as the KFP controller would.
+    run = copy.deepcopy(RUN)
+    run["spec"]["model"]["hyperparameters"] = {"hidden": [32], "epochs": 8}
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(run))
+    result = play_kfp(kfp, reachable_s3, namespace)
+    assert result["passed"] and result["version"] == 1
+    eventually(
+        lambda: condition(kubectl, "trainingrun", "digits-mlp-1", namespace).get("status") == "True", timeout=120
+    )
+
+    # Batch scoring and an edge bundle in Job pods; the trained model online from a pod.
+    for example in ("batch.yaml", "edge.yaml"):
+        kubectl.run("apply", "-n", namespace, "-f", str(ROOT / "examples/03-model-deployment" / example))
+    online = {
+        "apiVersion": "lathe.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "digits"},
+        "spec": {"model": {"name": "digits-classifier", "version": 1}, "replicas": 1},
+    }
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(online))
+    for name in ("digits-batch", "digits-edge", "digits"):
+        eventually(lambda name=name: ready(kubectl, namespace, name)[0] == "True", timeout=300)
+
+    def components() -> dict[str, int]:
+        found = kubectl.get("jobs", "-n", namespace)["items"]
+        return {j["metadata"]["labels"]["app.kubernetes.io/component"]: j["status"].get("succeeded") for j in found}
+
+    eventually(lambda: components() == {"ingest": 1, "batch": 1, "edge": 1}, timeout=60)
+    cluster_ip = kubectl.get("service", "digits", "-n", namespace)["spec"]["clusterIP"]
+    rows = digits().drop(columns=["label"]).head(3).to_numpy().tolist()
+    code, answer = call(f"http://{cluster_ip}:9000", "/api/v1.0/predictions", {"data": {"ndarray": rows}})
+    assert code == 200 and answer["meta"]["requestPath"]["model"] == "digits-classifier:1", answer
+
+    # Bad input: a Secret that is not there ends the run with the pod's reason.
+    broken = yaml.safe_load(dataset(f"raw-{namespace}"))
+    broken["metadata"]["name"] = "broken"
+    broken["spec"]["source"]["credentialsSecret"] = {"name": "not-there"}
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(broken))
+    failed = eventually(
+        lambda: (c := condition(kubectl, "dataset", "broken", namespace)).get("reason") == "IngestFailed" and c,
+        timeout=180,
+    )
+    assert "CreateContainerConfigError" in failed["message"] and "not-there" in failed["message"], failed
+
+    # The operator's identity: what it needs here, nothing outside it.
+    account = f"system:serviceaccount:{system}:lathe"
+    allowed = {
+        ("create", "jobs", namespace): "yes",
+        ("update", "deployments", namespace): "yes",
+        ("get", "secrets", namespace): "no",
+        ("get", "secrets", system): "no",
+        ("create", "jobs", system): "no",
+        ("list", "pods", "kube-system"): "no",
+    }
+    for (verb, resource, where), expected in allowed.items():
+        said = kubectl.run("auth", "can-i", verb, resource, "-n", where, f"--as={account}", check=False).stdout
+        assert said.strip() == expected, (verb, resource, where, said)
