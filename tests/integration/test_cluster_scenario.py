@@ -5,7 +5,9 @@ reads), in namespaces that enforce the restricted Pod Security Standard. A Datas
 Job pod reads the source from the S3 server and publishes a version; a TrainingRun goes to
 the KFP API (the fake, at the node's address), whose controller the test plays by executing
 the submitted run; a batch and an edge ModelDeployment run as Job pods; an online one serves
-the trained model from a pod. A Dataset whose credentials Secret is missing ends in a
+the trained model from a pod, and a second run's model is promoted as a canary from what a
+real Prometheus scraped from the model server pods (found through the API, as the chart's
+PodMonitor selects them). A Dataset whose credentials Secret is missing ends in a
 condition with the pod's reason, and the operator's ServiceAccount cannot read Secrets.
 """
 
@@ -28,15 +30,24 @@ from tests.conftest import ROOT, eventually, load_yaml
 from tests.integration.conftest import Kubectl
 from tests.integration.test_chart_install import install, release  # noqa: F401  (fixture)
 from tests.integration.test_dataset import dataset
-from tests.integration.test_model_deployment_local import ready
+from tests.integration.test_model_deployment_local import Traffic, ready
 from tests.integration.test_model_server import call
 from tests.integration.test_serving_kubernetes import reachable_s3, store_secret  # noqa: F401  (fixture)
 from tests.servers.controlplane import ControlPlane
 from tests.servers.kfp_fake import FakeKfp
 from tests.servers.node import Node, images, node_address
+from tests.servers.prometheus import Prometheus
 from tests.servers.s3 import S3Server
 
 RUN = load_yaml(ROOT / "examples/02-training-run/trainingrun.yaml")
+
+
+@pytest.fixture
+def scraper(control_plane: ControlPlane) -> Iterator[Prometheus]:
+    """A real Prometheus that finds the model server pods through the API, as the chart's PodMonitor would."""
+    server = Prometheus(host=node_address(), pods=control_plane.kubeconfig).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -52,8 +63,8 @@ def condition(kubectl: Kubectl, kind: str, name: str, namespace: str) -> dict[st
 
 
 def play_kfp(kfp: FakeKfp, s3: S3Server, namespace: str) -> dict[str, Any]:
-    """The KFP controller's part: execute the submitted run for real, then mark it succeeded."""
-    [run] = eventually(lambda: list(kfp.runs.values()), timeout=180)
+    """The KFP controller's part: execute the newly submitted run for real, then mark it succeeded."""
+    [run] = eventually(lambda: [r for r in kfp.runs.values() if r["state"] == "PENDING"], timeout=180)
     kfp.set_state(run["run_id"], "RUNNING")
     store = {
         "LATHE_STORE_URI": f"s3://lathe-{namespace}",
@@ -83,6 +94,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     node: Node,
     reachable_s3: S3Server,  # noqa: F811
     kfp: FakeKfp,
+    scraper: Prometheus,
     release: dict[str, str],
 ) -> None:
     system = release["namespace"]
@@ -108,6 +120,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
             "jobsImage": jobs,
             "pipelines.backend": "kfp",
             "pipelines.kfpHost": kfp.url,
+            "serving.prometheusUrl": scraper.url,
         },
     )
 
@@ -151,6 +164,38 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     rows = digits().drop(columns=["label"]).head(3).to_numpy().tolist()
     code, answer = call(f"http://{cluster_ip}:9000", "/api/v1.0/predictions", {"data": {"ndarray": rows}})
     assert code == 200 and answer["meta"]["requestPath"]["model"] == "digits-classifier:1", answer
+
+    # A second run's model as a canary, promoted on what Prometheus scraped from the pods.
+    run["metadata"]["name"], run["spec"]["model"]["seed"] = "digits-mlp-2", 7
+    run["spec"]["gates"] = [{"metric": "accuracy", "min": 0.8}]  # another seed, not a better model
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(run))
+    second = play_kfp(kfp, reachable_s3, namespace)
+    assert second["passed"] and second["version"] == 2, second
+    eventually(
+        lambda: condition(kubectl, "trainingrun", "digits-mlp-2", namespace).get("status") == "True", timeout=120
+    )
+    online["spec"]["canary"] = {
+        "version": 2,
+        "steps": [50, 100],
+        "analysis": {"window": "30s", "minRequests": 40, "maxErrorRate": 0.05, "maxP99Ms": 1000},
+    }
+    traffic = Traffic(f"http://{cluster_ip}:9000", digits().drop(columns=["label"]).to_numpy(dtype="float32"))
+    traffic.start()
+    try:
+        kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(online))
+        eventually(lambda: ready(kubectl, namespace, "digits") == ("True", "CanaryPromoted"), timeout=420)
+    finally:
+        seen = traffic.stop()
+    steps = [
+        h for h in kubectl.get("modeldeployment", "digits", "-n", namespace)["status"]["history"] if h["version"] == 2
+    ]
+    assert [h["action"] for h in steps] == ["Deploy", "Promote"], steps
+    assert "requests" in steps[-1]["reason"], steps  # the figures came from Prometheus
+    # every pod's series (the promotion rolled the pods), at its highest
+    series = f'lathe_model_requests_total{{namespace="{namespace}",version="2"}}'
+    scraped = scraper.query(f"sum(max_over_time({series}[10m]))")
+    assert scraped and float(scraped[0]["value"][1]) >= 40, scraped
+    assert seen["digits-classifier:2"] > 0 and not [k for k in seen if not k.startswith("digits-classifier")], seen
 
     # Bad input: a Secret that is not there ends the run with the pod's reason.
     broken = yaml.safe_load(dataset(f"raw-{namespace}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -24,12 +25,23 @@ class Prometheus:
     process: Process | None = None
     scrape_interval: str = "1s"
     file_sd: list[str] = field(default_factory=list)  # target files, e.g. the operator's prometheus-targets.json
+    host: str = "127.0.0.1"  # the node's address for an operator in a pod
+    pods: Path | None = None  # a kubeconfig: discover model server pods as the chart's PodMonitor selects them
+    discovery: PodDiscovery | None = None
 
     def _config(self) -> dict[str, Any]:
         jobs: list[dict[str, Any]] = [{"job_name": "lathe", "static_configs": [{"targets": self.targets}]}]
         if self.file_sd:
             jobs.append(
                 {"job_name": "lathe-serving", "file_sd_configs": [{"files": self.file_sd, "refresh_interval": "5s"}]}
+            )
+        if self.discovery is not None:
+            jobs.append(
+                {
+                    "job_name": "lathe-model-servers",
+                    "honor_labels": True,  # the server's own namespace/deployment/version labels stand
+                    "file_sd_configs": [{"files": [str(self.discovery.path)], "refresh_interval": "1s"}],
+                }
             )
         return {
             "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
@@ -40,8 +52,11 @@ class Prometheus:
         executable = shutil.which("prometheus")
         if executable is None:
             raise FileNotFoundError("prometheus is missing: run `make tools` (hack/setup.sh) first")
+        if self.pods is not None:
+            self.discovery = PodDiscovery(self.pods, self.work / "pods.json")
+            self.discovery.start()
         port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{self.host}:{port}"
         config = self.work / "prometheus.yml"
         config.write_text(yaml.safe_dump(self._config()))
         self.process = Process(
@@ -50,7 +65,7 @@ class Prometheus:
                 executable,
                 f"--config.file={config}",
                 f"--storage.tsdb.path={self.work / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.listen-address={self.host}:{port}",
                 "--web.enable-lifecycle",
             ],
             self.work,
@@ -71,5 +86,48 @@ class Prometheus:
         return list(body["data"]["result"])
 
     def stop(self) -> None:
+        if self.discovery:
+            self.discovery.stopped.set()
         if self.process:
             self.process.stop()
+
+
+class PodDiscovery(threading.Thread):
+    """Model server pods as the chart's PodMonitor (charts/lathe/templates/podmonitor.yaml) selects
+    them, written as a file_sd target file every second: Debian's Prometheus is built without
+    kubernetes_sd. Pods labelled as Lathe's model servers, the container named server or model,
+    its port named http; the pod's namespace and name as target labels."""
+
+    SELECTOR = "app.kubernetes.io/managed-by=lathe,app.kubernetes.io/component=serving"
+
+    def __init__(self, kubeconfig: Path, path: Path) -> None:
+        super().__init__(daemon=True)
+        from kubernetes import client, config
+
+        self.api = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
+        self.path, self.stopped = path, threading.Event()
+        self.write()
+
+    def targets(self) -> list[dict[str, Any]]:
+        found = []
+        for pod in self.api.list_pod_for_all_namespaces(label_selector=self.SELECTOR).items:
+            if pod.status.phase != "Running" or not pod.status.pod_ip:
+                continue
+            for container in pod.spec.containers:
+                for port in container.ports or []:
+                    if container.name in ("server", "model") and port.name == "http":
+                        labels = {"namespace": pod.metadata.namespace, "pod": pod.metadata.name}
+                        found.append({"targets": [f"{pod.status.pod_ip}:{port.container_port}"], "labels": labels})
+        return found
+
+    def write(self) -> None:
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.targets()))
+        partial.replace(self.path)  # file_sd reads whole files only
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            try:
+                self.write()
+            except Exception:  # the API restarting: the next round writes again
+                continue

@@ -23,6 +23,7 @@ from .pods import stuck
 PORT = 9000
 MODELS, CONFIG = "/models", "/etc/lathe"
 USER = 8888  # the serving image's user
+DRAIN_SECONDS = 5  # preStop: how long a leaving pod still answers while the Service forgets it
 
 
 def labels(md: ModelDeployment) -> dict[str, str]:
@@ -100,6 +101,9 @@ def deployment(md: ModelDeployment, settings: str, *, image: str, store: StoreSe
         "env": [*env, {"name": "LATHE_NAMESPACE", "value": md.namespace}],
         "ports": [{"name": "http", "containerPort": PORT}],
         "readinessProbe": {"httpGet": {"path": "/health/ping", "port": PORT}, "periodSeconds": 2},
+        # A pod leaving (a roll to a new split, a scale-in) keeps answering until kube-proxy and
+        # the endpoints have forgotten it; then SIGTERM lets the server finish what it holds.
+        "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}},
         "volumeMounts": [
             {"name": "models", "mountPath": MODELS, "readOnly": True},
             {"name": "config", "mountPath": CONFIG, "readOnly": True},
@@ -122,6 +126,8 @@ def deployment(md: ModelDeployment, settings: str, *, image: str, store: StoreSe
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"lathe.dev/model-deployment": md.name}},
+            # A new split rolls the pods: every old one keeps serving until a new one is ready.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
                 "metadata": {
                     "labels": labels(md),
