@@ -149,7 +149,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
         "apiVersion": "lathe.dev/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": "digits"},
-        "spec": {"model": {"name": "digits-classifier", "version": 1}, "replicas": 1},
+        "spec": {"model": {"name": "digits-classifier", "version": 1}, "replicas": 1, "logging": {"sampleRate": 1.0}},
     }
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(online))
     for name in ("digits-batch", "digits-edge", "digits"):
@@ -196,6 +196,24 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     scraped = scraper.query(f"sum(max_over_time({series}[10m]))")
     assert scraped and float(scraped[0]["value"][1]) >= 40, scraped
     assert seen["digits-classifier:2"] > 0 and not [k for k in seen if not k.startswith("digits-classifier")], seen
+
+    # A drift check in a Job pod, over the requests the model server pods logged to the store.
+    monitor = {
+        "apiVersion": "lathe.dev/v1alpha1",
+        "kind": "DriftMonitor",
+        "metadata": {"name": "digits"},
+        "spec": {"deployment": "digits", "interval": "10s", "window": {"duration": "1h", "minSamples": 100}},
+    }
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(monitor))
+    checked = eventually(
+        lambda: (
+            (found := kubectl.get("driftmonitor", "digits", "-n", namespace).get("status") or {}).get("verdict")
+            and found
+        ),
+        timeout=240,
+    )
+    assert checked["verdict"] == "NoDrift" and checked["samples"] >= 100, checked  # the training data's own digits
+    assert "drift" in components(), components()
 
     # Bad input: a Secret that is not there ends the run with the pod's reason.
     broken = yaml.safe_load(dataset(f"raw-{namespace}"))
