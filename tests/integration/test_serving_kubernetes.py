@@ -133,3 +133,25 @@ def test_a_model_file_that_fails_its_checksum_fails_the_deployment_with_the_reas
     assert "container fetch" in condition["message"] and "does not match the sha256" in condition["message"]
     degraded = next(c for c in status(kubectl, namespace, "tampered")["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True"
+
+
+def test_autoscaling_renders_an_hpa_and_a_new_split_keeps_the_replicas_it_set(
+    kubectl: Kubectl, namespace: str, reachable_s3: S3Server, operator: OperatorProcess
+) -> None:
+    kubectl.run("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    registry(reachable_s3, namespace, broken=False)
+    store_secret(kubectl, namespace, reachable_s3)
+    scaling = {"minReplicas": 1, "maxReplicas": 3, "targetConcurrency": 4}
+    apply(kubectl, namespace, "scaled", autoscaling=scaling)
+    eventually(lambda: ready(kubectl, namespace, "scaled") == ("True", "Available"), timeout=240)
+    hpa = kubectl.get("hpa", "scaled", "-n", namespace)
+    assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] == "lathe_model_in_flight_requests"
+    # The HPA's decision (no custom metrics API here: the test makes it), then a new split.
+    kubectl.run("scale", "deployment", "scaled", "-n", namespace, "--replicas=2")
+    apply(kubectl, namespace, "scaled", autoscaling=scaling, canary={"version": 2, "steps": [100]})
+    eventually(lambda: ready(kubectl, namespace, "scaled") == ("True", "CanaryPromoted"), timeout=240)
+    rolled = eventually(
+        lambda: (d := kubectl.get("deployment", "scaled", "-n", namespace))["status"].get("updatedReplicas") == 2 and d,
+        timeout=240,
+    )
+    assert rolled["spec"]["replicas"] == 2  # the re-applied Deployment kept what the autoscaler set

@@ -93,3 +93,16 @@ def test_a_pod_that_cannot_run_fails_the_deployment_with_its_containers_words() 
         "status": {"containerStatuses": [{"name": "server", "state": {"waiting": {"reason": "PodInitializing"}}}]},
     }
     assert k8s.observe(status(1, 1, 0), make(), [starting])[0] == "Creating"
+
+
+def test_autoscaling_adds_an_hpa_on_in_flight_requests_and_leaves_replicas_to_it() -> None:
+    md = make(autoscaling={"minReplicas": 2, "maxReplicas": 6, "targetConcurrency": 4})
+    config_map, deployment, service, hpa = render(md, [(1, 100)])
+    assert "replicas" not in deployment["spec"]  # the HPA's to set; a re-apply keeps the live count
+    assert hpa["kind"] == "HorizontalPodAutoscaler" and hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    [metric] = hpa["spec"]["metrics"]
+    assert metric["pods"]["metric"]["name"] == "lathe_model_in_flight_requests"
+    assert metric["pods"]["target"] == {"type": "AverageValue", "averageValue": "4"}
+    assert hpa["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"

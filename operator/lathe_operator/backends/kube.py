@@ -116,6 +116,9 @@ class KubeClient:
         if (current.get("annotations") or {}).get(SPEC_HASH) == digest:
             return "unchanged"
         ours = manifest["metadata"]
+        spec, live = manifest.get("spec"), found.get("spec") or {}
+        if isinstance(spec, dict) and "replicas" not in spec and "replicas" in live:
+            manifest = {**manifest, "spec": {**spec, "replicas": live["replicas"]}}  # an autoscaler's to set
         body = {
             **manifest,
             "metadata": {

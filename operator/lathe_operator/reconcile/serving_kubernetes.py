@@ -114,17 +114,15 @@ def deployment(md: ModelDeployment, settings: str, *, image: str, store: StoreSe
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     digest = hashlib.sha256(settings.encode()).hexdigest()[:16]
-    replicas = (
-        md.spec.replicas
-        if md.spec.replicas is not None
-        else (md.spec.autoscaling.min_replicas if md.spec.autoscaling else 1)
-    )
+    # With autoscaling the HorizontalPodAutoscaler owns replicas: the manifest leaves them out
+    # (the first create gets the API's default of 1, the HPA scales from there).
+    replicas = {} if md.spec.autoscaling else {"replicas": md.spec.replicas if md.spec.replicas is not None else 1}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _meta(md, "Deployment"),
         "spec": {
-            "replicas": replicas,
+            **replicas,
             "selector": {"matchLabels": {"lathe.dev/model-deployment": md.name}},
             # A new split rolls the pods: every old one keeps serving until a new one is ready.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
@@ -162,7 +160,7 @@ def manifests(
     store: StoreSettings,
     secret: str,
 ) -> list[dict[str, Any]]:
-    """ConfigMap, Deployment and Service, in the order they are applied."""
+    """ConfigMap, Deployment and Service (and an HPA with autoscaling), in the order they are applied."""
     settings = config(md, traffic, shadow)
     config_map = {
         "apiVersion": "v1",
@@ -179,7 +177,35 @@ def manifests(
             "ports": [{"name": "http", "port": PORT, "targetPort": PORT}],
         },
     }
-    return [config_map, deployment(md, settings, image=image, store=store, secret=secret), service]
+    made = [config_map, deployment(md, settings, image=image, store=store, secret=secret), service]
+    return made + ([autoscaler(md)] if md.spec.autoscaling else [])
+
+
+def autoscaler(md: ModelDeployment) -> dict[str, Any]:
+    """An autoscaling/v2 HPA on the server's in-flight requests per pod: the custom metric
+    ``lathe_model_in_flight_requests``, served to the HPA by a custom metrics adapter (for
+    example prometheus-adapter) from Prometheus' scrape of the pods."""
+    scaling = md.spec.autoscaling
+    assert scaling is not None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(md, "HorizontalPodAutoscaler"),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": md.name},
+            "minReplicas": max(scaling.min_replicas, 1),
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": "lathe_model_in_flight_requests"},
+                        "target": {"type": "AverageValue", "averageValue": str(scaling.target_concurrency)},
+                    },
+                }
+            ],
+        },
+    }
 
 
 def endpoint(md: ModelDeployment) -> str:
