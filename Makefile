@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)/core:$(CURDIR)/operator:$(CURDIR)/pipelines:$(CUR
 VENV = $(shell hack/venv.sh)
 PY = $(VENV)/bin/python
 
-.PHONY: help tools venv crds pipelines check-crds lint format test unit integration e2e demo operator
+.PHONY: help tools venv crds pipelines check-crds lint format test unit integration e2e demo demo-cluster operator
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ e2e: tools ## The local demo loop as a test
 
 demo: tools ## The local end-to-end demo
 	$(PY) hack/demo.py
+
+demo-cluster: tools ## The demo's steps in a one-node cluster: helm install, Jobs, training and serving in pods
+	$(PY) hack/demo_cluster.py
 
 operator: ## Run the operator against the current kube context, all namespaces
 	$(PY) -m lathe_operator operator --all-namespaces --log-format full

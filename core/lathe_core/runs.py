@@ -43,6 +43,8 @@ class RunRequest:
     secret_env: dict[str, tuple[str, str]] = field(default_factory=dict)  # variable -> (Secret, key)
     source_file: tuple[str, str] | None = None  # (ConfigMap, key), handed over as ``--source-path``
     resources: dict[str, Any] | None = None  # container resources
+    node_selector: dict[str, str] = field(default_factory=dict)  # e.g. a GPU node pool's label
+    tolerations: list[dict[str, Any]] = field(default_factory=list)  # e.g. the GPU pool's taint
     owner: dict[str, Any] = field(default_factory=dict)  # the ownerReference of the object it runs for
     generation: int = 0  # of that object, recorded on the Job
     keep_seconds: int = 86400  # how long a finished Job stays for people to read

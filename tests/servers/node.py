@@ -249,6 +249,8 @@ state = "{self.work / "containerd-state"}"
         for mount in sorted(_mounts_under(self.work), reverse=True):  # pod volumes and the kubelet's
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
+        if not _mounts_under(self.work):  # containerd's root holds every image unpacked: a GB or two
+            shutil.rmtree(self.work, ignore_errors=True)
 
 
 def _drop_kube_chains() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from lathe_core.runs import RunRequest
+from lathe_core.settings import StoreSettings
 from lathe_operator.backends.executors import FAILURE, JobExecutor
 from lathe_operator.reconcile import pods
+
+STORE = StoreSettings(uri="s3://lathe", endpoint="s3.store:9000", access_key="AK", secret_key="SK")
 
 
 class Kube:
@@ -102,3 +105,27 @@ def test_start_creates_the_jobs_service_account_without_a_token() -> None:
         "labels": {"app.kubernetes.io/managed-by": "lathe"},
     }
     assert account["automountServiceAccountToken"] is False
+
+
+def test_a_training_run_in_a_job_pod_lands_on_its_node_pool() -> None:
+    from lathe_operator.reconcile import jobs
+
+    resources = {
+        "gpus": 1,
+        "acceleratorType": "nvidia-tesla-t4",
+        "memory": "4Gi",
+        "nodeSelector": {"pool": "gpu"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    }
+    owner = {"apiVersion": "lathe.dev/v1alpha1", "kind": "TrainingRun", "name": "r", "uid": "u"}
+    request = jobs.training_request("team", "r-u-1", {"seed": 1}, resources, False, owner)
+    job = jobs.manifest(request, image="lathe.local/pipelines:1", service_account="lathe-jobs", store=STORE)
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"] == ["lathe", "train"] and container["image"] == "lathe.local/pipelines:1"
+    assert container["resources"] == {"limits": {"memory": "4Gi", "nvidia.com/gpu": "1"}}
+    assert pod["nodeSelector"] == {"pool": "gpu", "cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
+    assert pod["tolerations"] == resources["tolerations"] and job["metadata"]["ownerReferences"] == [owner]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert '"pipelineRoot": "/tmp/pipeline"' in env["LATHE_TRAINING_REQUEST"]  # scratch: the root is read-only
+    assert container["securityContext"]["readOnlyRootFilesystem"] and pod["automountServiceAccountToken"] is False

@@ -94,6 +94,7 @@ class KfpPipelines:
         resources: dict[str, Any],
         caching: bool,
         experiment: str | None = None,
+        owner: dict[str, Any] | None = None,  # the Job backend's; runs here are not Kubernetes objects
     ) -> str:
         from lathe_pipelines import training
 

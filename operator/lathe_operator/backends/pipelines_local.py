@@ -32,6 +32,7 @@ class LocalPipelines:
         resources: dict[str, Any],
         caching: bool,
         experiment: str | None = None,
+        owner: dict[str, Any] | None = None,  # the Job backend's; runs here are not Kubernetes objects
     ) -> str:
         key = f"{namespace}/{run}"
         request = {

@@ -17,6 +17,7 @@ from lathe_core.stores import open_store
 from ..backends.drift_metrics import DriftGauges
 from ..backends.executors import JobExecutor, LocalExecutor
 from ..backends.kube import KubeClient
+from ..backends.pipelines_job import JobPipelines
 from ..backends.pipelines_kfp import KfpPipelines
 from ..backends.pipelines_local import LocalPipelines
 from ..backends.processes import LocalProcesses
@@ -71,6 +72,19 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     if config.executor == "local":
         memo.executor = LocalExecutor(memo.kube, config.store, processes)
     else:
+        training = JobExecutor(
+            memo.kube,
+            partial(
+                jobs.manifest,
+                image=config.pipelines_image,
+                service_account=config.job_service_account,
+                store=config.store,
+                deadline=config.job_deadline_seconds,
+            ),
+            pods.blocked,
+            service_account=config.job_service_account,
+        )
+        memo.pipelines["job"] = JobPipelines(training, jobs.training_request)
         memo.executor = JobExecutor(
             memo.kube,
             partial(

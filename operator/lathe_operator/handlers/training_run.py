@@ -17,6 +17,7 @@ from .. import __version__
 from ..api.v1alpha1 import GROUP, VERSION, TrainingRun
 from ..backends.pipelines_kfp import PipelineBackendUnavailable
 from ..reconcile import training_run as reconcile
+from ..reconcile.plan import owner_reference
 from ..reconcile.unsupported import plan as unsupported
 from .apply import TICK, apply, exclusive, forget, now, parse, poll, reconciler, unavailable
 from .views import dataset_view
@@ -88,6 +89,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
                 run.spec.resources.dump(),
                 run.spec.pipeline.caching,
                 run.spec.pipeline.experiment,
+                owner=owner_reference(run),
             )
             plan.status.update(runId=run_id, **({"runUrl": url} if (url := backend.run_url(run_id)) else {}))
             logger.info("Started pipeline run %s", name)

@@ -1,12 +1,14 @@
-"""The batch/v1 Job that runs a ``RunRequest`` in a cluster (ingest, batch scoring, edge bundles).
+"""The batch/v1 Job that runs a ``RunRequest`` in a cluster (ingest, batch scoring, edge bundles,
+drift checks, harvests; and training with ``pipelines.backend: job``).
 
-Every run has the same shape: ``lathe <args>`` in the pipelines image, non-root, never
-restarted in place, owned by the object it runs for, the store's settings in its
-environment and its keys from the store Secret.
+Every run has the same shape: ``lathe <args>`` in the jobs image (training: the pipelines
+image), non-root, never restarted in place, owned by the object it runs for, the store's
+settings in its environment and its keys from the store Secret.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from lathe_core.runs import RunRequest
@@ -58,7 +60,7 @@ def manifest(
             "namespace": request.namespace,
             "labels": request.labels,
             "annotations": {"lathe.dev/generation": str(request.generation)},
-            "ownerReferences": [request.owner],
+            **({"ownerReferences": [request.owner]} if request.owner else {}),
         },
         "spec": {
             "backoffLimit": 2,
@@ -76,6 +78,8 @@ def manifest(
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "volumes": volumes,
+                    **({"nodeSelector": request.node_selector} if request.node_selector else {}),
+                    **({"tolerations": request.tolerations} if request.tolerations else {}),
                     "containers": [
                         {
                             **container,
@@ -90,3 +94,33 @@ def manifest(
             },
         },
     }
+
+
+GPU_RESOURCE = "nvidia.com/gpu"
+ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # as the KFP backend's node selector
+
+
+def training_request(
+    namespace: str, run: str, arguments: dict[str, Any], resources: dict[str, Any], caching: bool, owner: dict[str, Any]
+) -> RunRequest:
+    """``lathe train`` in one pod: the training pipeline under kfp.local, its steps as processes
+    there, on the TrainingRun's node pool (GPUs, accelerator, limits, selector, tolerations)."""
+    limits = {k: str(resources[k]) for k in ("cpu", "memory") if resources.get(k)}
+    if resources.get("gpus"):
+        limits[GPU_RESOURCE] = str(resources["gpus"])
+    selector = dict(resources.get("nodeSelector") or {})
+    if resources.get("acceleratorType"):
+        selector[ACCELERATOR_LABEL] = resources["acceleratorType"]
+    request = {"arguments": arguments, "resources": resources, "caching": caching, "pipelineRoot": "/tmp/pipeline"}
+    return RunRequest(
+        namespace=namespace,
+        name=run,
+        component="train",
+        args=("train",),
+        labels={"app.kubernetes.io/managed-by": "lathe", "app.kubernetes.io/component": "train"},
+        env={"LATHE_TRAINING_REQUEST": json.dumps(request, sort_keys=True)},
+        resources={"limits": limits} if limits else None,
+        node_selector=selector,
+        tolerations=list(resources.get("tolerations") or []),
+        owner=owner,
+    )

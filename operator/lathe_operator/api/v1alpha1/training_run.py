@@ -93,8 +93,10 @@ class Gate(ApiModel):
 class PipelineSettings(ApiModel):
     """Where and how the pipeline runs."""
 
-    backend: Literal["kfp", "local"] | None = Field(
-        default=None, description="kfp (Kubeflow Pipelines API) or local (kfp.local); operator default when empty."
+    backend: Literal["kfp", "job", "local"] | None = Field(
+        default=None,
+        description="kfp (Kubeflow Pipelines API), job (kfp.local in one Job pod) or local (kfp.local in the"
+        " operator's machine); the operator's default when empty.",
     )
     experiment: str | None = Field(
         default=None, max_length=128, description="KFP experiment; the namespace by default."
