@@ -60,7 +60,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.looks = Looks()
     memo.drift_gauges = DriftGauges()
     memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **config.store.env()})
-    memo.pipelines = {"local": LocalPipelines(config, processes)}
+    # Local runs are processes of the operator with its environment: only in local mode, never
+    # something a TrainingRun in a cluster can ask for.
+    memo.pipelines = {"local": LocalPipelines(config, processes)} if config.executor == "local" else {}
     if config.kfp_host:
         memo.pipelines["kfp"] = KfpPipelines(
             config.kfp_host,
