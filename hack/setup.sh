@@ -3,7 +3,7 @@
 # version: the Python venv, kube-apiserver/kube-controller-manager/kubectl, etcd, helm,
 # S3Proxy, Prometheus, wrk, the seldon-core environment, and the test node (containerd,
 # runc, CNI plugins, buildah from Debian; kubelet, kube-scheduler, kube-proxy; the pause
-# and base images, and the serving, operator and jobs images built on it). Safe to rerun: a warm cache returns in seconds.
+# and base images, and the serving, operator, jobs and pipelines images built on it). Safe to rerun: a warm cache returns in seconds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 "$here/install-prometheus.sh"
@@ -11,6 +11,6 @@ here="$(cd "$(dirname "$0")" && pwd)"
 "$here/install-node.sh"
 "$here/build-go-tools.sh" kubernetes etcd helm node
 "$here/node-images.sh" >/dev/null
-"$here/build-images.sh" serving operator jobs >/dev/null
+"$here/build-images.sh" serving operator jobs pipelines >/dev/null
 "$here/venv.sh" >/dev/null
 "$here/serving-venv.sh" >/dev/null

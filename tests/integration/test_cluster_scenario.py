@@ -18,6 +18,7 @@ import copy
 import io
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,6 +89,7 @@ def play_kfp(kfp: FakeKfp, s3: S3Server, namespace: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.timeout(1500)  # loading the pipelines image (torch with CUDA, 3.4 GB) into the node alone takes minutes
 def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     kubectl: Kubectl,
     control_plane: ControlPlane,
@@ -109,7 +111,10 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
         "create", "secret", "generic", "store-creds", "-n", namespace,
         f"--from-literal=accessKey={reachable_s3.access_key}", f"--from-literal=secretKey={reachable_s3.secret_key}",
     )  # fmt: skip
+    started = time.monotonic()
     jobs = node.load(images("build-images.sh", "jobs")["jobs"])
+    pipelines = node.load(images("build-images.sh", "pipelines")["pipelines"])
+    print(f"jobs and pipelines images built or found, and loaded, in {time.monotonic() - started:.0f}s")
     install(
         kubectl,
         control_plane,
@@ -121,7 +126,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
             "jobsImage": jobs,
             "pipelines.backend": "kfp",
             "pipelines.kfpHost": kfp.url,
-            "pipelinesImage": node.load(images("build-images.sh", "pipelines")["pipelines"]),
+            "pipelinesImage": pipelines,
             "serving.prometheusUrl": scraper.url,
         },
     )
@@ -134,6 +139,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
         timeout=60,
     )
 
+    print(f"{time.monotonic() - started:.0f}s: ingest done")
     # A TrainingRun through the KFP API, its run executed by the test as the KFP controller would.
     run = copy.deepcopy(RUN)
     run["spec"]["model"]["hyperparameters"] = {"hidden": [32], "epochs": 8}
@@ -144,6 +150,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
         lambda: condition(kubectl, "trainingrun", "digits-mlp-1", namespace).get("status") == "True", timeout=120
     )
 
+    print(f"{time.monotonic() - started:.0f}s: kfp training done")
     # Batch scoring and an edge bundle in Job pods; the trained model online from a pod.
     for example in ("batch.yaml", "edge.yaml"):
         kubectl.run("apply", "-n", namespace, "-f", str(ROOT / "examples/03-model-deployment" / example))
@@ -167,6 +174,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     code, answer = call(f"http://{cluster_ip}:9000", "/api/v1.0/predictions", {"data": {"ndarray": rows}})
     assert code == 200 and answer["meta"]["requestPath"]["model"] == "digits-classifier:1", answer
 
+    print(f"{time.monotonic() - started:.0f}s: batch, edge, online done")
     # A second run trained in a Job pod of the pipelines image (the job backend: no Kubeflow),
     # then its model as a canary, promoted on what Prometheus scraped from the model server pods.
     run["metadata"]["name"], run["spec"]["model"]["seed"] = "digits-mlp-2", 7
@@ -178,6 +186,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     )
     trained = kubectl.get("trainingrun", "digits-mlp-2", "-n", namespace)["status"]
     assert trained["model"]["version"] == 2, trained
+    print(f"{time.monotonic() - started:.0f}s: training in a Job pod done")
     online["spec"]["canary"] = {
         "version": 2,
         "steps": [50, 100],
@@ -201,6 +210,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     assert scraped and float(scraped[0]["value"][1]) >= 40, scraped
     assert seen["digits-classifier:2"] > 0 and not [k for k in seen if not k.startswith("digits-classifier")], seen
 
+    print(f"{time.monotonic() - started:.0f}s: canary done")
     # A drift check in a Job pod, over the requests the model server pods logged to the store.
     monitor = {
         "apiVersion": "lathe.dev/v1alpha1",
@@ -219,6 +229,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     assert checked["verdict"] == "NoDrift" and checked["samples"] >= 100, checked  # the training data's own digits
     assert components().keys() == {"ingest", "batch", "edge", "train", "drift"}, components()
 
+    print(f"{time.monotonic() - started:.0f}s: drift check done")
     # Bad input: a Secret that is not there ends the run with the pod's reason.
     broken = yaml.safe_load(dataset(f"raw-{namespace}"))
     broken["metadata"]["name"] = "broken"
