@@ -105,6 +105,9 @@ def test_watch_namespaces_service_monitor_and_alerts() -> None:
 def test_schema_rejects_unknown_or_invalid_values(bad: str) -> None:
     result = run_helm("template", "lathe", str(CHART), "--set", bad, check=False)
     assert result.returncode != 0 and "values don't meet the specifications of the schema" in result.stderr
+    field = bad.split("=", 1)[0]
+    named = f"'{field.split('.')[0]}' not allowed" if field == "imag.tag" else f"at '/{field.replace('.', '/')}'"
+    assert named in result.stderr, result.stderr  # the field, so the platform engineer knows what to fix
 
 
 def test_chart_crds_are_the_generated_ones() -> None:
