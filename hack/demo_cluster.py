@@ -130,7 +130,7 @@ def canary(plane: ControlPlane) -> None:
     client = Client(endpoint(plane, "digits"), rows, labels)
     client.start()
     md = yaml.safe_load((ROOT / "examples/05-canary/modeldeployment.yaml").read_text())
-    md["spec"].update(replicas=1, resources={"cpu": "500m", "memory": "512Mi"})
+    md["spec"].update(replicas=1, resources={"cpu": "500m", "memory": "512Mi"}, logging={"sampleRate": 1.0})
     try:
         kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=yaml.safe_dump(md))
         wait_for(plane, "CanaryPromoted", "modeldeployment/digits", timeout=420)
@@ -144,11 +144,17 @@ def canary(plane: ControlPlane) -> None:
 
 def drift(plane: ControlPlane) -> None:
     print("\nA DriftMonitor (examples/04-drift-monitor, checked every 20s) over the requests the pods logged:")
+    frame = digits()
+    rows, labels = frame.drop(columns="label").to_numpy(dtype="float32"), frame["label"].astype(str).tolist()
+    client = Client(endpoint(plane, "digits"), rows[-600:], labels[-600:], pause=0)
+    for i in range(600):
+        client.once(i)
+    print(f"600 more requests, with their truth sent back as feedback: {client.stop()}")
     monitor: dict[str, Any] = yaml.safe_load((ROOT / "examples/04-drift-monitor/driftmonitor.yaml").read_text())
     monitor["spec"].update(interval="20s", window={"duration": "1h", "minSamples": 100})
     kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=yaml.safe_dump(monitor))
     deadline = time.monotonic() + 300
-    while not jsonpath(plane, "driftmonitor/digits", "{.status.verdict}"):
+    while jsonpath(plane, "driftmonitor/digits", "{.status.verdict}") in ("", "InsufficientData"):
         if time.monotonic() > deadline:
             raise SystemExit("the DriftMonitor did not report a verdict within 300s")
         time.sleep(2)
