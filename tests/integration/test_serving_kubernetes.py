@@ -110,8 +110,13 @@ def test_a_model_deployment_serves_from_pods_and_a_promotion_rolls_them(
     eventually(lambda: status(kubectl, namespace, "web")["serving"] == "2:100", timeout=120)
     config = kubectl.get("configmap", "web-serving", "-n", namespace)["data"]["deployment.json"]
     assert '"traffic": {"2": 100}' in config
-    logs = kubectl.run("logs", "deployment/web", "-c", "fetch", "-n", namespace).stdout
-    assert "fetched digits-classifier version 2" in logs
+
+    def fetched() -> str:  # the old pod drains for a few seconds after the roll: ask until it is gone
+        logs = kubectl.run("logs", "deployment/web", "-c", "fetch", "-n", namespace).stdout
+        assert "fetched digits-classifier version 2" in logs, logs
+        return logs
+
+    eventually(fetched, timeout=60)
 
 
 def test_a_model_file_that_fails_its_checksum_fails_the_deployment_with_the_reason(
