@@ -54,6 +54,8 @@ class Decision:
     events: list[Event] = field(default_factory=list)
     requeue: float | None = None
     waiting: str = ""  # why the canary has not moved yet, for the conditions' message
+    applied: str | None = None  # the id of a decision taken by hand that this one applied or refused
+    stable: int | None = None  # the stable version from now on, when a decision by hand chose it (undo)
 
 
 def analysis_due(md: ModelDeployment, now: datetime) -> bool:
@@ -115,8 +117,8 @@ def decide(md: ModelDeployment, now: datetime, metrics: dict[int, VersionMetrics
         stable = stable_version(md)
         if state.phase == "Promoted" and stable != state.version:  # spec.model.version moved on since
             return Decision([(stable, 100)], state)
-        return Decision(_split(stable, state), state)
-    if _current(md) and _current(md) != _split(stable_version(md), state):
+        return Decision(split(stable, state), state)
+    if _current(md) and _current(md) != split(stable_version(md), state):
         return _resume(md, state, now)  # back from a manual split: this step starts over
     return _analyse(md, state, now, metrics)
 
@@ -127,7 +129,7 @@ def _override(md: ModelDeployment, now: datetime) -> Decision:
     decision = Decision(traffic, md.status.canary)
     if _current(md) != traffic:
         top = max(traffic, key=lambda t: t[1])
-        decision.history.append(_entry(now, "Override", top[0], top[1], "spec.traffic set by hand"))
+        decision.history.append(entry(now, "Override", top[0], top[1], "spec.traffic set by hand"))
         decision.events.append(Event("Normal", "TrafficOverride", f"Traffic set by hand: {_fmt(traffic)}"))
     return decision
 
@@ -136,7 +138,7 @@ def _stable(md: ModelDeployment, now: datetime) -> Decision:
     stable = stable_version(md)
     decision = Decision([(stable, 100)], None)
     if _current(md) != decision.traffic:
-        decision.history.append(_entry(now, "Deploy", stable, 100))
+        decision.history.append(entry(now, "Deploy", stable, 100))
     return decision
 
 
@@ -144,22 +146,24 @@ def _start(md: ModelDeployment, now: datetime) -> Decision:
     """A new candidate (or a rolled-back one after an edit) begins at the first step."""
     assert md.spec.canary is not None
     stable, candidate, first = stable_version(md), md.spec.canary.version, md.spec.canary.steps[0]
-    state = CanaryStatus(version=candidate, percent=first, phase="Progressing", since=now, generation=md.generation)
-    decision = Decision(_split(stable, state), state, requeue=_window(md).total_seconds())
-    decision.history.append(_entry(now, "Deploy", candidate, first, f"canary of version {candidate} against {stable}"))
+    state = CanaryStatus(
+        version=candidate, percent=first, phase="Progressing", since=now, generation=md.generation, baseline=stable
+    )
+    decision = Decision(split(stable, state), state, requeue=_window(md).total_seconds())
+    decision.history.append(entry(now, "Deploy", candidate, first, f"canary of version {candidate} against {stable}"))
     decision.events.append(
         Event("Normal", "CanaryStarted", f"Canary version {candidate} gets {first}% (stable {stable})")
     )
     if state.percent == 100:
-        return _promote(decision, state, now, "single step of 100%")
+        return promote(decision, state, now, "single step of 100%")
     return decision
 
 
 def _resume(md: ModelDeployment, state: CanaryStatus, now: datetime) -> Decision:
     state = state.model_copy(update={"since": now})
-    decision = Decision(_split(stable_version(md), state), state, requeue=_window(md).total_seconds())
+    decision = Decision(split(stable_version(md), state), state, requeue=_window(md).total_seconds())
     decision.history.append(
-        _entry(now, "Step", state.version, state.percent, "canary resumed after spec.traffic was removed")
+        entry(now, "Step", state.version, state.percent, "canary resumed after spec.traffic was removed")
     )
     decision.waiting = f"step {state.percent}% restarted"
     return decision
@@ -169,7 +173,7 @@ def _analyse(md: ModelDeployment, state: CanaryStatus, now: datetime, metrics: d
     """Once the step has run its window with enough requests: roll back, step on, or promote."""
     assert md.spec.canary is not None
     stable, analysis = stable_version(md), md.spec.canary.analysis
-    decision = Decision(_split(stable, state), state)
+    decision = Decision(split(stable, state), state)
     elapsed, window = now - state.since, _window(md)
     if elapsed < window:
         decision.requeue = (window - elapsed).total_seconds()
@@ -187,45 +191,63 @@ def _analyse(md: ModelDeployment, state: CanaryStatus, now: datetime, metrics: d
     compared = f"candidate {seen.describe()}; stable {baseline.describe() if baseline else 'no data'}"
     failures = _failures(seen, baseline, md)
     if failures:
-        return _roll_back(md, state, now, f"{'; '.join(failures)} ({compared})")
+        return roll_back(md, state, now, f"{'; '.join(failures)} ({compared})")
+    return step(md, state, now, compared)
+
+
+def step(md: ModelDeployment, state: CanaryStatus, now: datetime, why: str, by: str | None = None) -> Decision:
+    """The canary moves to its next step (the last one promotes); ``by``: who decided by hand."""
+    assert md.spec.canary is not None
     following = [s for s in md.spec.canary.steps if s > state.percent]
     if not following or following[0] >= 100:
-        return _promote(decision, state, now, compared)
+        return promote(Decision(split(stable_version(md), state), state), state, now, why, by)
     moved = state.model_copy(update={"percent": following[0], "since": now})
-    decision = Decision(_split(stable, moved), moved, requeue=window.total_seconds())
-    decision.history.append(_entry(now, "Step", state.version, following[0], compared))
+    decision = Decision(split(stable_version(md), moved), moved, requeue=_window(md).total_seconds())
+    decision.history.append(entry(now, "Step", state.version, following[0], why, by))
     decision.events.append(
         Event(
             "Normal",
             "CanaryStep",
-            f"Version {state.version} passed {state.percent}% and now gets {following[0]}%: {compared}",
+            f"Version {state.version} passed {state.percent}% and now gets {following[0]}%{_by(by)}: {why}",
         )
     )
     return decision
 
 
-def _roll_back(md: ModelDeployment, state: CanaryStatus, now: datetime, reason: str) -> Decision:
+def roll_back(md: ModelDeployment, state: CanaryStatus, now: datetime, reason: str, by: str | None = None) -> Decision:
     rolled = state.model_copy(
         update={"percent": 0, "phase": "RolledBack", "since": now, "generation": md.generation}
     )  # retried only after a later edit
     decision = Decision([(stable_version(md), 100)], rolled)
-    decision.history.append(_entry(now, "Rollback", state.version, 0, reason))
+    decision.history.append(entry(now, "Rollback", state.version, 0, reason, by))
     decision.events.append(
-        Event("Warning", "CanaryRolledBack", f"Version {state.version} rolled back at {state.percent}%: {reason}")
+        Event(
+            "Warning",
+            "CanaryRolledBack",
+            f"Version {state.version} rolled back at {state.percent}%{_by(by)}: {reason}",
+        )
     )
     return decision
 
 
-def _entry(now: datetime, action: str, version: int, percent: int, reason: str = "") -> HistoryEntry:
+def entry(
+    now: datetime, action: str, version: int, percent: int, reason: str = "", by: str | None = None
+) -> HistoryEntry:
     """A status.history record; reasons are cut to the CRD's limit here."""
-    return HistoryEntry(time=now, action=action, version=version, percent=percent, reason=reason[:REASON_MAX])
+    return HistoryEntry(time=now, action=action, version=version, percent=percent, reason=reason[:REASON_MAX], by=by)
 
 
-def _promote(decision: Decision, state: CanaryStatus, now: datetime, compared: str) -> Decision:
+def _by(by: str | None) -> str:
+    return f" by hand ({by})" if by else ""
+
+
+def promote(decision: Decision, state: CanaryStatus, now: datetime, why: str, by: str | None = None) -> Decision:
     promoted = state.model_copy(update={"percent": 100, "phase": "Promoted", "since": now})
     decision.canary, decision.traffic, decision.requeue = promoted, [(state.version, 100)], None
-    decision.history.append(_entry(now, "Promote", state.version, 100, compared))
-    decision.events.append(Event("Normal", "CanaryPromoted", f"Version {state.version} promoted to 100%: {compared}"))
+    decision.history.append(entry(now, "Promote", state.version, 100, why, by))
+    decision.events.append(
+        Event("Normal", "CanaryPromoted", f"Version {state.version} promoted to 100%{_by(by)}: {why}")
+    )
     return decision
 
 
@@ -242,7 +264,7 @@ def _failures(candidate: VersionMetrics, stable: VersionMetrics | None, md: Mode
     return found
 
 
-def _split(stable: int, state: CanaryStatus) -> list[tuple[int, int]]:
+def split(stable: int, state: CanaryStatus) -> list[tuple[int, int]]:
     if state.phase == "Promoted":
         return [(state.version, 100)]
     if state.phase == "RolledBack" or state.percent == 0:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from lathe_core.runs import RunRequest, RunState
 
 from ..api.v1alpha1.model_deployment import ModelDeployment, StableStatus, TrafficSplit
-from . import canary, offline
+from . import canary, manual, offline
 from . import conditions as cond
 from .plan import DatasetView, Observed, Outcome, Plan, transition_events
 
@@ -77,7 +77,7 @@ def versions(md: ModelDeployment) -> list[int]:
 
 def desired(md: ModelDeployment, observed: DeploymentObserved) -> Serve:
     """The split to apply now (``plan`` makes the same decision and records it)."""
-    decision = canary.decide(md, observed.now, observed.metrics)
+    decision = manual.decide(md, observed.now, observed.metrics)
     return Serve(decision.traffic, md.spec.shadow.version if md.spec.shadow else None)
 
 
@@ -117,7 +117,7 @@ def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
 
 
 def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
-    decision = canary.decide(md, observed.now, observed.metrics)
+    decision = manual.decide(md, observed.now, observed.metrics)
     waiting = decision.waiting
     if observed.metrics_error and waiting:
         waiting = f"waiting for metrics: {observed.metrics_error}"
@@ -128,6 +128,8 @@ def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
         "history": canary.trim(md.status.history, decision.history),
         "canary": decision.canary,
     }
+    if decision.applied is not None:
+        update["decision"] = decision.applied
     if observed.serving.endpoint:
         update["endpoint"] = observed.serving.endpoint
     stable = _stable(md, decision)
@@ -141,7 +143,9 @@ def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
 
 
 def _stable(md: ModelDeployment, decision: canary.Decision) -> int:
-    """After this decision: the candidate it promoted, else the stable version so far."""
+    """After this decision: the one it chose (an undo), the candidate it promoted, else the stable version so far."""
+    if decision.stable is not None:
+        return decision.stable
     state = decision.canary
     if state is not None and any(e.reason == "CanaryPromoted" for e in decision.events):
         return state.version
@@ -154,7 +158,7 @@ def _promotion(decision: canary.Decision, stable: int, observed: DeploymentObser
     Only then: two deployments of one model serving different versions must not take turns."""
     if observed.promoted == stable:
         return None
-    if any(e.reason == "CanaryPromoted" for e in decision.events):
+    if decision.stable is not None or any(e.reason == "CanaryPromoted" for e in decision.events):
         return stable
     return stable if observed.promoted is None and observed.serving.state == "Available" else None
 

@@ -206,6 +206,9 @@ class HistoryEntry(ApiModel):
     version: int = Field(ge=1, description="Version it concerned.")
     percent: int = Field(ge=0, le=100, description="Its traffic share afterwards.")
     reason: str = Field(default="", max_length=1024, description="Why.")
+    by: str | None = Field(
+        default=None, max_length=253, description="Who decided, for a decision taken by hand; unset: the analysis."
+    )
 
 
 class CanaryStatus(ApiModel):
@@ -216,6 +219,9 @@ class CanaryStatus(ApiModel):
     phase: Literal["Progressing", "Promoted", "RolledBack"] = Field(description="Progressing, Promoted or RolledBack.")
     since: datetime = Field(description="When the current step began.")
     generation: int = Field(ge=0, description="metadata.generation the canary belongs to.")
+    baseline: int | None = Field(
+        default=None, ge=1, description="The stable version it was compared with: where an undo returns."
+    )
 
 
 class StableStatus(ApiModel):
@@ -240,6 +246,11 @@ class ModelDeploymentStatus(CommonStatus):
     output_uri: str | None = Field(default=None, max_length=2048, description="Batch output or edge bundle location.")
     output_bytes: int | None = Field(default=None, ge=0, description="Size of the batch output or edge bundle.")
     rows_scored: int | None = Field(default=None, ge=0, description="Batch rows scored so far.")
+    decision: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Id of the last decision taken by hand (annotation lathe.dev/decision) applied or refused.",
+    )
 
 
 class ModelDeployment(Resource):
