@@ -29,6 +29,8 @@ if mode == "baseline":
     import pandas as pd
     pd.read_csv(csv).to_parquet(out + "/baseline.parquet")
 else:
+    import os
+    os.environ["LATHE_SOURCES_ALLOW_LOCAL"] = "true"  # a local file, as local mode reads it
     from lathe_core.store_local import LocalStore
     from lathe_pipelines.ingest import IngestRequest, ingest
     spec = json.loads(sys.argv[4])

@@ -77,6 +77,7 @@ def main() -> None:
     from lathe_pipelines.ingest import IngestRequest, ingest
     from lathe_pipelines.sample_data import digits
 
+    os.environ["LATHE_SOURCES_ALLOW_LOCAL"] = "true"  # a local file, as local mode reads it
     work = Path(tempfile.mkdtemp(prefix="lathe-bench-"))
     digits().to_csv(work / "digits.csv", index=False)
     report = ingest(

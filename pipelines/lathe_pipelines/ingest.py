@@ -71,7 +71,8 @@ def _ingest(
 ) -> dict[str, Any]:
     spec = request.spec
     source = spec["source"]
-    frame = read_source(request.source_path or source["uri"], source.get("format", "csv"), s3)
+    uri, fmt = request.source_path or source["uri"], source.get("format", "csv")
+    frame = read_source(uri, fmt, s3, operator_file=request.source_path is not None)
     frame, schema = schemas.apply(frame, spec.get("schema"))
     target = spec.get("target")
     if target and target not in frame.columns:

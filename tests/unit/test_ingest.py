@@ -26,6 +26,12 @@ RULES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def local_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read local files, which only local mode allows."""
+    monkeypatch.setenv("LATHE_SOURCES_ALLOW_LOCAL", "true")
+
+
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
     return digits().iloc[:400].reset_index(drop=True)

@@ -19,6 +19,9 @@ from .ports import Kube
 from .processes import LocalProcesses
 
 FAILURE = "lathe.dev/failure"  # on a Job the executor ended: why its pod could not run
+# Local mode's ingest may read local paths and private addresses (lathe_pipelines.steps.fetch);
+# ingest Jobs may not, so JobExecutor never sets these. The operator's own environment wins.
+LOCAL_SOURCES = {"LATHE_SOURCES_ALLOW_PRIVATE": "true", "LATHE_SOURCES_ALLOW_LOCAL": "true"}
 
 
 class MissingInput(Exception):
@@ -114,7 +117,8 @@ class LocalExecutor:
         key = f"{request.namespace}/{request.name}"
         if key in self.processes.runs:
             return False
-        env = {**os.environ, **self.store.env(), **request.env}
+        local = LOCAL_SOURCES if request.component == "ingest" else {}
+        env = {**local, **os.environ, **self.store.env(), **request.env}
         for name, (secret, field) in request.secret_env.items():
             data = self.kube.data("Secret", request.namespace, secret)
             if data is None or field not in data:

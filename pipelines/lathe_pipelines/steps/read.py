@@ -1,13 +1,12 @@
 """Read a Dataset source (S3 object or prefix, http(s) URL, local path) into a DataFrame.
 
 A prefix or directory of many files is one dataset: its files, sorted by key, concatenated.
+What an http(s) or local source may reach is decided in ``fetch``.
 """
 
 from __future__ import annotations
 
 import io
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +18,7 @@ from lathe_core.store import ObjectNotFound, StoreAccessDenied, StoreError, Stor
 from lathe_core.store_s3 import S3Store
 
 from .errors import EmptyData, MalformedData, SourceAccessDenied, SourceNotFound, SourceUnavailable
-
-MAX_HTTP_BYTES = 2 << 30
+from .fetch import fetch, local_allowed
 
 
 @dataclass(frozen=True)
@@ -67,17 +65,7 @@ def _s3_files(uri: str, fmt: str, access: S3Access) -> list[tuple[str, bytes]]:
 
 
 def _http_file(uri: str) -> list[tuple[str, bytes]]:
-    try:
-        with urllib.request.urlopen(uri, timeout=30) as response:
-            return [(uri, response.read(MAX_HTTP_BYTES))]
-    except urllib.error.HTTPError as error:
-        if error.code in (404, 410):
-            raise SourceNotFound(f"{uri} answered {error.code}") from error
-        if error.code in (401, 403):
-            raise SourceAccessDenied(f"{uri} answered {error.code}") from error
-        raise SourceUnavailable(f"{uri} answered {error.code}") from error
-    except (urllib.error.URLError, OSError) as error:
-        raise SourceUnavailable(f"{uri} unreachable: {error}") from error
+    return [(uri, fetch(uri))]
 
 
 def _local_files(uri: str, fmt: str) -> list[tuple[str, bytes]]:
@@ -92,8 +80,11 @@ def _local_files(uri: str, fmt: str) -> list[tuple[str, bytes]]:
     return [(str(path), path.read_bytes())]
 
 
-def read_source(uri: str, fmt: str, s3: S3Access | None = None) -> pd.DataFrame:
-    """The whole source as one DataFrame, rows in file order."""
+def read_source(uri: str, fmt: str, s3: S3Access | None = None, *, operator_file: bool = False) -> pd.DataFrame:
+    """The whole source as one DataFrame, rows in file order.
+
+    ``operator_file``: ``uri`` is a file the operator handed over (a ConfigMap source), not
+    the Dataset's own path, so it is read in every mode."""
     if uri.startswith("s3://"):
         if s3 is None:
             raise SourceAccessDenied(f"{uri} needs S3 credentials")
@@ -101,6 +92,8 @@ def read_source(uri: str, fmt: str, s3: S3Access | None = None) -> pd.DataFrame:
     elif uri.startswith(("http://", "https://")):
         files = _http_file(uri)
     else:
+        if not operator_file:
+            local_allowed(uri)
         files = _local_files(uri, fmt)
     frames = [parse(data, fmt, where) for where, data in files]
     if len(frames) > 1:
