@@ -4,7 +4,7 @@
     datasets/<ns>/<name>/runs/<run>.json, <run>-validation.json   # each ingest run's outcome
     models/<ns>/<name>/<version>/model.onnx, model.json             # model.json: the card and lineage
     models/<ns>/<name>/promoted.json                                # the version serving as the baseline
-    models/<ns>/<name>/runs/<run>.json                              # each training run's outcome
+    models/<ns>/<name>/runs/<run>.json, <run>.progress.json         # each training run's outcome, its epoch
     logs/<ns>/<deployment>/<yyyy-mm-dd>/<hh>/<unix-ms>-<pid>-<seq>.parquet
     predictions/<ns>/<deployment>/<run>/part-<n>.parquet, manifest.json
     bundles/<ns>/<deployment>/<run>/bundle.tar.gz
@@ -50,6 +50,11 @@ def ingest_validation(namespace: str, name: str, run: str) -> str:
     return f"{dataset_prefix(namespace, name)}{RUNS}/{run}-validation.json"
 
 
+def models_prefix(namespace: str) -> str:
+    """Every model of a namespace: ``models/<ns>/<name>/...``."""
+    return f"models/{namespace}/"
+
+
 def model_prefix(namespace: str, name: str) -> str:
     return f"models/{namespace}/{name}/"
 
@@ -65,12 +70,31 @@ def model_version_of(namespace: str, name: str, key: str) -> int | None:
     return int(head) if tail == CARD and head.isdigit() else None
 
 
+def model_card_of(namespace: str, key: str) -> tuple[str, int] | None:
+    """The model and version whose card ``key`` is (``key`` under ``models_prefix``), else None."""
+    if not key.startswith(models_prefix(namespace)):
+        return None
+    name = key.removeprefix(models_prefix(namespace)).partition("/")[0]
+    version = model_version_of(namespace, name, key) if name else None
+    return None if version is None else (name, version)
+
+
 def model_promoted(namespace: str, name: str) -> str:
     return f"{model_prefix(namespace, name)}promoted.json"
 
 
 def training_report(namespace: str, model: str, run: str) -> str:
     return f"{model_prefix(namespace, model)}{RUNS}/{run}.json"
+
+
+def progress_of(report: str) -> str:
+    """Where a run whose outcome goes to ``report`` says how far it has got."""
+    return f"{report.removesuffix('.json')}.progress.json"
+
+
+def training_progress(namespace: str, model: str, run: str) -> str:
+    """The epoch a training run has reached."""
+    return progress_of(training_report(namespace, model, run))
 
 
 def log_partition(namespace: str, deployment: str, when: datetime) -> str:

@@ -1,5 +1,8 @@
 """The ``lathe`` command: ``lathe operator`` runs the operator, ``lathe crds`` writes the CRDs.
 
+The kubectl plugin's commands (``status``, ``get``, ``promote``, ``models`` ...) are
+``lathe_operator.plugin``'s, the same as ``kubectl lathe``.
+
 The run commands (``ingest``, ``train``, ``score``, ``bundle``) live beside the code they
 run, in ``lathe_pipelines.cli``; ``lathe`` hands them over unparsed.
 """
@@ -53,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if argv and argv[0] in runs.COMMANDS:
         return runs.main(argv)
+    from .plugin import main as plugin
+
+    if argv and argv[0] in plugin.COMMANDS:  # the kubectl plugin's commands, `lathe status` and friends
+        return plugin.main(argv, prog="lathe")
     parser = argparse.ArgumentParser(prog="lathe", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     runs.add_commands(commands)  # listed in --help; their arguments are parsed by lathe_pipelines.cli

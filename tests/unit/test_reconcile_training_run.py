@@ -98,3 +98,12 @@ def test_a_crashed_pipeline_without_a_report_fails_with_its_message() -> None:
     _, started = step(make(), dataset=READY)
     _, crashed = step(started, dataset=READY, pipeline=PipelineView("Failed", message="exit code 1: OOMKilled"))
     assert ready(crashed) == ("False", "PipelineFailed") and "OOMKilled" in crashed.status.conditions[0].message
+
+
+def test_a_running_pipeline_says_which_epoch_it_has_reached() -> None:
+    _, started = step(make(), dataset=READY)
+    seen = PipelineView("Running", progress={"epoch": 3, "epochs": 20, "valAccuracy": 0.9123})
+    plan, running = step(started, dataset=READY, pipeline=seen, now=NOW + timedelta(seconds=10))
+    message = next(c.message for c in running.status.conditions if c.type == "Ready")
+    assert message == "Pipeline run mlp-abcdef12-1 is running: training epoch 3 of 20 (validation accuracy 0.912)"
+    assert plan.submit is None and ready(running) == ("False", "Running")

@@ -8,15 +8,24 @@ from subprocess import Popen
 
 from lathe_core.runs import RunState
 
+from ..config import Config
+
+
+def runs_dir(config: Config) -> Path:
+    """Local runs' logs: ``<LATHE_LOCAL_DIR>/.runs/<namespace>-<run>.log`` (no namespace starts with a dot)."""
+    return Path(config.local_dir) / ".runs"
+
 
 class LocalProcesses:
     """A process table. A restarted operator forgets it; callers make reruns harmless (reports, content addresses)."""
 
     def __init__(self, work: Path | None = None) -> None:
         self.work = work or Path(tempfile.mkdtemp(prefix="lathe-runs-"))
+        self.work.mkdir(parents=True, exist_ok=True)
         self.runs: dict[str, tuple[Popen[bytes], Path]] = {}
 
     def path(self, key: str, suffix: str) -> Path:
+        """``key`` is ``<namespace>/<run>``."""
         return self.work / f"{key.replace('/', '-')}.{suffix}"
 
     def start(self, key: str, argv: list[str], env: dict[str, str]) -> bool:

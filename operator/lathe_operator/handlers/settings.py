@@ -20,11 +20,12 @@ from ..backends.kube import KubeClient
 from ..backends.pipelines_job import JobPipelines
 from ..backends.pipelines_kfp import KfpPipelines
 from ..backends.pipelines_local import LocalPipelines
-from ..backends.processes import LocalProcesses
+from ..backends.processes import LocalProcesses, runs_dir
 from ..backends.serving_local import LocalServing
 from ..config import Config
 from ..reconcile import jobs, pods
 from .apply import Looks
+from .views import StoreFacts
 
 PREFIX = "lathe.dev"
 
@@ -55,9 +56,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.config = config = Config.from_env()
     memo.kube = KubeClient.from_environment()
     memo.store = open_store(config.store)
-    memo.processes = processes = LocalProcesses()
+    memo.processes = processes = LocalProcesses(runs_dir(config))  # logs where `lathe logs` finds them
     memo.locks, memo.locks_guard = {}, threading.Lock()  # one reconcile at a time per object (apply.exclusive)
     memo.looks = Looks()
+    memo.store_facts = StoreFacts()  # manifests' and model cards' contents, which never change
     memo.drift_gauges = DriftGauges()
     memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **config.store.env()})
     # Local runs are processes of the operator with its environment: only in local mode, never

@@ -8,9 +8,10 @@ from typing import Any
 
 import kopf
 
+from lathe_core import layout
 from lathe_core.registry import ModelRegistry
 from lathe_core.runs import RunState
-from lathe_core.store import StoreError
+from lathe_core.store import StoreError, get_json
 from lathe_pipelines import training
 
 from .. import __version__
@@ -46,8 +47,16 @@ def _pipeline(backend: Any, run: TrainingRun, registry: ModelRegistry) -> RunSta
         return RunState("Done", report, run_id=run.status.run_id, run_url=run.status.run_url)
     state = backend.state(run.namespace, name, run.spec.pipeline.experiment)
     run_id = state.run_id or run.status.run_id
+    progress = {}
+    if state.phase == "Running":  # the epoch it has reached, for people watching
+        progress = get_json(registry.store, layout.training_progress(run.namespace, run.spec.model.name, name)) or {}
     return RunState(
-        state.phase, None, state.message, run_id=run_id, run_url=backend.run_url(run_id) if run_id else None
+        state.phase,
+        None,
+        state.message,
+        run_id=run_id,
+        run_url=backend.run_url(run_id) if run_id else None,
+        progress=progress,
     )
 
 

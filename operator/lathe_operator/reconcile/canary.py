@@ -208,7 +208,7 @@ def step(md: ModelDeployment, state: CanaryStatus, now: datetime, why: str, by: 
         Event(
             "Normal",
             "CanaryStep",
-            f"Version {state.version} passed {state.percent}% and now gets {following[0]}%{_by(by)}: {why}",
+            f"Version {state.version} passed {state.percent}% and now gets {following[0]}%{_by(by, why)}",
         )
     )
     return decision
@@ -224,7 +224,7 @@ def roll_back(md: ModelDeployment, state: CanaryStatus, now: datetime, reason: s
         Event(
             "Warning",
             "CanaryRolledBack",
-            f"Version {state.version} rolled back at {state.percent}%{_by(by)}: {reason}",
+            f"Version {state.version} rolled back at {state.percent}%{_by(by, reason)}",
         )
     )
     return decision
@@ -237,17 +237,16 @@ def entry(
     return HistoryEntry(time=now, action=action, version=version, percent=percent, reason=reason[:REASON_MAX], by=by)
 
 
-def _by(by: str | None) -> str:
-    return f" by hand ({by})" if by else ""
+def _by(by: str | None, why: str) -> str:
+    """How an Event says who decided and why: the analysis's figures, or the person (history keeps both)."""
+    return f" by hand ({by})" if by else f": {why}"
 
 
 def promote(decision: Decision, state: CanaryStatus, now: datetime, why: str, by: str | None = None) -> Decision:
     promoted = state.model_copy(update={"percent": 100, "phase": "Promoted", "since": now})
     decision.canary, decision.traffic, decision.requeue = promoted, [(state.version, 100)], None
     decision.history.append(entry(now, "Promote", state.version, 100, why, by))
-    decision.events.append(
-        Event("Normal", "CanaryPromoted", f"Version {state.version} promoted to 100%{_by(by)}: {why}")
-    )
+    decision.events.append(Event("Normal", "CanaryPromoted", f"Version {state.version} promoted to 100%{_by(by, why)}"))
     return decision
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from lathe_core.runs import RunRequest, RunState
 
-from ..api.v1alpha1.model_deployment import ModelDeployment, StableStatus, TrafficSplit
+from ..api.v1alpha1.model_deployment import CanaryStatus, Figures, Measured, ModelDeployment, StableStatus, TrafficSplit
 from . import canary, manual, offline
 from . import conditions as cond
 from .plan import DatasetView, Observed, Outcome, Plan, transition_events
@@ -118,6 +118,7 @@ def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
 
 def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
     decision = manual.decide(md, observed.now, observed.metrics)
+    decision.canary = _measured(decision.canary, md, observed)
     waiting = decision.waiting
     if observed.metrics_error and waiting:
         waiting = f"waiting for metrics: {observed.metrics_error}"
@@ -140,6 +141,20 @@ def _online(md: ModelDeployment, observed: DeploymentObserved) -> OnlineOutcome:
     return OnlineOutcome(
         verdict, update, list(decision.events), requeue, serve=Serve(decision.traffic, shadow), promote=promote
     )
+
+
+def _measured(state: CanaryStatus | None, md: ModelDeployment, observed: DeploymentObserved) -> CanaryStatus | None:
+    """The canary status with the figures this reconcile read, for people and ``kubectl lathe get md``."""
+    seen = observed.metrics.get(state.version) if state is not None else None
+    if state is None or seen is None:
+        return state
+    stable = observed.metrics.get(canary.stable_version(md))
+    figures = Measured(
+        time=observed.now,
+        candidate=Figures(**vars(seen)),
+        stable=Figures(**vars(stable)) if stable is not None else None,
+    )
+    return state.model_copy(update={"measured": figures})
 
 
 def _stable(md: ModelDeployment, decision: canary.Decision) -> int:

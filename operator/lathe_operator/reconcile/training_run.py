@@ -96,10 +96,22 @@ def _waiting(run: TrainingRun, observed: TrainingRunObserved) -> Outcome:
     return Outcome(verdict, requeue_after=POLL)
 
 
+def _epoch(pipeline: RunState) -> str:
+    """``: training epoch 3 of 20 (validation accuracy 0.912)`` once the train step reports one."""
+    seen = pipeline.progress
+    if not seen.get("epoch") or not seen.get("epochs"):
+        return ""
+    accuracy = seen.get("valAccuracy")
+    figure = f" (validation accuracy {accuracy:.3f})" if isinstance(accuracy, int | float) else ""
+    return f": training epoch {seen['epoch']} of {seen['epochs']}{figure}"
+
+
 def _pipeline(run: TrainingRun, pipeline: RunState, now: datetime) -> Outcome:
     """Where the pipeline run stands, and what its report says once it has ended."""
     if pipeline.phase in ("Absent", "Running"):
-        return Outcome(cond.working("Running", f"Pipeline run {run_name(run)} is running"), requeue_after=POLL)
+        return Outcome(
+            cond.working("Running", f"Pipeline run {run_name(run)} is running{_epoch(pipeline)}"), requeue_after=POLL
+        )
     report = pipeline.report or {}
     finished = report.get("finishedAt")
     update: dict[str, Any] = {

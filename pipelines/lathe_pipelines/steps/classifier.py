@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +88,9 @@ def train(
     hyperparameters: dict[str, Any],
     seed: int,
     device: str | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> Trained:
+    """``on_epoch`` gets each epoch's figures with ``epochs``, the total, as training goes."""
     params = params_for(model_type, hyperparameters)
     seed_everything(seed)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -129,6 +132,8 @@ def train(
         trained.history.append(
             {"epoch": epoch + 1, "trainLoss": train_loss, "valLoss": val_loss, "valAccuracy": val_accuracy}
         )
+        if on_epoch is not None:
+            on_epoch({**trained.history[-1], "epochs": int(params["epochs"])})
     trained.seconds = time.perf_counter() - started
     model.to("cpu").eval()
     return trained

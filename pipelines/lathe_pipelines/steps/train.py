@@ -37,7 +37,15 @@ def run(
     classes = int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
     with reports.failures(report_key, "train"):
         trained = train(
-            data["x_train"], data["y_train"], data["x_val"], data["y_val"], classes, model_type, hyperparameters, seed
+            data["x_train"],
+            data["y_train"],
+            data["x_val"],
+            data["y_val"],
+            classes,
+            model_type,
+            hyperparameters,
+            seed,
+            on_epoch=reports.progress(report_key),
         )
     arch = {
         "features": int(data["x_train"].shape[1]),

@@ -211,6 +211,23 @@ class HistoryEntry(ApiModel):
     )
 
 
+class Figures(ApiModel):
+    """One version's figures over the analysis window."""
+
+    requests: float = Field(ge=0, description="Requests served in the window.")
+    error_rate: float | None = Field(default=None, ge=0, le=1, description="Share of requests that failed.")
+    p99_ms: float | None = Field(default=None, ge=0, description="99th percentile latency in milliseconds.")
+    accuracy: float | None = Field(default=None, ge=0, le=1, description="Live accuracy from feedback.")
+
+
+class Measured(ApiModel):
+    """The last analysis: what Prometheus said about the candidate and the stable version."""
+
+    time: datetime = Field(description="When the figures were read.")
+    candidate: Figures = Field(description="The candidate's figures.")
+    stable: Figures | None = Field(default=None, description="The stable version's figures, if it served any.")
+
+
 class CanaryStatus(ApiModel):
     """Where the canary stands."""
 
@@ -222,6 +239,7 @@ class CanaryStatus(ApiModel):
     baseline: int | None = Field(
         default=None, ge=1, description="The stable version it was compared with: where an undo returns."
     )
+    measured: Measured | None = Field(default=None, description="The figures of the last analysis.")
 
 
 class StableStatus(ApiModel):
