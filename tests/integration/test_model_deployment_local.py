@@ -218,6 +218,8 @@ def test_canary_promotes_on_good_metrics_and_rolls_back_on_injected_errors(
         # The promotion is real: the registry's baseline for the next gate, and the stable version from now on.
         assert ModelRegistry(models["store"], namespace, MODEL).promoted() == 2
         assert promoted["stable"] == {"version": 2, "specVersion": 1}
+        measured = promoted["canary"]["measured"]  # what `kubectl lathe get md` shows against the limits
+        assert measured["candidate"]["requests"] >= 1 and measured["candidate"]["errorRate"] == 0.0
 
         # Version 3 fails inside onnxruntime: its 5xx rate rolls it back to the promoted stable version 2.
         apply(kubectl, namespace, "digits", canary={"version": 3, "steps": [50, 100], "analysis": analysis})

@@ -175,6 +175,8 @@ def test_the_plugin_reads_every_kind_from_cluster_and_store(
     assert listed["items"][0]["status"] == _status(kubectl, namespace, "dataset", "small")
     coloured = plugin("status", "--color=always").stdout
     assert "\x1b[32mTrue" in coloured
+    everywhere = plugin("status", "-A").stdout
+    assert "NAMESPACE" in everywhere and namespace in everywhere
 
     # the registry: versions with figures and gates, one card with its lineage
     models = plugin("models").stdout
@@ -190,6 +192,7 @@ def test_the_plugin_reads_every_kind_from_cluster_and_store(
         "Seed:",
     ):
         assert text in card, card
+    assert yaml.safe_load(plugin("models", "small-clf", "-o", "yaml").stdout)[0]["version"] == 1
     as_json = json.loads(plugin("models", "small-clf", "1", "-o", "json").stdout)
     assert as_json["dataset"]["version"] == first and as_json["run"]["trainingRun"] == "small-mlp"
     assert as_json["sha256"] == _status(kubectl, namespace, "trainingrun", "small-mlp")["model"]["sha256"]
