@@ -17,6 +17,12 @@ from .store import ObjectStore, dumps, get_json
 CARD, ONNX = layout.CARD, layout.ONNX
 
 
+def registered(store: ObjectStore, namespace: str) -> list[tuple[str, int]]:
+    """Every registered model version of a namespace, as (model, version), from one listing."""
+    found = (layout.model_card_of(namespace, key) for key in store.list(layout.models_prefix(namespace)))
+    return sorted(card for card in found if card is not None)
+
+
 class ModelRegistry:
     def __init__(self, store: ObjectStore, namespace: str, name: str) -> None:
         self.store, self.namespace, self.name = store, namespace, name

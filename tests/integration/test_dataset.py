@@ -15,6 +15,7 @@ import yaml
 from minio import Minio
 
 from lathe_core.datasets import DatasetVersions
+from lathe_core.registry import ModelRegistry
 from lathe_core.store_s3 import S3Store
 from lathe_pipelines.sample_data import digits
 from tests.conftest import ROOT, eventually, load_yaml
@@ -237,6 +238,28 @@ def test_delete_on_removal_removes_stored_versions(
     assert len(stored_versions(s3, namespace)) == 1
     kubectl.run("delete", "dataset", "digits", "-n", namespace, "--timeout=60s")
     assert stored_versions(s3, namespace) == []
+
+
+def test_retention_keeps_the_version_a_registered_model_was_trained_on(
+    kubectl: Kubectl, namespace: str, raw: Any, operator: Any, s3: S3Server
+) -> None:
+    frame = digits()
+    raw(frame.iloc[:1200])
+    operator()
+    spec = {"refresh": {"interval": "4s"}, "retention": {"keep": 1}}
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket, **spec))
+    eventually(lambda: ready(kubectl, namespace) == ("True", "Published"), timeout=120)
+    first = status(kubectl, namespace)["currentVersion"]
+    store = S3Store(s3.endpoint, s3.access_key, s3.secret_key, f"lathe-{namespace}")
+    card = {"run": {"id": "digits-mlp-1"}, "dataset": {"name": "digits", "version": first}}
+    ModelRegistry(store, namespace, "digits-mlp").register(b"onnx", card)  # its TrainingRun is gone
+    for rows in (1300, 1400):  # two newer versions: the middle one is the only one retention may delete
+        raw(frame.iloc[:rows])
+        eventually(lambda rows=rows: status(kubectl, namespace).get("rows") == rows, timeout=120)
+    third = status(kubectl, namespace)["currentVersion"]
+    eventually(lambda: sorted(stored_versions(s3, namespace)) == sorted([first, third]), timeout=60)
+    events = kubectl.get("events", "-n", namespace, "--field-selector", "involvedObject.name=digits")["items"]
+    assert "DeletedVersion" in {e["reason"] for e in events}
 
 
 def test_unreachable_store_is_reported(

@@ -128,7 +128,8 @@ def test_retention_deletes_old_unreferenced_versions_only() -> None:
     history = [{"version": v, "time": NOW.isoformat(), "rows": 1, "validation": "Passed"} for v in (V3, V2, V1)]
     dataset = make({"currentVersion": V3, "history": history}, retention={"keep": 1})
     _, running = step(dataset, RunObservation("Absent"))
-    plan, _ = step(running, report("Published", V4), stored_versions=[V1, V2, V3, V4], referenced={V1})
+    created = {v: NOW - timedelta(minutes=m) for v, m in ((V1, 3), (V2, 2), (V3, 1), (V4, 0))}
+    plan, _ = step(running, report("Published", V4), stored_versions=[V1, V2, V3, V4], created=created, referenced={V1})
     assert plan.delete_versions == [V2, V3]
     assert [e.reason for e in plan.events if e.reason == "DeletedVersion"] == ["DeletedVersion"] * 2
 

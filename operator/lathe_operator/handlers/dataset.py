@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
+from lathe_core import layout
 from lathe_core.datasets import DatasetVersions
+from lathe_core.registry import ModelRegistry, registered
 from lathe_core.runs import RunState
-from lathe_core.store import StoreError
+from lathe_core.store import ObjectNotFound, StoreError
 
 from ..api.v1alpha1 import GROUP, VERSION, Dataset
 from ..backends.executors import MissingInput
@@ -40,17 +43,51 @@ def _referenced(memo: kopf.Memo, dataset: Dataset) -> set[str]:
     return used
 
 
+def _trained_on(memo: kopf.Memo, dataset: Dataset) -> set[str]:
+    """Versions of this Dataset that registered models were trained on: their cards' lineage outlives the
+    TrainingRuns that wrote them."""
+
+    def lineage(card: tuple[str, int]) -> tuple[str, str] | None:
+        try:
+            ref = ModelRegistry(memo.store, dataset.namespace, card[0]).card(card[1]).get("dataset") or {}
+        except ObjectNotFound:  # deleted since it was listed
+            return None
+        return (str(ref["name"]), str(ref["version"])) if ref.get("name") and ref.get("version") else None
+
+    scope = layout.models_prefix(dataset.namespace)
+    names = memo.store_facts.read(scope, registered(memo.store, dataset.namespace), lineage).values()
+    return {version for name, version in filter(None, names) if name == dataset.name}
+
+
+def _created(memo: kopf.Memo, versions: DatasetVersions, stored: list[str]) -> dict[str, datetime]:
+    """When each stored version was published, from its manifest's createdAt."""
+
+    def created_at(version: str) -> datetime | None:
+        try:
+            moment = datetime.fromisoformat(str(versions.manifest(version)["createdAt"]))
+        except (ObjectNotFound, KeyError, ValueError):  # deleted since it was listed, or undated: kept
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    found = memo.store_facts.read(versions.prefix, stored, created_at)
+    return {version: moment for version, moment in found.items() if moment is not None}
+
+
 def _observe(memo: kopf.Memo, dataset: Dataset, versions: DatasetVersions) -> reconcile.DatasetObserved:
     moment = now()
     run, _ = reconcile.current_run(dataset, moment)
     report = versions.report(run)
     if report is None:
         return reconcile.DatasetObserved(now=moment, run=memo.executor.state(dataset.namespace, run))
+    stored = versions.versions()
+    if len(stored) <= dataset.spec.retention.keep:  # nothing to delete: no manifests or cards to read
+        return reconcile.DatasetObserved(now=moment, run=RunState("Done", report), stored_versions=stored)
     return reconcile.DatasetObserved(
         now=moment,
         run=RunState("Done", report),
-        stored_versions=versions.versions(),
-        referenced=_referenced(memo, dataset),
+        stored_versions=stored,
+        created=_created(memo, versions, stored),
+        referenced=_referenced(memo, dataset) | _trained_on(memo, dataset),
     )
 
 
@@ -107,6 +144,7 @@ def poll_dataset(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: lo
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 def forget_dataset(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     forget(memo, body.metadata.uid)
+    memo.store_facts.forget(layout.dataset_prefix(body.metadata.namespace, body.metadata.name))
 
 
 @kopf.on.delete(

@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
 import kopf
 
 from ..api.v1alpha1 import GROUP, VERSION
 from ..reconcile.plan import DatasetView
+
+K, V = TypeVar("K"), TypeVar("V")
+
+
+class StoreFacts:
+    """What immutable store objects say (a version's manifest, a model card), remembered between reconciles.
+
+    Manifests and cards never change once written, so a timer that looks at them reads each
+    one once. Each scope keeps only the keys of its latest listing, so memory stays bounded by
+    what is stored. Thread-safe: kopf runs sync handlers in threads.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, dict[Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    def read(self, scope: str, keys: Iterable[K], fetch: Callable[[K], V]) -> dict[K, V]:
+        """``fetch(key)`` for each of ``keys``, from memory when read before under ``scope``."""
+        with self._lock:
+            known = self._known.get(scope, {})
+        found = {key: known[key] if key in known else fetch(key) for key in keys}
+        with self._lock:
+            self._known[scope] = found
+        return found
+
+    def forget(self, scope: str) -> None:
+        with self._lock:
+            self._known.pop(scope, None)
 
 
 def dataset_view(memo: kopf.Memo, namespace: str, name: str) -> DatasetView:

@@ -30,7 +30,9 @@ HISTORY = 20
 class DatasetObserved(Observed):
     run: RunState = RunState("Absent")  # the current run: its report when it wrote one, else the executor's view
     stored_versions: list[str] | None = None  # published versions in the store, when listed
-    referenced: set[str] = field(default_factory=set)  # versions TrainingRuns/ModelDeployments use
+    created: dict[str, datetime] = field(default_factory=dict)  # stored version -> its manifest's createdAt
+    # versions TrainingRuns, batch ModelDeployments and DriftMonitors use or registered models were trained on
+    referenced: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -164,7 +166,7 @@ def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
     conditions = cond.standard(status.conditions, verdict, generation=dataset.generation, now=now)
     update.update(conditions=conditions, phase=cond.phase(conditions))
     new_status = status.model_copy(update=update)
-    deletions = _retention(dataset, new_status.history, new_status.current_version, observed)
+    deletions = _retention(dataset, new_status.current_version, observed)
     if start is not None:
         events.append(Event("Normal", "StartedIngest", f"Started ingest run {name}"))
     events += transition_events(status.conditions, conditions)
@@ -190,17 +192,19 @@ def _history(history: list[VersionRecord], report: dict[str, Any], verdict: str,
     return [entry, *history][:HISTORY]
 
 
-def _retention(
-    dataset: Dataset, history: list[VersionRecord], current: str | None, observed: DatasetObserved
-) -> list[str]:
-    """Published versions beyond the newest ``keep`` that nothing references."""
-    if observed.stored_versions is None:
+def _retention(dataset: Dataset, current: str | None, observed: DatasetObserved) -> list[str]:
+    """Stored versions older than the newest ``keep`` by their manifests' createdAt that nothing references.
+
+    Ranked from the store, not ``status.history``: history is capped and holds failed validations.
+    A version without a known createdAt, or tied with the ``keep``-th newest (createdAt has whole
+    seconds), is kept: retention deletes only what it can rank as old.
+    """
+    stored, keep = observed.stored_versions, dataset.spec.retention.keep
+    if stored is None or len(stored) <= keep:
         return []
-    newest = []
-    for record in history:
-        if record.validation == "Passed" and record.version not in newest:
-            newest.append(record.version)
-    keep = set(newest[: dataset.spec.retention.keep]) | observed.referenced | ({current} if current else set())
-    if len(observed.stored_versions) <= dataset.spec.retention.keep:
+    dated = sorted((observed.created[v] for v in stored if v in observed.created), reverse=True)
+    if len(dated) <= keep:
         return []
-    return sorted(v for v in observed.stored_versions if v not in keep)
+    cutoff = dated[keep - 1]
+    kept = observed.referenced | ({current} if current else set())
+    return sorted(v for v in stored if v not in kept and v in observed.created and observed.created[v] < cutoff)
