@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import io
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -187,6 +189,17 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     trained = kubectl.get("trainingrun", "digits-mlp-2", "-n", namespace)["status"]
     assert trained["model"]["version"] == 2, trained
     print(f"{time.monotonic() - started:.0f}s: training in a Job pod done")
+    for kind, name, said in (("tr", "digits-mlp-2", "lathe-training"), ("ds", "digits", "Published")):
+        logs = subprocess.run(  # `kubectl lathe logs`: the Job's pod
+            [sys.executable, "-m", "lathe_operator.plugin.main", "logs", kind, name, "-n", namespace]
+            + ["--kubeconfig", str(control_plane.kubeconfig)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert logs.returncode == 0 and "==> pod/" in logs.stdout and said in logs.stdout, (
+            logs.stdout[-2000:] + logs.stderr
+        )
     online["spec"]["canary"] = {
         "version": 2,
         "steps": [50, 100],
