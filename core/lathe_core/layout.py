@@ -2,7 +2,7 @@
 
     datasets/<ns>/<name>/<hex>/data.parquet, profile.json, validation.json, manifest.json
     datasets/<ns>/<name>/runs/<run>.json, <run>-validation.json   # each ingest run's outcome
-    models/<ns>/<name>/<version>/model.onnx, model.json             # model.json: the card and lineage
+    models/<ns>/<name>/<version>/claim.json, model.onnx, model.json # claim: the run that took the number; model.json: the card
     models/<ns>/<name>/promoted.json                                # the version serving as the baseline
     models/<ns>/<name>/runs/<run>.json, <run>.progress.json         # each training run's outcome, its epoch
     logs/<ns>/<deployment>/<yyyy-mm-dd>/<hh>/<unix-ms>-<pid>-<seq>.parquet
@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 
 DATA, PROFILE, VALIDATION, MANIFEST = "data.parquet", "profile.json", "validation.json", "manifest.json"
-CARD, ONNX = "model.json", "model.onnx"
+CARD, ONNX, CLAIM = "model.json", "model.onnx", "claim.json"
 RUNS = "runs"
 
 
@@ -64,10 +64,10 @@ def model_file(namespace: str, name: str, version: int, file: str = "") -> str:
     return f"{model_prefix(namespace, name)}{version}/{file}"
 
 
-def model_version_of(namespace: str, name: str, key: str) -> int | None:
-    """The version whose card ``key`` is, else None."""
+def model_version_of(namespace: str, name: str, key: str, file: str = CARD) -> int | None:
+    """The version whose card (or another ``file``) ``key`` is, else None."""
     head, _, tail = key.removeprefix(model_prefix(namespace, name)).partition("/")
-    return int(head) if tail == CARD and head.isdigit() else None
+    return int(head) if tail == file and head.isdigit() else None
 
 
 def model_card_of(namespace: str, key: str) -> tuple[str, int] | None:
@@ -146,11 +146,16 @@ def drift_page(namespace: str, monitor: str, run: str) -> str:
     return f"{drift_reports(namespace, monitor)}{run}.html"
 
 
+def retrain_prefix(namespace: str) -> str:
+    """A namespace's retrain data: the one place in the store its Datasets may read without their own keys."""
+    return f"retrain/{namespace}/"
+
+
 def retrain_data(namespace: str, monitor: str, run: str) -> str:
     """A retrain's training data: labelled logged traffic merged with the served model's training data."""
-    return f"retrain/{namespace}/{monitor}/{run}.parquet"
+    return f"{retrain_prefix(namespace)}{monitor}/{run}.parquet"
 
 
 def retrain_report(namespace: str, monitor: str, run: str) -> str:
     """The outcome of the run that wrote a retrain's data, which the operator reads."""
-    return f"retrain/{namespace}/{monitor}/{run}.json"
+    return f"{retrain_prefix(namespace)}{monitor}/{run}.json"

@@ -1,7 +1,9 @@
 """The model registry in the object store, in domain words (keys from ``layout``).
 
 Versions are integers, monotonic and immutable; model.json is written last. Registering
-the same training run twice returns the version it already has.
+the same training run twice returns the version it already has. A run takes its number by
+creating ``claim.json`` (a conditional write), so two runs finishing together never share
+one; a number claimed by a run that died before its card stays unused, or is its own again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from . import layout
 from .runs import read_report
 from .store import ObjectStore, dumps, get_json
 
-CARD, ONNX = layout.CARD, layout.ONNX
+CARD, ONNX, CLAIM = layout.CARD, layout.ONNX, layout.CLAIM
+ATTEMPTS = 100
 
 
 def registered(store: ObjectStore, namespace: str) -> list[tuple[str, int]]:
@@ -56,10 +59,11 @@ class ModelRegistry:
 
     def register(self, onnx: bytes, card: dict[str, Any]) -> tuple[int, str]:
         """Store model.onnx and its card as the next version; idempotent per ``card['run']['id']``."""
-        existing = self.find_run(card["run"]["id"])
+        run = card["run"]["id"]
+        existing = self.find_run(run)
         if existing is not None:
             return existing, self.card(existing)["sha256"]
-        version = (self.versions() or [0])[-1] + 1
+        version = self._claim(run)
         digest = hashlib.sha256(onnx).hexdigest()
         self.store.put(self.key(version, ONNX), onnx)
         self.store.put(
@@ -67,6 +71,21 @@ class ModelRegistry:
             dumps({**card, "version": version, "sha256": digest, "uri": self.key(version, ONNX)}),
         )
         return version, digest
+
+    def _claim(self, run: str) -> int:
+        """The number ``run`` holds: one it claimed before its card was written, else the next free one."""
+        keys = self.store.list(self.prefix)
+        claimed = {v for k in keys if (v := layout.model_version_of(self.namespace, self.name, k, CLAIM))}
+        carded = {v for k in keys if (v := layout.model_version_of(self.namespace, self.name, k))}
+        for version in sorted(claimed - carded):  # a run that died between its claim and its card
+            if (get_json(self.store, self.key(version, CLAIM)) or {}).get("run") == run:
+                return version
+        version = max(claimed | carded | {0})
+        for _ in range(ATTEMPTS):
+            version += 1
+            if self.store.create(self.key(version, CLAIM), dumps({"run": run})):
+                return version
+        raise RuntimeError(f"model {self.prefix}: no free version after {ATTEMPTS} tries")
 
     def onnx(self, version: int) -> bytes:
         """model.onnx, refused when its checksum does not match the card."""

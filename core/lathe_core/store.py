@@ -35,6 +35,11 @@ class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> None:
         """Write an object; readers see all of it or none of it."""
 
+    def create(self, key: str, data: bytes) -> bool:
+        """Write an object only if there is none under ``key``, atomically: False when one exists (nothing is written).
+
+        What claims a name among racing writers (S3 ``If-None-Match: *``; a hard link locally)."""
+
     def get(self, key: str) -> bytes:
         """Read an object; ObjectNotFound when absent."""
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lathe_core.registry import ModelRegistry
 from lathe_core.store import ObjectNotFound, ObjectStore, StoreAccessDenied, StoreUnavailable
 from lathe_core.store_local import LocalStore
 from lathe_core.store_s3 import S3Store
@@ -48,3 +52,55 @@ def test_s3_wrong_credentials_and_unreachable_endpoint(s3: S3Server) -> None:
         S3Store(s3.endpoint, s3.access_key, "wrong", "denied").put("k", b"v")
     with pytest.raises(StoreUnavailable):
         S3Store("127.0.0.1:1", "a", "b", "down").get("k")
+
+
+def test_create_writes_only_what_is_absent(store: ObjectStore) -> None:
+    assert store.create("models/ns/m/1/claim.json", b"first") is True
+    assert store.create("models/ns/m/1/claim.json", b"second") is False  # taken: nothing overwritten
+    assert store.get("models/ns/m/1/claim.json") == b"first"
+    assert store.list("models/ns/m/") == ["models/ns/m/1/claim.json"]
+
+
+def test_racing_registrations_never_share_a_version(store: ObjectStore) -> None:
+    """Eight training runs of one model register at once, each having listed the same versions: each gets its own."""
+    racers = 8
+    barrier = threading.Barrier(racers)
+
+    class Racing:  # every racer has listed before any of them writes: all compute the same next version
+        def __init__(self, inner: ObjectStore) -> None:
+            self.inner, self.calls = inner, 0
+
+        def list(self, prefix: str) -> list[str]:
+            found = self.inner.list(prefix)
+            self.calls += 1
+            if self.calls == 2:  # the listing the next version is computed from
+                barrier.wait(timeout=30)
+            return found
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    ModelRegistry(store, "ns", "m").register(b"onnx-0", {"run": {"id": "run-0"}})
+
+    def register(i: int) -> tuple[int, str]:
+        return ModelRegistry(Racing(store), "ns", "m").register(f"onnx-{i}".encode(), {"run": {"id": f"run-{i}"}})
+
+    with ThreadPoolExecutor(racers) as pool:
+        results = list(pool.map(register, range(1, racers + 1)))
+    versions = [v for v, _ in results]
+    assert sorted(versions) == list(range(2, racers + 2)), versions
+    registry = ModelRegistry(store, "ns", "m")
+    for i, (version, digest) in enumerate(results, start=1):
+        card = registry.card(version)
+        assert card["run"]["id"] == f"run-{i}" and registry.onnx(version) == f"onnx-{i}".encode()
+        assert card["sha256"] == digest
+    # a run registering again gets its version back, also after a crash between its claim and its card
+    assert registry.register(b"onnx-3", {"run": {"id": "run-3"}})[0] == versions[2]
+
+
+def test_a_run_that_died_after_its_claim_takes_its_number_back(store: ObjectStore) -> None:
+    registry = ModelRegistry(store, "ns", "m")
+    assert store.create(registry.key(1, "claim.json"), b'{"run": "run-a"}')  # then the run died
+    assert registry.register(b"b", {"run": {"id": "run-b"}})[0] == 2  # 1 is taken: skipped
+    assert registry.register(b"a", {"run": {"id": "run-a"}})[0] == 1  # its own again
+    assert registry.versions() == [1, 2] and registry.onnx(1) == b"a"
