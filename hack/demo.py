@@ -121,7 +121,8 @@ def main() -> int:
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "store-creds"},
+            # opted in: Lathe reads a Dataset source's keys only from Secrets with this label
+            "metadata": {"name": "store-creds", "labels": {"lathe.dev/credentials": "true"}},
             "data": {
                 "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
                 "secretKey": base64.b64encode(s3.secret_key.encode()).decode(),

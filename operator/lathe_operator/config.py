@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from typing import Literal
 
 from lathe_core.settings import StoreSettings
+
+ENDPOINT = re.compile(r"^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$")  # as a Dataset's spec.source.endpoint
+
+
+def source_endpoints(value: str) -> tuple[str, ...]:
+    """``LATHE_SOURCE_ENDPOINTS``: comma-separated host:port entries, lower-cased; empty entries are ignored."""
+    entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
+    for entry in entries:
+        if not ENDPOINT.match(entry):
+            raise ValueError(f"LATHE_SOURCE_ENDPOINTS entries must be host or host:port, not {entry!r}")
+    return entries
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,8 @@ class Config:
     prometheus_url: str = ""  # canary analysis queries it, e.g. http://prometheus-operated.monitoring.svc:9090
     request_logger_url: str = ""  # Seldon's request logger target (a Lathe log sink or any CloudEvents receiver)
     local_dir: str = ""  # local mode: model servers' folders; a fixed place so a restarted operator finds them
+    # S3 endpoints a Dataset's source may name besides the store's own (reconcile.sources)
+    source_endpoints: tuple[str, ...] = ()
     store: StoreSettings = StoreSettings()
 
     @classmethod
@@ -61,5 +75,6 @@ class Config:
             canary_metrics="seldon" if env.get("LATHE_CANARY_METRICS") == "seldon" else "lathe",
             request_logger_url=env.get("LATHE_REQUEST_LOGGER_URL", ""),
             local_dir=env.get("LATHE_LOCAL_DIR") or os.path.join(tempfile.gettempdir(), f"lathe-local-{os.getuid()}"),
+            source_endpoints=source_endpoints(env.get("LATHE_SOURCE_ENDPOINTS", "")),
             store=store,
         )

@@ -48,19 +48,33 @@ def test_renders_operator_with_all_namespaces_by_default() -> None:
     assert env["LATHE_SERVING"]["value"] == "seldon" and env["LATHE_PROMETHEUS_URL"]["value"].startswith("http://")
     rules = next(r for r in docs[("ClusterRole", "lathe")]["rules"] if "machinelearning.seldon.io" in r["apiGroups"])
     assert {"create", "update", "get"} <= set(rules["verbs"])  # the operator replaces (PUT) its graphs
-    granted = {res for r in docs[("ClusterRole", "lathe")]["rules"] for res in r["resources"]}
-    assert "secrets" not in granted  # Job runs read their credentials through the kubelet, not the operator
+    # Secrets: get only, to check a Dataset's credentials Secret for its opt-in label (read as metadata only)
+    secrets = [r for r in docs[("ClusterRole", "lathe")]["rules"] if "secrets" in r["resources"]]
+    assert [(r["resources"], r["verbs"]) for r in secrets] == [(["secrets"], ["get"])]
+    assert env["LATHE_SOURCE_ENDPOINTS"]["value"] == ""  # the store's endpoint only
 
 
-def test_rbac_is_a_role_per_watched_namespace_and_secrets_only_for_local_runs() -> None:
-    docs = render("--set", "watchNamespaces={team-a,team-b}", "--set", "executor=local")
-    roles = {(d["kind"], d["metadata"].get("namespace")): d for d in docs if d["kind"] in ("Role", "RoleBinding")}
-    assert set(roles) == {(k, ns) for k in ("Role", "RoleBinding") for ns in ("team-a", "team-b")}
-    cluster = [d for d in docs if d["kind"] == "ClusterRole"]
-    assert [d["metadata"]["name"] for d in cluster] == ["lathe-discovery"]  # nothing namespaced cluster-wide
-    assert {res for r in cluster[0]["rules"] for res in r["resources"]} == {"customresourcedefinitions", "namespaces"}
-    rules = roles[("Role", "team-a")]["rules"]
-    assert any(r["resources"] == ["secrets"] and r["verbs"] == ["get"] for r in rules)
+def test_rbac_is_a_role_per_watched_namespace_with_secret_reads_there_only() -> None:
+    for executor in ("job", "local"):
+        docs = render("--set", "watchNamespaces={team-a,team-b}", "--set", f"executor={executor}")
+        roles = {(d["kind"], d["metadata"].get("namespace")): d for d in docs if d["kind"] in ("Role", "RoleBinding")}
+        assert set(roles) == {(k, ns) for k in ("Role", "RoleBinding") for ns in ("team-a", "team-b")}
+        cluster = [d for d in docs if d["kind"] == "ClusterRole"]
+        assert [d["metadata"]["name"] for d in cluster] == ["lathe-discovery"]  # nothing namespaced cluster-wide
+        granted = {res for r in cluster[0]["rules"] for res in r["resources"]}
+        assert granted == {"customresourcedefinitions", "namespaces"}
+        for namespace in ("team-a", "team-b"):
+            rules = roles[("Role", namespace)]["rules"]
+            assert [r["verbs"] for r in rules if "secrets" in r["resources"]] == [["get"]]
+
+
+def test_allowed_source_endpoints_reach_the_operator_and_are_checked() -> None:
+    docs = render("--set", "sources.allowedEndpoints={s3.eu-west-1.amazonaws.com:443,minio.data.svc:9000}")
+    container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["LATHE_SOURCE_ENDPOINTS"] == "s3.eu-west-1.amazonaws.com:443,minio.data.svc:9000"
+    result = run_helm("template", "lathe", str(CHART), "--set", "sources.allowedEndpoints={https://x}", check=False)
+    assert result.returncode != 0 and "at '/sources/allowedEndpoints/0'" in result.stderr, result.stderr
 
 
 def test_watch_namespaces_service_monitor_and_alerts() -> None:

@@ -1,15 +1,17 @@
 """The scenario in a real cluster: `helm install` with run Jobs, the KFP backend and serving from pods.
 
-The operator runs as a pod under the chart's RBAC (a Role in the watched namespace, no Secret
-reads), in namespaces that enforce the restricted Pod Security Standard. A Dataset's ingest
-Job pod reads the source from the S3 server and publishes a version; a TrainingRun goes to
-the KFP API (the fake, at the node's address), whose controller the test plays by executing
-the submitted run; a second TrainingRun trains in a Job pod of the pipelines image (the job
-backend); a batch and an edge ModelDeployment run as Job pods; an online one serves the
-first model from a pod, and the second run's model is promoted as a canary from what a
-real Prometheus scraped from the model server pods (found through the API, as the chart's
-PodMonitor selects them). A Dataset whose credentials Secret is missing ends in a
-condition with the pod's reason, and the operator's ServiceAccount cannot read Secrets.
+The operator runs as a pod under the chart's RBAC (a Role in the watched namespace, whose
+Secrets it may only get, and reads as metadata), in namespaces that enforce the restricted Pod
+Security Standard. A Dataset's ingest Job pod reads the source from the S3 server and publishes
+a version; a TrainingRun goes to the KFP API (the fake, at the node's address), whose controller
+the test plays by executing the submitted run; a second TrainingRun trains in a Job pod of the
+pipelines image (the job backend); a batch and an edge ModelDeployment run as Job pods; an
+online one serves the first model from a pod, and the second run's model is promoted as a canary
+from what a real Prometheus scraped from the model server pods (found through the API, as the
+chart's PodMonitor selects them). A Dataset whose credentials Secret is missing or not labelled
+lathe.dev/credentials=true ends in a condition before any Job starts; one whose Secret lacks a
+key ends with the pod's reason; the operator's ServiceAccount can get Secrets in the watched
+namespace only.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
         "create", "secret", "generic", "store-creds", "-n", namespace,
         f"--from-literal=accessKey={reachable_s3.access_key}", f"--from-literal=secretKey={reachable_s3.secret_key}",
     )  # fmt: skip
+    kubectl.run("label", "secret", "store-creds", "-n", namespace, "lathe.dev/credentials=true")  # opts in
     started = time.monotonic()
     jobs = node.load(images("build-images.sh", "jobs")["jobs"])
     pipelines = node.load(images("build-images.sh", "pipelines")["pipelines"])
@@ -243,24 +246,41 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     assert components().keys() == {"ingest", "batch", "edge", "train", "drift"}, components()
 
     print(f"{time.monotonic() - started:.0f}s: drift check done")
-    # Bad input: a Secret that is not there ends the run with the pod's reason.
-    broken = yaml.safe_load(dataset(f"raw-{namespace}"))
-    broken["metadata"]["name"] = "broken"
-    broken["spec"]["source"]["credentialsSecret"] = {"name": "not-there"}
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(broken))
+    # Bad input: a Secret that is not there, or does not opt in, starts nothing (the operator got its
+    # metadata under the chart's RBAC); a labelled one without a key ends the run with the pod's reason.
+    kubectl.run("create", "secret", "generic", "plain-creds", "-n", namespace, "--from-literal=accessKey=a")
+    kubectl.run("create", "secret", "generic", "no-keys", "-n", namespace, "--from-literal=accessKey=a")
+    kubectl.run("label", "secret", "no-keys", "-n", namespace, "lathe.dev/credentials=true")
+    cases = {"missing": "not-there", "unlabelled": "plain-creds", "broken": "no-keys"}
+    for name, secret in cases.items():
+        bad = yaml.safe_load(dataset(f"raw-{namespace}"))
+        bad["metadata"]["name"] = name
+        bad["spec"]["source"]["credentialsSecret"] = {"name": secret}
+        kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(bad))
+    for name, reason in (("missing", "CredentialsNotFound"), ("unlabelled", "CredentialsNotAllowed")):
+        refused = eventually(
+            lambda name=name, reason=reason: (
+                (c := condition(kubectl, "dataset", name, namespace)).get("reason") == reason and c
+            ),
+            timeout=120,
+        )
+        assert cases[name] in refused["message"], refused
+        assert kubectl.get("jobs", "-n", namespace, "-l", f"lathe.dev/dataset={name}")["items"] == []
     failed = eventually(
         lambda: (c := condition(kubectl, "dataset", "broken", namespace)).get("reason") == "IngestFailed" and c,
         timeout=180,
     )
-    assert "CreateContainerConfigError" in failed["message"] and "not-there" in failed["message"], failed
+    assert "CreateContainerConfigError" in failed["message"] and "no-keys" in failed["message"], failed
 
     # The operator's identity: what it needs here, nothing outside it.
     account = f"system:serviceaccount:{system}:lathe"
     allowed = {
         ("create", "jobs", namespace): "yes",
         ("update", "deployments", namespace): "yes",
-        ("get", "secrets", namespace): "no",
+        ("get", "secrets", namespace): "yes",  # a Dataset's credentials Secret, read as metadata only
+        ("list", "secrets", namespace): "no",
         ("get", "secrets", system): "no",
+        ("get", "secrets", "kube-system"): "no",
         ("create", "jobs", system): "no",
         ("list", "pods", "kube-system"): "no",
     }

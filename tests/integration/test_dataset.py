@@ -1,10 +1,13 @@
-"""Dataset end to end: the operator ingests from the real S3 server, versions, refuses bad data, survives restarts."""
+"""Dataset end to end: the operator ingests from the real S3 server, versions, refuses bad data and sources
+outside its rules, survives restarts."""
 
 from __future__ import annotations
 
 import base64
+import http.server
 import io
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +15,14 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from kubernetes import client as kube_client
+from kubernetes.dynamic import DynamicClient
 from minio import Minio
 
 from lathe_core.datasets import DatasetVersions
 from lathe_core.registry import ModelRegistry
 from lathe_core.store_s3 import S3Store
+from lathe_operator.backends.kube import METADATA_ONLY, KubeClient
 from lathe_pipelines.sample_data import digits
 from tests.conftest import ROOT, eventually, load_yaml
 from tests.integration.conftest import Kubectl, OperatorProcess
@@ -28,14 +34,14 @@ EXAMPLE = load_yaml(ROOT / "examples/01-dataset/dataset.yaml")
 
 @pytest.fixture
 def raw(s3: S3Server, namespace: str, kubectl: Kubectl) -> Iterator[Any]:
-    """Upload a CSV to s3://raw-<ns>/digits/digits.csv; the store-creds Secret holds the S3 keys."""
+    """Upload a CSV to s3://raw-<ns>/digits/digits.csv; the store-creds Secret holds the S3 keys and opts in."""
     client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
     bucket = f"raw-{namespace}"
     client.make_bucket(bucket)
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "store-creds"},
+        "metadata": {"name": "store-creds", "labels": {"lathe.dev/credentials": "true"}},
         "data": {
             "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
             "secretKey": base64.b64encode(s3.secret_key.encode()).decode(),
@@ -59,6 +65,7 @@ def operator(control_plane: ControlPlane, s3: S3Server, namespace: str, tmp_path
         "LATHE_STORE_ENDPOINT": s3.endpoint,
         "LATHE_STORE_ACCESS_KEY": s3.access_key,
         "LATHE_STORE_SECRET_KEY": s3.secret_key,
+        "LATHE_SOURCE_ENDPOINTS": "127.0.0.1:1",  # allowed, and nothing listens there
     }
     started: list[OperatorProcess] = []
 
@@ -83,19 +90,19 @@ def dataset(bucket: str, **spec: Any) -> str:
     return yaml.safe_dump(manifest)
 
 
-def status(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    return dict(kubectl.get("dataset", "digits", "-n", namespace).get("status") or {})
+def status(kubectl: Kubectl, namespace: str, name: str = "digits") -> dict[str, Any]:
+    return dict(kubectl.get("dataset", name, "-n", namespace).get("status") or {})
 
 
-def ready(kubectl: Kubectl, namespace: str) -> tuple[str, str]:
-    conditions = status(kubectl, namespace).get("conditions") or []
+def ready(kubectl: Kubectl, namespace: str, name: str = "digits") -> tuple[str, str]:
+    conditions = status(kubectl, namespace, name).get("conditions") or []
     found = next((c for c in conditions if c["type"] == "Ready"), {"status": "", "reason": ""})
     return found["status"], found["reason"]
 
 
-def stored_versions(s3: S3Server, namespace: str) -> list[str]:
+def stored_versions(s3: S3Server, namespace: str, name: str = "digits") -> list[str]:
     store = S3Store(s3.endpoint, s3.access_key, s3.secret_key, f"lathe-{namespace}")
-    return DatasetVersions(store, namespace, "digits").versions()
+    return DatasetVersions(store, namespace, name).versions()
 
 
 def test_dataset_from_s3_versions_and_refuses_bad_data(
@@ -171,7 +178,16 @@ def test_restart_mid_ingest_publishes_one_version(
             {"source": {"uri": "s3://{bucket}/digits/digits.csv", "credentialsSecret": {"name": "no-such-secret"}}},
             "CredentialsNotFound",
         ),
-        ({"source": {"uri": "s3://{bucket}/digits/digits.csv", "endpoint": "127.0.0.1:1"}}, "SourceUnavailable"),
+        (
+            {
+                "source": {
+                    "uri": "s3://{bucket}/digits/digits.csv",
+                    "endpoint": "127.0.0.1:1",
+                    "credentialsSecret": {"name": "store-creds"},
+                }
+            },
+            "SourceUnavailable",
+        ),
         ({"schema": [{"name": "label", "type": "int"}]}, "SchemaMismatch"),
         ({"source": {"uri": "s3://{bucket}/digits/notes.csv"}}, "MalformedData"),
     ],
@@ -188,10 +204,97 @@ def test_bad_input_ends_not_ready_with_a_reason(
     assert status(kubectl, namespace).get("currentVersion") is None
 
 
+def listener(seen: list[dict[str, str]]) -> type[http.server.BaseHTTPRequestHandler]:
+    """A server of the Dataset author's: keeps the headers of every request that reaches it, refuses each."""
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers))
+            self.send_error(403)
+
+        do_HEAD = do_POST = do_PUT = do_GET
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    return Listener
+
+
+def named(manifest: str, name: str) -> dict[str, Any]:
+    found = yaml.safe_load(manifest)
+    found["metadata"]["name"] = name
+    return dict(found)
+
+
+def test_sources_need_an_opted_in_secret_an_allowed_endpoint_and_own_keys_for_the_store(
+    kubectl: Kubectl, namespace: str, raw: Any, operator: Any, s3: S3Server, api: kube_client.ApiClient
+) -> None:
+    raw(digits().iloc[:1200])  # the example expects at least 1,000 rows
+    keys = (f"--from-literal=accessKey={s3.access_key}", f"--from-literal=secretKey={s3.secret_key}")
+    kubectl.run("create", "secret", "generic", "plain-creds", "-n", namespace, *keys)  # not labelled
+    store = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
+    bucket = f"lathe-{namespace}"
+    if not store.bucket_exists(bucket):
+        store.make_bucket(bucket)
+    stolen = digits().iloc[:1200].to_csv(index=False).encode()  # another namespace's data in Lathe's own bucket
+    store.put_object(bucket, "datasets/team-b/digits/leak.csv", io.BytesIO(stolen), len(stolen))
+    seen: list[dict[str, str]] = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), listener(seen))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        operator()
+        source = f"s3://{raw.bucket}/digits/digits.csv"
+        unlabelled = named(
+            dataset(raw.bucket, source={"uri": source, "credentialsSecret": {"name": "plain-creds"}}), "digits"
+        )
+        elsewhere = {
+            "uri": source,
+            "credentialsSecret": {"name": "store-creds"},
+            "endpoint": f"127.0.0.1:{server.server_address[1]}",
+        }
+        foreign = named(dataset(raw.bucket, source=elsewhere), "elsewhere")
+        inside = named(dataset(raw.bucket, source={"uri": f"s3://{bucket}/datasets/team-b/digits/leak.csv"}), "inside")
+        kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all([unlabelled, foreign, inside]))
+        expected = {
+            "digits": "CredentialsNotAllowed",
+            "elsewhere": "EndpointNotAllowed",
+            "inside": "CredentialsRequired",
+        }
+        for name, reason in expected.items():
+            eventually(
+                lambda name=name, reason=reason: ready(kubectl, namespace, name) == ("False", reason), timeout=60
+            )
+        message = next(c["message"] for c in status(kubectl, namespace)["conditions"] if c["type"] == "Ready")
+        assert f"kubectl label secret plain-creds -n {namespace} lathe.dev/credentials=true" in message
+        assert "LATHE_SOURCE_ENDPOINTS" in status(kubectl, namespace, "elsewhere")["conditions"][0]["message"]
+        assert "credentialsSecret" in status(kubectl, namespace, "inside")["conditions"][0]["message"]
+        assert seen == []  # no request, so no access key or signature, reached the other endpoint
+        for name in expected:  # nothing ran: no version and no run report in the store
+            versions = DatasetVersions(S3Store(s3.endpoint, s3.access_key, s3.secret_key, bucket), namespace, name)
+            assert (
+                versions.versions() == []
+                and versions.report(status(kubectl, namespace, name)["lastRun"]["name"]) is None
+            )
+
+        # The operator saw the Secret's labels, never its data.
+        assert KubeClient(api).metadata("v1", "Secret", namespace, "plain-creds")["name"] == "plain-creds"
+        raw_answer = (
+            DynamicClient(api)
+            .resources.get(api_version="v1", kind="Secret")
+            .get(name="plain-creds", namespace=namespace, header_params={"Accept": METADATA_ONLY})
+        )
+        assert raw_answer.to_dict()["kind"] == "PartialObjectMetadata" and "data" not in raw_answer.to_dict()
+
+        kubectl.run("label", "secret", "plain-creds", "-n", namespace, "lathe.dev/credentials=true")
+        eventually(lambda: ready(kubectl, namespace) == ("True", "Published"), timeout=120)
+        assert status(kubectl, namespace)["rows"] == 1200 and len(stored_versions(s3, namespace)) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_http_and_configmap_sources(kubectl: Kubectl, namespace: str, operator: Any, tmp_path: Path) -> None:
     import functools
-    import http.server
-    import threading
 
     digits().iloc[:300].to_csv(tmp_path / "digits.csv", index=False)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))

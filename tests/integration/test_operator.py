@@ -20,7 +20,11 @@ DATASET = load_yaml(ROOT / "examples/01-dataset/dataset.yaml")
 
 
 @pytest.fixture
-def start_operator(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Iterator[Any]:
+def start_operator(control_plane: ControlPlane, namespace: str, kubectl: Kubectl, tmp_path: Path) -> Iterator[Any]:
+    # The example Dataset's credentials Secret, opted in: without it the operator starts no ingest Job
+    keys = ("--from-literal=accessKey=a", "--from-literal=secretKey=s")
+    kubectl.run("create", "secret", "generic", "store-creds", "-n", namespace, *keys)
+    kubectl.run("label", "secret", "store-creds", "-n", namespace, "lathe.dev/credentials=true")
     started: list[OperatorProcess] = []
 
     def start(metrics_port: int = 0, liveness: str = "") -> OperatorProcess:

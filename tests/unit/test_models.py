@@ -41,6 +41,9 @@ def test_yaml_is_camel_case_and_python_snake_case() -> None:
         {"source": {"uri": "s3://b/k"}, "expectations": [{"type": "not_an_expectation"}]},
         {"source": {"uri": "s3://b/k"}, "retention": {"keep": 0}},
         {"source": {"uri": "s3://b/k"}, "unknownField": 1},
+        # only the documented keys of a credentials Secret: not a ServiceAccount token, not another key
+        {"source": {"uri": "s3://raw/k", "credentialsSecret": {"name": "sa-token", "accessKeyKey": "token"}}},
+        {"source": {"uri": "s3://raw/k", "credentialsSecret": {"name": "lathe-store", "secretKeyKey": "accessKey"}}},
     ],
 )
 def test_invalid_dataset_specs_are_rejected(spec: dict) -> None:

@@ -12,6 +12,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 SPEC_HASH = "lathe.dev/spec-hash"
+# The API server answers with a PartialObjectMetadata: an object's metadata without its data or spec.
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 class KubeClient:
@@ -57,6 +59,18 @@ class KubeClient:
                 return []
             raise
         return list(found.to_dict().get("items") or [])
+
+    def metadata(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """An object's metadata alone: a Secret's labels are checked without its data reaching the operator."""
+        try:
+            found = self._resource(api_version, kind).get(
+                name=name, namespace=namespace, header_params={"Accept": METADATA_ONLY}
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return dict(found.to_dict().get("metadata") or {})
 
     def data(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's (decoded) or ConfigMap's data; None when it does not exist."""

@@ -36,3 +36,6 @@ class Kube(Protocol):
 
     def data(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's decoded data or a ConfigMap's data; None when absent."""
+
+    def metadata(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """An object's metadata alone (labels, annotations), never its data or spec; None when absent."""

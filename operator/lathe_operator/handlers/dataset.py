@@ -73,12 +73,23 @@ def _created(memo: kopf.Memo, versions: DatasetVersions, stored: list[str]) -> d
     return {version: moment for version, moment in found.items() if moment is not None}
 
 
+def _secret_labels(memo: kopf.Memo, dataset: Dataset) -> dict[str, str] | None:
+    """The credentials Secret's labels, from its metadata alone: its data never reaches the operator here."""
+    ref = dataset.spec.source.credentials_secret
+    if ref is None:
+        return None
+    found = memo.kube.metadata("v1", "Secret", dataset.namespace, ref.name)
+    return None if found is None else dict(found.get("labels") or {})
+
+
 def _observe(memo: kopf.Memo, dataset: Dataset, versions: DatasetVersions) -> reconcile.DatasetObserved:
     moment = now()
     run, _ = reconcile.current_run(dataset, moment)
     report = versions.report(run)
     if report is None:
-        return reconcile.DatasetObserved(now=moment, run=memo.executor.state(dataset.namespace, run))
+        state = memo.executor.state(dataset.namespace, run)
+        labels = _secret_labels(memo, dataset) if state.phase == "Absent" else None  # checked before a start
+        return reconcile.DatasetObserved(now=moment, run=state, secret_labels=labels)
     stored = versions.versions()
     if len(stored) <= dataset.spec.retention.keep:  # nothing to delete: no manifests or cards to read
         return reconcile.DatasetObserved(now=moment, run=RunState("Done", report), stored_versions=stored)
@@ -100,7 +111,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
     dataset: Dataset = parse(Dataset, body)
     versions = DatasetVersions(memo.store, dataset.namespace, dataset.name)
     try:
-        plan = reconcile.plan(dataset, _observe(memo, dataset, versions))
+        plan = reconcile.plan(dataset, _observe(memo, dataset, versions), memo.sources)
         if plan.start is not None:
             try:
                 if memo.executor.start(plan.start):

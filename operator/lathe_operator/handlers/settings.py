@@ -24,6 +24,7 @@ from ..backends.processes import LocalProcesses, runs_dir
 from ..backends.serving_local import LocalServing
 from ..config import Config
 from ..reconcile import jobs, pods
+from ..reconcile.sources import SourcePolicy
 from .apply import Looks
 from .views import StoreFacts
 
@@ -56,6 +57,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.config = config = Config.from_env()
     memo.kube = KubeClient.from_environment()
     memo.store = open_store(config.store)
+    memo.sources = SourcePolicy(config.store, config.source_endpoints)  # what Dataset sources may reach
     memo.processes = processes = LocalProcesses(runs_dir(config))  # logs where `lathe logs` finds them
     memo.locks, memo.locks_guard = {}, threading.Lock()  # one reconcile at a time per object (apply.exclusive)
     memo.looks = Looks()

@@ -2,7 +2,8 @@
 
 Run names are deterministic: ``<dataset>-<spec hash>-<refresh slot>-<attempt>``. A restarted
 operator computes the same name, finds the run (or its report) and starts nothing twice;
-content addressing makes even a repeated run publish one version.
+content addressing makes even a repeated run publish one version. A run whose source
+``sources.check`` refuses is not started: its refusal is the run's outcome.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from lathe_core.runs import RunRequest, RunState
 from ..api.v1alpha1 import MESSAGE_MAX, Dataset
 from ..api.v1alpha1.dataset import IngestRun, ValidationSummary, VersionRecord
 from . import conditions as cond
-from . import schedule
+from . import schedule, sources
 from .plan import MANAGED_BY, Event, Observed, Plan, owner_reference, transition_events
 
 RUNNING_POLL = 5.0
 RETRY_BASE, RETRY_MAX = 10.0, 600.0
 HISTORY = 20
+SOURCE_KEYS = {"LATHE_SOURCE_ACCESS_KEY": "accessKey", "LATHE_SOURCE_SECRET_KEY": "secretKey"}  # variable -> key
 
 
 @dataclass
@@ -33,6 +35,8 @@ class DatasetObserved(Observed):
     created: dict[str, datetime] = field(default_factory=dict)  # stored version -> its manifest's createdAt
     # versions TrainingRuns, batch ModelDeployments and DriftMonitors use or registered models were trained on
     referenced: set[str] = field(default_factory=set)
+    # the credentials Secret's labels (its metadata alone), read when a run is to start; None when it does not exist
+    secret_labels: dict[str, str] | None = None
 
 
 @dataclass
@@ -75,12 +79,9 @@ def ingest_request(dataset: Dataset, run: str, parent: str | None) -> RunRequest
     source = dataset.spec.source
     args = ("ingest", "--namespace", dataset.namespace, "--name", dataset.name, "--run", run)
     secrets = {}
-    if source.credentials_secret:
-        ref = source.credentials_secret
-        secrets = {
-            "LATHE_SOURCE_ACCESS_KEY": (ref.name, ref.access_key_key),
-            "LATHE_SOURCE_SECRET_KEY": (ref.name, ref.secret_key_key),
-        }
+    if source.credentials_secret:  # the documented keys only, whatever a spec that bypassed the CRD names
+        name = source.credentials_secret.name
+        secrets = {variable: (name, key) for variable, key in SOURCE_KEYS.items()}
     return RunRequest(
         namespace=dataset.namespace,
         name=run,
@@ -125,14 +126,31 @@ def _outcome(observed: RunState) -> dict[str, Any]:
     return {"outcome": "Running", "reason": "Ingesting", "message": "", "transient": False}
 
 
-def plan(dataset: Dataset, observed: DatasetObserved) -> DatasetPlan:
-    """Level-based: the same Dataset and observations always give the same plan."""
+def _refused(refusal: sources.Refusal, last: IngestRun | None, name: str, now: datetime) -> dict[str, Any]:
+    """The outcome of a run the source rules refused: nothing was started. Planning it again keeps its
+    finishedAt, so its back-off runs out."""
+    kept = last.finished_at if last is not None and (last.name, last.reason) == (name, refusal.reason) else None
+    return {
+        "outcome": "Failed",
+        "reason": refusal.reason,
+        "message": refusal.message,
+        "transient": refusal.transient,
+        "finished_at": kept or now,
+    }
+
+
+def plan(
+    dataset: Dataset, observed: DatasetObserved, policy: sources.SourcePolicy = sources.SourcePolicy()
+) -> DatasetPlan:
+    """Level-based: the same Dataset, observations and source policy always give the same plan."""
     now, status = observed.now, dataset.status
     name, attempt = current_run(dataset, now)
     last = status.last_run
     fresh = last is None or last.name != name or last.outcome == "Running"  # report not folded in yet
-    result = _outcome(observed.run)
-    start = ingest_request(dataset, name, status.current_version) if observed.run.phase == "Absent" else None
+    absent = observed.run.phase == "Absent"
+    refusal = sources.check(dataset, policy, observed.secret_labels) if absent else None
+    result = _refused(refusal, last, name, now) if refusal else _outcome(observed.run)
+    start = ingest_request(dataset, name, status.current_version) if absent and refusal is None else None
     run = IngestRun(
         name=name,
         attempt=attempt,

@@ -99,14 +99,17 @@ class CommonStatus(ApiModel):
 
 
 class SecretRef(ApiModel):
-    """Credentials live in a Secret in the object's namespace, never in the spec."""
+    """Credentials live in a Secret in the object's namespace, never in the spec. The Secret must carry the label
+    lathe.dev/credentials: "true", and only its keys accessKey and secretKey are read."""
 
-    name: Name = Field(description="Name of the Secret.")
-    access_key_key: str = Field(
-        default="accessKey", max_length=253, description="Key of the access key id in the Secret."
+    name: Name = Field(description='Name of the Secret; it must be labelled lathe.dev/credentials: "true".')
+    # Only the documented keys: any other name would let a spec hand a run whatever a Secret holds.
+    # The fields stay so objects the API server defaulted under earlier versions remain valid.
+    access_key_key: Literal["accessKey"] = Field(
+        default="accessKey", description="Key of the access key id in the Secret: always accessKey."
     )
-    secret_key_key: str = Field(
-        default="secretKey", max_length=253, description="Key of the secret access key in the Secret."
+    secret_key_key: Literal["secretKey"] = Field(
+        default="secretKey", description="Key of the secret access key in the Secret: always secretKey."
     )
 
 

@@ -57,12 +57,17 @@ class DatasetSource(ApiModel):
     format: Literal["csv", "parquet"] = Field(
         default="csv", description="File format; a prefix of many files is one dataset."
     )
-    credentials_secret: SecretRef | None = Field(default=None, description="Secret with S3 credentials.")
+    credentials_secret: SecretRef | None = Field(
+        default=None,
+        description='Secret with S3 credentials (accessKey, secretKey), labelled lathe.dev/credentials: "true"; '
+        "without one, Lathe's store keys, on the store's endpoint only and never for its own bucket.",
+    )
     endpoint: str | None = Field(
         default=None,
         max_length=253,
         pattern=r"^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$",
-        description="S3 endpoint host:port for s3:// URIs; Lathe's own store endpoint when empty.",
+        description="S3 endpoint host:port for s3:// URIs; Lathe's own store endpoint when empty. "
+        "Another endpoint must be in the operator's LATHE_SOURCE_ENDPOINTS.",
     )
     secure: bool | None = Field(default=None, description="Use TLS for the S3 endpoint; as Lathe's store when empty.")
 
