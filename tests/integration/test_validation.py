@@ -119,6 +119,10 @@ CASES = [
     ),
     ("DriftMonitor", {"action": "retrain"}, (), ["spec", "action retrain needs spec.retrain"]),
     ("DriftMonitor", {"interval": "5 minutes"}, (), ["spec.interval", "should match"]),
+    ("DriftMonitor", {"interval": "0s"}, (), ["spec.interval", "should match"]),  # would check without pause
+    ("DriftMonitor", {"window": {"duration": "500ms"}}, (), ["spec.window.duration", "should match"]),
+    ("Dataset", {"refresh": {"cron": "60 * * * *"}}, (), ["spec.refresh.cron", "should match"]),
+    ("Dataset", {"refresh": {"cron": "0 24 * * mon"}}, (), ["spec.refresh.cron", "should match"]),
     ("DriftMonitor", {"driftShare": 1.5}, (), ["spec.driftShare", "less than or equal to 1"]),
     ("DriftMonitor", {"tests": {"numeric": "magic"}}, (), ["spec.tests.numeric", "Unsupported value"]),
     ("DriftMonitor", {}, ("deployment",), ["spec", "without spec.deployment, spec.reference is needed"]),

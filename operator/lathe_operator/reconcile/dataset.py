@@ -58,10 +58,22 @@ def retry_delay(attempt: int) -> float:
     return min(RETRY_BASE * 2**attempt, RETRY_MAX)
 
 
+def _schedule_problem(dataset: Dataset, now: datetime) -> str | None:
+    refresh = dataset.spec.refresh
+    return schedule.problem(now, refresh.interval, refresh.cron) if refresh else None
+
+
+def _slot(dataset: Dataset, now: datetime) -> int:
+    """The refresh period now; 0 for a schedule that cannot be used (plan refuses it with its reason)."""
+    refresh = dataset.spec.refresh
+    if refresh is None or _schedule_problem(dataset, now):
+        return 0
+    return schedule.slot(now, refresh.interval, refresh.cron)
+
+
 def current_run(dataset: Dataset, now: datetime) -> tuple[str, int]:
     """The run the spec and refresh schedule call for now, and its attempt number."""
-    refresh = dataset.spec.refresh
-    base = f"{dataset.name[:30]}-{spec_hash(dataset)}-{schedule.slot(now, refresh and refresh.interval, refresh and refresh.cron)}"
+    base = f"{dataset.name[:30]}-{spec_hash(dataset)}-{_slot(dataset, now)}"
     last = dataset.status.last_run
     if last is not None and last.outcome == "Running" and last.name.startswith(base.rsplit("-", 1)[0] + "-"):
         return last.name, last.attempt  # finish the run in flight before the next refresh starts
@@ -96,9 +108,14 @@ def ingest_request(dataset: Dataset, run: str, parent: str | None) -> RunRequest
     )
 
 
+def _invalid_schedule(dataset: Dataset, now: datetime) -> sources.Refusal | None:
+    why = _schedule_problem(dataset, now)
+    return sources.Refusal("InvalidSchedule", f"spec.refresh cannot be used: {why}") if why else None
+
+
 def _next_refresh(dataset: Dataset, now: datetime) -> float | None:
     refresh = dataset.spec.refresh
-    if refresh is None:
+    if refresh is None or _schedule_problem(dataset, now):
         return None
     if refresh.interval:
         period = schedule.seconds(refresh.interval)
@@ -148,7 +165,9 @@ def plan(
     last = status.last_run
     fresh = last is None or last.name != name or last.outcome == "Running"  # report not folded in yet
     absent = observed.run.phase == "Absent"
-    refusal = sources.check(dataset, policy, observed.secret_labels) if absent else None
+    refusal = (
+        (_invalid_schedule(dataset, now) or sources.check(dataset, policy, observed.secret_labels)) if absent else None
+    )
     result = _refused(refusal, last, name, now) if refusal else _outcome(observed.run)
     start = ingest_request(dataset, name, status.current_version) if absent and refusal is None else None
     run = IngestRun(

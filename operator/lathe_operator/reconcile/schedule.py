@@ -62,6 +62,20 @@ def previous_cron(expression: str, now: datetime) -> datetime:
     raise ValueError(f"cron {expression!r} does not fire within a year")
 
 
+def problem(now: datetime, interval: str | None = None, cron: str | None = None) -> str | None:
+    """Why a schedule cannot be used (an interval under a second, a cron that names no real time), else None.
+
+    The CRD refuses most of these; this catches what a pattern cannot (5-3, February 30th)."""
+    try:
+        if interval and seconds(interval) < 1:
+            return f"interval {interval!r} is shorter than a second"
+        if cron:
+            previous_cron(cron, now)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def slot(now: datetime, interval: str | None = None, cron: str | None = None) -> int:
     """Index of the current refresh period: 0 without a schedule, else its start in epoch minutes/periods."""
     if interval:

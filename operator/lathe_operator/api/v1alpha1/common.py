@@ -19,7 +19,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 MESSAGE_MAX = 4096  # a condition message's limit in the CRD; reconcile.conditions cuts to it
-DURATION = r"^([0-9]+(ms|s|m|h|d))+$"
+# Whole units, at least one second: one non-zero part in s, m, h or d ("30s", "1h30m", "1s500ms"), so
+# "0s" and "500ms" are refused where a period or window of that length would spin or divide by zero.
+DURATION = r"^([0-9]+(ms|s|m|h|d))*[0-9]*[1-9][0-9]*(s|m|h|d)([0-9]+(ms|s|m|h|d))*$"
 DATASET_VERSION = r"^sha256:[0-9a-f]{64}$"
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]

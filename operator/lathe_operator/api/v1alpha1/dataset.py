@@ -91,6 +91,24 @@ class Expectation(ApiModel):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the expectation.")
 
 
+def _cron_field(value: str) -> str:
+    """One cron field: ``*`` or a value or range, each with an optional step, comma-separated."""
+    item = rf"(\*|{value}(-{value})?)(/[1-9][0-9]*)?"
+    return rf"{item}(,{item})*"
+
+
+# What reconcile.schedule reads, field by field in range; what a pattern cannot see (5-3, a
+# February 30th) reaches the Dataset as an InvalidSchedule condition.
+CRON = (
+    "^"
+    + r"\s+".join(
+        _cron_field(v)
+        for v in (r"[0-5]?[0-9]", r"(1?[0-9]|2[0-3])", r"(0?[1-9]|[12][0-9]|3[01])", r"(0?[1-9]|1[0-2])", r"[0-7]")
+    )
+    + "$"
+)
+
+
 class Refresh(ApiModel):
     """How often to re-read the source; a new version is published only when content changed."""
 
@@ -107,7 +125,10 @@ class Refresh(ApiModel):
 
     interval: Duration | None = Field(default=None, description="e.g. 30m, 1h, 1d.")
     cron: str | None = Field(
-        default=None, max_length=128, pattern=r"^(\S+\s+){4}\S+$", description="Five-field cron schedule."
+        default=None,
+        max_length=128,
+        pattern=CRON,
+        description="Five-field cron schedule: minute hour day-of-month month day-of-week.",
     )
 
 
