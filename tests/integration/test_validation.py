@@ -163,5 +163,24 @@ def test_training_run_dataset_and_model_are_immutable(kubectl: Kubectl, namespac
     assert stored["metadata"]["generation"] == 1
 
 
+@pytest.mark.parametrize(
+    ("kind", "name", "expected"),
+    [
+        ("Dataset", "d" * 64, "at most 63 characters"),
+        ("DriftMonitor", "m" * 64, "at most 63 characters"),
+        ("ModelDeployment", "1web", "must start with a letter"),
+    ],
+)
+def test_names_that_cannot_label_or_name_children_are_refused(
+    kubectl: Kubectl, namespace: str, kind: str, name: str, expected: str
+) -> None:
+    manifest = variant(kind, {})
+    manifest["metadata"]["name"] = name
+    result = kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest), check=False)
+    assert result.returncode != 0 and expected in result.stderr, result.stderr
+    manifest["metadata"]["name"] = "d" * 63 if kind != "ModelDeployment" else "web-1"
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest))  # the limits themselves pass
+
+
 def test_there_are_at_least_fifteen_cases() -> None:
     assert len(CASES) >= 15

@@ -129,6 +129,7 @@ def crd(model: type[Resource]) -> dict[str, Any]:
                             "description": (model.__doc__ or "").strip(),
                             "type": "object",
                             "required": ["spec"],
+                            "x-kubernetes-validations": model.object_rules,
                             "properties": {
                                 "apiVersion": {"type": "string", "description": "lathe.dev/v1alpha1"},
                                 "kind": {"type": "string", "description": model.kind_name},

@@ -139,6 +139,14 @@ class Resource(ApiModel):
     plural: ClassVar[str]
     short_names: ClassVar[list[str]]
     printer_columns: ClassVar[list[dict[str, Any]]]
+    # CEL on the whole object, where it may read metadata.name: the name labels Jobs, pods and
+    # Services, whose label values stop at 63 characters.
+    object_rules: ClassVar[list[dict[str, str]]] = [
+        {
+            "rule": "size(self.metadata.name) <= 63",
+            "message": "metadata.name must be at most 63 characters: Lathe labels its Jobs and pods with it",
+        }
+    ]
 
     api_version: Literal["lathe.dev/v1alpha1"] = Field(default=API_VERSION, alias="apiVersion")
     kind: str

@@ -277,6 +277,12 @@ class ModelDeployment(Resource):
     kind_name: ClassVar[str] = "ModelDeployment"
     plural: ClassVar[str] = "modeldeployments"
     short_names: ClassVar[list[str]] = ["md"]
+    object_rules: ClassVar[list[dict[str, str]]] = Resource.object_rules + [
+        {
+            "rule": "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+            "message": "metadata.name must start with a letter: it names the Service that serves the model",
+        }
+    ]
     printer_columns: ClassVar[list[dict[str, Any]]] = [
         {"name": "Model", "type": "string", "jsonPath": ".spec.model.name"},
         {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
