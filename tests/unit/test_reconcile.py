@@ -167,3 +167,15 @@ def test_unsupported_kinds_say_so_and_settle() -> None:
         assert (ready_["status"], ready_["reason"]) == ("False", "NotImplemented")
         again = type(resource).model_validate({**resource.dump(), "status": first.status})
         assert unsupported.plan(again, Observed(now=NOW)).empty
+
+
+def test_a_huge_failure_report_is_cut_to_what_status_holds_and_reconciles_again() -> None:
+    """A failed expectation's message can carry a whole value_set: status keeps the start, the store the rest."""
+    huge = "value_set " + "x" * 200_000
+    validation = {"evaluated": 60, "successful": 0, "failed": 60, "failures": [huge] * 60}
+    failed = report("Failed", reason="ValidationFailed", message=huge, validation=validation)
+    plan, after = step(make(), failed)
+    assert len(after.status.last_run.message) == 4096 and after.status.last_run.reason == "ValidationFailed"
+    assert len(after.status.validation.failures) == 20 and {len(f) for f in after.status.validation.failures} == {1024}
+    again, _ = step(after, failed)  # the next poll plans from that status without failing
+    assert again.start is None

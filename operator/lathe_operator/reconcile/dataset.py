@@ -22,6 +22,8 @@ from . import conditions as cond
 from . import schedule, sources
 from .plan import MANAGED_BY, Event, Observed, Plan, owner_reference, transition_events
 
+REASON_MAX, FAILURES, FAILURE_MAX = 128, 20, 1024  # IngestRun.reason, ValidationSummary.failures and its items
+
 RUNNING_POLL = 5.0
 RETRY_BASE, RETRY_MAX = 10.0, 600.0
 HISTORY = 20
@@ -143,6 +145,14 @@ def _outcome(observed: RunState) -> dict[str, Any]:
     return {"outcome": "Running", "reason": "Ingesting", "message": "", "transient": False}
 
 
+def _summary(validation: dict[str, Any]) -> ValidationSummary:
+    """A report's validation summary cut to what status holds: the first failures, each in a line's length.
+
+    A failed expectation's message can carry a whole value_set; the full result stays in the store."""
+    failures = [str(f)[:FAILURE_MAX] for f in (validation.get("failures") or [])[:FAILURES]]
+    return ValidationSummary.model_validate({**validation, "failures": failures})
+
+
 def _refused(refusal: sources.Refusal, last: IngestRun | None, name: str, now: datetime) -> dict[str, Any]:
     """The outcome of a run the source rules refused: nothing was started. Planning it again keeps its
     finishedAt, so its back-off runs out."""
@@ -169,6 +179,7 @@ def plan(
         (_invalid_schedule(dataset, now) or sources.check(dataset, policy, observed.secret_labels)) if absent else None
     )
     result = _refused(refusal, last, name, now) if refusal else _outcome(observed.run)
+    result.update(message=str(result.get("message") or "")[:MESSAGE_MAX], reason=str(result["reason"])[:REASON_MAX])
     start = ingest_request(dataset, name, status.current_version) if absent and refusal is None else None
     run = IngestRun(
         name=name,
@@ -178,7 +189,6 @@ def plan(
     )
     if result["outcome"] == "Running" and not result["message"]:
         run.message = f"Ingest run {name} is running"
-    run.message = run.message[:MESSAGE_MAX]
     update: dict[str, Any] = {"last_run": run, "observed_generation": dataset.generation}
     report = observed.run.report or {}
     events: list[Event] = []
@@ -187,11 +197,11 @@ def plan(
             current_version=report["version"], rows=report["rows"], columns=report["columns"], uri=report.get("uri")
         )
         if report.get("validation"):
-            update["validation"] = ValidationSummary.model_validate(report["validation"])
+            update["validation"] = _summary(report["validation"])
         if result["outcome"] == "Published" or report["version"] != status.current_version:
             update["history"] = _history(status.history, report, "Passed", now)
     elif fresh and result["reason"] == "ValidationFailed":
-        update["validation"] = ValidationSummary.model_validate(report.get("validation") or {})
+        update["validation"] = _summary(report.get("validation") or {})
         if report.get("version"):
             update["history"] = _history(status.history, report, "Failed", now)
     if result["outcome"] == "Running":  # a refresh keeps the current version Ready meanwhile

@@ -177,7 +177,12 @@ class ValidationSummary(ApiModel):
     evaluated: int = Field(default=0, ge=0, description="Expectations evaluated.")
     successful: int = Field(default=0, ge=0, description="Expectations that passed.")
     failed: int = Field(default=0, ge=0, description="Expectations that failed.")
-    failures: list[str] = Field(default_factory=list, max_length=20, description="First failures, in plain words.")
+    failures: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="First failures, in plain words.",
+        json_schema_extra={"items": {"type": "string", "maxLength": 1024}},
+    )
 
 
 class VersionRecord(ApiModel):
