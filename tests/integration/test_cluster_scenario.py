@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -287,3 +288,38 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
     for (verb, resource, where), expected in allowed.items():
         said = kubectl.run("auth", "can-i", verb, resource, "-n", where, f"--as={account}", check=False).stdout
         assert said.strip() == expected, (verb, resource, where, said)
+
+    # No credential anywhere it should not be: the store's secret key and any bearer token (a JWT)
+    # in no object's spec or status, Event, pod log, or object that Lathe wrote to the store.
+    leaked = credential_leaks(kubectl, (namespace, system), reachable_s3)
+    assert leaked == [], leaked
+
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
+
+
+def credential_leaks(kubectl: Kubectl, namespaces: tuple[str, ...], s3: S3Server) -> list[str]:
+    """Where the store's secret key or a token shows up: (place, what) pairs, none expected."""
+    texts: dict[str, str] = {}
+    kinds = "datasets,trainingruns,modeldeployments,driftmonitors,jobs,deployments,pods,configmaps,services,events"
+    for where in namespaces:
+        texts[f"{where}: objects"] = kubectl.run("get", kinds, "-n", where, "-o", "json").stdout
+        for pod in kubectl.get("pods", "-n", where)["items"]:
+            name = pod["metadata"]["name"]
+            logs = kubectl.run("logs", "-n", where, name, "--all-containers", check=False)
+            texts[f"{where}: logs of {name}"] = logs.stdout
+    raw = Minio(s3.endpoint, s3.access_key, s3.secret_key, secure=False)
+    for bucket in raw.list_buckets():
+        for item in raw.list_objects(bucket.name, recursive=True):
+            if item.object_name.endswith((".json", ".html", ".txt", ".csv")):
+                body = raw.get_object(bucket.name, item.object_name)
+                texts[f"s3://{bucket.name}/{item.object_name}"] = body.read().decode(errors="replace")
+                body.close()
+    assert len(texts) > 20, sorted(texts)  # it looked at the run's reports, logs and objects
+    found = []
+    for place, text in texts.items():
+        if s3.secret_key in text:
+            found.append(f"{place}: the store's secret key")
+        if JWT.search(text):
+            found.append(f"{place}: a bearer token")
+    return found
