@@ -6,6 +6,7 @@ slot, so a restarted operator computes the same run name and starts nothing twic
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 
@@ -39,6 +40,7 @@ def _field(text: str, low: int, high: int) -> set[int]:
     return values
 
 
+@functools.lru_cache(maxsize=256)  # one plan asks up to three times (problem, slot, next refresh) at one moment
 def previous_cron(expression: str, now: datetime) -> datetime:
     """The latest time at or before ``now`` that the cron expression fires (minute resolution)."""
     minute, hour, dom, month, dow = (_field(t, lo, hi) for t, (lo, hi) in zip(expression.split(), _FIELDS, strict=True))
