@@ -121,7 +121,11 @@ def test_darker_digits_drift_plain_ones_do_not_and_prometheus_sees_both(
         assert values == {"plain": 0.0, "dark": 1.0}, values
         return values
 
+    def accuracy() -> list[dict[str, Any]]:  # set after the verdict in one check: a scrape may fall between
+        found = prometheus.query('lathe_drift_live_accuracy{monitor="plain"}')
+        assert found and float(found[0]["value"][1]) == pytest.approx(plain["liveAccuracy"]), found
+        return found
+
     eventually(scraped, timeout=60)
-    accuracy = prometheus.query('lathe_drift_live_accuracy{monitor="plain"}')
-    assert accuracy and float(accuracy[0]["value"][1]) == pytest.approx(plain["liveAccuracy"])
+    eventually(accuracy, timeout=30)
     assert prometheus.query('lathe_drift_column_drifted{monitor="dark"} == 1')

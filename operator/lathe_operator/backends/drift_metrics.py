@@ -74,7 +74,6 @@ class DriftGauges:
             self.failed.labels(namespace, monitor).set(0 if report.get("outcome") == "Succeeded" else 1)
             if report.get("outcome") != "Succeeded":
                 return
-            self._forget(namespace, monitor)
             scope = (namespace, monitor)
             sets: list[tuple[Gauge, tuple[str, ...]]] = []
 
@@ -100,6 +99,12 @@ class DriftGauges:
             finished = report.get("finishedAt")
             put(self.last, datetime.fromisoformat(finished).timestamp() if finished else None)
             put(self.interval, interval)
+            # Stale series go after the new ones are set: a scrape in between sees every series, never a gap
+            # (a gap reads as a staleness marker, and a query right after it finds nothing).
+            kept = set((id(g), labels) for g, labels in sets)
+            for gauge, labels in self._labels.get(scope, []):
+                if (id(gauge), labels) not in kept:
+                    self._remove(gauge, labels)
             self._labels[scope] = sets
 
     def forget(self, namespace: str, monitor: str) -> None:
@@ -112,7 +117,11 @@ class DriftGauges:
 
     def _forget(self, namespace: str, monitor: str) -> None:
         for gauge, labels in self._labels.pop((namespace, monitor), []):
-            try:
-                gauge.remove(*labels)
-            except KeyError:
-                pass
+            self._remove(gauge, labels)
+
+    @staticmethod
+    def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
+        try:
+            gauge.remove(*labels)
+        except KeyError:
+            pass
