@@ -38,6 +38,14 @@ SCHEMA = pa.schema(
 )
 
 
+def size(record: dict[str, Any]) -> int:
+    """Roughly what a pending record holds in memory: the dict, its float lists (a float object and a pointer
+    each), its strings."""
+    floats = len(record.get("features") or ()) + len(record.get("probabilities") or ())
+    text = sum(len(record.get(k) or "") for k in ("request_id", "prediction", "truth"))
+    return 400 + 32 * floats + text
+
+
 class LogSink:
     """Collects records; ``flush()`` writes them (called from a worker thread by the server)."""
 
@@ -52,6 +60,7 @@ class LogSink:
         self.put, self.namespace, self.deployment = put, namespace, deployment
         self.max_records, self.max_age = max_records, max_age
         self.records: list[dict[str, Any]] = []
+        self.held = 0  # approximate bytes the pending records take in memory
         self.oldest = 0.0
         self.sequence = 0
 
@@ -60,6 +69,7 @@ class LogSink:
             self.oldest = time.monotonic()
         record.setdefault("time", datetime.now(UTC))
         self.records.append(record)
+        self.held += size(record)
 
     def due(self) -> bool:
         return bool(self.records) and (
@@ -67,7 +77,7 @@ class LogSink:
         )
 
     def take(self) -> list[dict[str, Any]]:
-        records, self.records = self.records, []
+        records, self.records, self.held = self.records, [], 0
         return records
 
     def write(self, records: list[dict[str, Any]]) -> str | None:

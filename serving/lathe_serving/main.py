@@ -20,6 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .answers import ensure_key
 from .supervisor import Supervisor
 
 
@@ -105,6 +106,7 @@ def supervise(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ensure_key()  # feedback's signing key, made before workers fork where nothing configures one
     if args.workers > 1:
         supervise(args)
     else:

@@ -6,7 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from .model import ModelError
+from .answers import TAG, Answer
+from .model import MAX_ROWS, ModelError
+
+MAX_CLASS = 256  # characters in one class of feedback's truth
 
 
 def seldon_inputs(body: Any) -> Any:
@@ -32,20 +35,24 @@ def seldon_puid(body: Any) -> str | None:
     return puid if isinstance(puid, str) and 0 < len(puid) <= 128 else None
 
 
-def seldon_response(probabilities: np.ndarray, names: list[str], model: str, version: int, puid: str) -> dict[str, Any]:
+def seldon_response(
+    probabilities: np.ndarray, names: list[str], model: str, version: int, puid: str, tag: str
+) -> dict[str, Any]:
     return {
         "data": {"names": names, "ndarray": probabilities.tolist()},
-        "meta": {"puid": puid, "requestPath": {"model": f"{model}:{version}"}},
+        "meta": {"puid": puid, "requestPath": {"model": f"{model}:{version}"}, "tags": {TAG: tag}},
     }
 
 
-def seldon_answer(response: Any) -> tuple[int, list[str]] | None:
-    """(version, predicted classes) from a Seldon response this server gave, as feedback carries it back."""
+def seldon_answer(response: Any) -> tuple[Answer, str] | None:
+    """(version and predicted classes, signature tag) from a Seldon response as feedback carries it back;
+    the tag tells whether this deployment gave it (``answers.Answers.find``)."""
     try:
-        data, path = response["data"], response["meta"]["requestPath"]
-        version = int(str(next(iter(path.values()))).rsplit(":", 1)[1])
-        names = data["names"]
-        return version, [str(names[max(range(len(row)), key=row.__getitem__)]) for row in data["ndarray"]]
+        data, meta = response["data"], response["meta"]
+        version = int(str(next(iter(meta["requestPath"].values()))).rsplit(":", 1)[1])
+        names, tag = data["names"], meta["tags"][TAG]
+        labels = [str(names[max(range(len(row)), key=row.__getitem__)]) for row in data["ndarray"]]
+        return (Answer(version, labels), tag) if isinstance(tag, str) else None
     except (KeyError, TypeError, ValueError, IndexError, StopIteration, AttributeError):
         return None
 
@@ -64,10 +71,15 @@ def seldon_feedback(body: Any) -> tuple[str, list[str]]:
     values = data.get("ndarray") if isinstance(data, dict) else None
     if not isinstance(values, list) or not values:
         raise ModelError("InvalidRequest", "feedback needs truth.data.ndarray with the true class of each row")
+    if len(values) > MAX_ROWS:
+        raise ModelError("InvalidRequest", f"truth.data.ndarray has {len(values)} rows; at most {MAX_ROWS}")
     flat = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values]
     if any(isinstance(v, (list, dict)) or v is None for v in flat):
         raise ModelError("InvalidRequest", "truth.data.ndarray must hold one class per row")
-    return puid, [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in flat]
+    truth = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in flat]
+    if any(len(v) > MAX_CLASS for v in truth):
+        raise ModelError("InvalidRequest", f"a class in truth.data.ndarray is longer than {MAX_CLASS} characters")
+    return puid, truth
 
 
 def v2_inputs(body: Any) -> Any:

@@ -90,14 +90,14 @@ class Routes:
     async def seldon_predict(self, _: web.Request, body: Any, model: LatheModel) -> tuple[Any, LatheModel]:
         rows = model.check(protocols.seldon_inputs(body))
         puid = protocols.seldon_puid(body) or uuid.uuid4().hex
-        outputs = await self.service.predict(model, rows, puid)
-        return protocols.seldon_response(outputs, model.class_names(), model.name, model.version, puid), model
+        outputs, tag = await self.service.predict(model, rows, puid)
+        return protocols.seldon_response(outputs, model.class_names(), model.name, model.version, puid, tag), model
 
     async def v2_infer(self, request: web.Request, body: Any, _: LatheModel) -> tuple[Any, LatheModel]:
         model = self.deployment.by_name(request.match_info["name"])
         rows = model.check(protocols.v2_inputs(body))
         given = body.get("id") if isinstance(body.get("id"), str) and len(body["id"]) <= 128 else None
-        outputs = await self.service.predict(model, rows, given or uuid.uuid4().hex)
+        outputs, _ = await self.service.predict(model, rows, given or uuid.uuid4().hex)
         return protocols.v2_response(outputs, model.name, model.version, given), model
 
     async def feedback(self, request: web.Request) -> web.Response:
@@ -108,7 +108,10 @@ class Routes:
             return json_response(ModelError("InvalidJSON", f"body is not JSON: {error}").to_dict(), 400)
         except ModelError as error:
             return json_response(error.to_dict(), error.status_code)
-        result = self.service.feedback(request_id, truth, body.get("response"))
+        try:
+            result = self.service.feedback(request_id, truth, body.get("response"))
+        except ModelError as error:
+            return json_response(error.to_dict(), error.status_code)
         return json_response({"data": {"ndarray": []}, "meta": {"puid": request_id, "tags": result}})
 
     async def v2_model(self, request: web.Request) -> web.Response:

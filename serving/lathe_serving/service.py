@@ -10,21 +10,19 @@ import logging
 import os
 import random
 import time
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from . import protocols
+from .answers import Answer, Answers, configured_key
 from .batching import Batcher
 from .deployment import Deployment, Settings
 from .logsink import LogSink
-from .model import LatheModel
+from .model import LatheModel, ModelError
 
-REMEMBERED = 20_000  # recent answers kept for joining feedback that names only the request id
-REMEMBER_ROWS = 64  # bigger requests are joined only from the answer their feedback carries
-MAX_PENDING_LOG = 100_000  # records waiting for the store; beyond it the oldest are dropped (and counted)
+MAX_PENDING_LOG_BYTES = 64 << 20  # log records waiting for the store; beyond it new ones are dropped (and counted)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 LABELS = ["namespace", "deployment", "model", "version"]
 log = logging.getLogger("lathe_serving")
@@ -72,6 +70,12 @@ class Metrics:
             [*LABELS, "correct"],
             registry=r,
         )
+        self.unmatched = Counter(
+            "lathe_model_feedback_unmatched_total",
+            "Feedback not graded: no answer this deployment gave, or one graded already",
+            ["namespace", "deployment", "reason"],
+            registry=r,
+        )
         self.dropped = Counter(
             "lathe_model_log_records_dropped_total",
             "Request log records dropped because the store could not keep up",
@@ -84,15 +88,21 @@ class Service:
     """The request path: route to a version, batch, answer; then shadow, sample to the log, remember for feedback."""
 
     def __init__(
-        self, deployment: Deployment, metrics: Metrics, sink: LogSink | None, max_batch: int, max_wait: float
+        self,
+        deployment: Deployment,
+        metrics: Metrics,
+        sink: LogSink | None,
+        max_batch: int,
+        max_wait: float,
+        answers: Answers | None = None,
     ) -> None:
         self.deployment, self.metrics, self.sink = deployment, metrics, sink
         self.max_batch, self.max_wait = max_batch, max_wait
         self.batchers: dict[int, Batcher] = {}
-        self.answers: OrderedDict[str, tuple[int, list[str]]] = OrderedDict()
+        s = deployment.settings
+        self.answers = answers or Answers(configured_key(s.namespace, s.deployment or deployment.name))
         self.tasks: set[asyncio.Task[Any]] = set()
         self.children: dict[tuple[int, str, int], tuple[Any, Any]] = {}
-        s = deployment.settings
         self.scope = {"namespace": s.namespace, "deployment": s.deployment}
 
     def labels(self, model: LatheModel) -> dict[str, str]:
@@ -143,18 +153,17 @@ class Service:
                 self.tasks.add(asyncio.get_running_loop().create_task(batcher.stop()))
         self.start()
 
-    async def predict(self, model: LatheModel, rows: np.ndarray, request_id: str) -> np.ndarray:
+    async def predict(self, model: LatheModel, rows: np.ndarray, request_id: str) -> tuple[np.ndarray, str]:
+        """The model's outputs and the answer's signature (which feedback may carry back)."""
         batcher = self.batchers.get(model.version)
         if batcher is None:  # routed just before a reload dropped this version: take the current split
             model = self.deployment.route()
             batcher = self.batchers[model.version]
         outputs = await batcher.submit(rows)
         sampled = self.sink is not None and random.random() < self.deployment.settings.sample_rate
-        labels = model.labels(outputs)
-        if len(rows) <= REMEMBER_ROWS:
-            self.answers[request_id] = (model.version, labels)
-            if len(self.answers) > REMEMBERED:
-                self.answers.popitem(last=False)
+        answer = Answer(model.version, model.labels(outputs))
+        self.answers.remember(request_id, answer)
+        labels = answer.labels
         if sampled:
             self.record(model, rows, outputs, labels, request_id, shadow=False)
         shadow = self.deployment.shadow
@@ -162,7 +171,7 @@ class Service:
             task = asyncio.get_running_loop().create_task(self.mirror(shadow, rows, request_id, sampled))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        return outputs
+        return outputs, self.answers.sign(request_id, answer)
 
     async def mirror(self, shadow: LatheModel, rows: np.ndarray, request_id: str, sampled: bool) -> None:
         """A shadow answers every request too; its answers are counted and logged, never returned."""
@@ -179,7 +188,7 @@ class Service:
         self, model: LatheModel, rows: np.ndarray, outputs: np.ndarray, labels: list[str], request_id: str, shadow: bool
     ) -> None:
         assert self.sink is not None
-        if len(self.sink.records) >= MAX_PENDING_LOG:  # the store is slow or down: keep serving, count the loss
+        if self.sink.held >= MAX_PENDING_LOG_BYTES:  # the store is slow or down: keep serving, count the loss
             self.metrics.dropped.labels(**self.scope).inc(len(rows))
             return
         for row, probabilities, label in zip(rows, outputs, labels, strict=True):
@@ -196,30 +205,47 @@ class Service:
             )
 
     def feedback(self, request_id: str, truth: list[str], response: Any = None) -> dict[str, Any]:
-        """Join ground truth to the answer (carried in the feedback, or remembered); count it; log it."""
-        answer = protocols.seldon_answer(response) or self.answers.get(request_id)
-        matched = answer is not None
-        version = answer[0] if answer else 0
+        """Grade ground truth against the answer this deployment gave (remembered, or carried back signed),
+        once; count it; log it. Truth for an answer not found here is logged ungraded: the drift monitor
+        joins it to the logged prediction, if any replica logged one."""
+        carried = protocols.seldon_answer(response)
+        answer = self.answers.find(request_id, *(carried or (None, None)))
+        if answer is not None and len(answer.labels) != len(truth):
+            raise ModelError(
+                "InvalidRequest",
+                f"truth has {len(truth)} classes; request {request_id[:128]} was answered with {len(answer.labels)} rows",
+            )
+        if answer is None:
+            reason = "graded" if self.answers.was_graded(request_id) else "unknown"
+            self.metrics.unmatched.labels(**self.scope, reason=reason).inc()
+            if reason == "graded":
+                return {"matched": False, "reason": "this answer was graded already"}
         corrects: list[bool | None] = [None] * len(truth)
         if answer is not None:
-            model = self.deployment.models.get(version)
-            corrects = [t == p for t, p in zip(truth, answer[1], strict=False)]
+            self.answers.graded_now(request_id)
+            model = self.deployment.models.get(answer.version)
+            corrects = [t == p for t, p in zip(truth, answer.labels, strict=True)]
             if model is not None:
                 for correct in corrects:
                     self.metrics.feedback.labels(**self.labels(model), correct=str(correct).lower()).inc()
         if self.sink is not None:
-            for value, correct in zip(truth, corrects, strict=False):
-                self.sink.add(
-                    {
-                        "kind": "feedback",
-                        "request_id": request_id,
-                        "version": version,
-                        "shadow": False,
-                        "truth": value,
-                        "correct": correct,
-                    }
-                )
-        return {"matched": matched, "version": version, "correct": sum(bool(c) for c in corrects)}
+            if self.sink.held >= MAX_PENDING_LOG_BYTES:
+                self.metrics.dropped.labels(**self.scope).inc(len(truth))
+            else:
+                for value, correct in zip(truth, corrects, strict=True):
+                    self.sink.add(
+                        {
+                            "kind": "feedback",
+                            "request_id": request_id,
+                            "version": answer.version if answer else None,
+                            "shadow": False,
+                            "truth": value,
+                            "correct": correct,
+                        }
+                    )
+        if answer is None:
+            return {"matched": False, "reason": "no answer this deployment gave has this request id"}
+        return {"matched": True, "version": answer.version, "correct": sum(bool(c) for c in corrects)}
 
     async def flush_forever(self) -> None:
         while True:

@@ -253,3 +253,31 @@ def test_workers_share_the_port_add_up_their_metrics_and_are_supervised(
         process.terminate()
         process.wait(30)
     assert process.returncode == 0 and workers() == []
+
+
+def test_feedback_grades_only_answers_this_server_gave_and_each_once(server: str) -> None:
+    def graded() -> float:
+        text = call(server, "/metrics")[1]
+        return sum(
+            float(line.split()[-1]) for line in text.splitlines() if line.startswith("lathe_model_feedback_total{")
+        )
+
+    before = graded()
+    code, answer = call(
+        server, "/api/v1.0/predictions", {"data": {"ndarray": ROWS[:2].tolist()}, "meta": {"puid": "fb1"}}
+    )
+    assert code == 200 and len(answer["meta"]["tags"]["lathe.dev/answer"]) == 32
+    names = answer["data"]["names"]
+    predicted = [names[int(np.argmax(row))] for row in answer["data"]["ndarray"]]
+    # A made-up answer for a request never made: logged as truth, graded against nothing.
+    forged = {**answer, "meta": {**answer["meta"], "puid": "fb-made-up"}}
+    code, body = call(server, "/api/v1.0/feedback", {"response": forged, "truth": {"data": {"ndarray": predicted}}})
+    assert code == 200 and body["meta"]["tags"]["matched"] is False
+    # Truth that does not fit the answer: 400 with the reason, and the answer can still be graded.
+    code, body = call(server, "/api/v1.0/feedback", {"response": answer, "truth": {"data": {"ndarray": ["1"]}}})
+    assert code == 400 and "answered with 2 rows" in body["status"]["info"], body
+    code, body = call(server, "/api/v1.0/feedback", {"response": answer, "truth": {"data": {"ndarray": predicted}}})
+    assert code == 200 and body["meta"]["tags"] == {"matched": True, "version": 3, "correct": 2}
+    code, body = call(server, "/api/v1.0/feedback", {"response": answer, "truth": {"data": {"ndarray": predicted}}})
+    assert code == 200 and body["meta"]["tags"]["reason"] == "this answer was graded already"
+    assert graded() == before + 2

@@ -101,10 +101,11 @@ def test_feedback_carries_or_names_the_answer_it_grades() -> None:
 
     answer = {
         "data": {"names": ["0", "1", "2"], "ndarray": [[0.1, 0.7, 0.2], [0.8, 0.1, 0.1]]},
-        "meta": {"puid": "r1", "requestPath": {"model": "digits:4"}},
+        "meta": {"puid": "r1", "requestPath": {"model": "digits:4"}, "tags": {"lathe.dev/answer": "ab12"}},
     }
-    assert protocols.seldon_answer(answer) == (4, ["1", "0"])
+    assert protocols.seldon_answer(answer) == ((4, ["1", "0"]), "ab12")
     assert protocols.seldon_answer({"meta": {"puid": "r1"}}) is None
+    assert protocols.seldon_answer({**answer, "meta": {**answer["meta"], "tags": {}}}) is None  # unsigned
     assert protocols.seldon_feedback({"response": answer, "truth": {"data": {"ndarray": [[1], [2.0]]}}}) == (
         "r1",
         ["1", "2"],
@@ -113,6 +114,8 @@ def test_feedback_carries_or_names_the_answer_it_grades() -> None:
         {"truth": {}},
         {"response": answer},
         {"response": answer, "truth": {"data": {"ndarray": [[1, 2]]}}},
+        {"response": answer, "truth": {"data": {"ndarray": ["x" * 257]}}},  # a class past 256 characters
+        {"response": answer, "truth": {"data": {"ndarray": [1] * 10_001}}},  # more rows than a request may have
         [],
     ):
         with pytest.raises(ModelError) as error:
