@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)/core:$(CURDIR)/operator:$(CURDIR)/pipelines:$(CUR
 VENV = $(shell hack/venv.sh)
 PY = $(VENV)/bin/python
 
-.PHONY: help tools venv crds pipelines check-crds lint format test unit integration e2e demo demo-cluster operator
+.PHONY: help tools venv crds pipelines check-crds lint format test test-all unit integration e2e demo demo-cluster operator
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,13 +39,17 @@ format: ## Format the code and apply ruff's safe fixes
 
 test: tools ## Install everything, then run the unit, integration and end-to-end (the demo's loop) tests
 	$(MAKE) lint
-	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/integration tests/e2e -m "not faults" $(PYTEST_ARGS)
+
+test-all: tools ## make test, then the slow fault tests (the operator killed at each failpoint)
+	$(MAKE) test
+	$(PY) -m pytest tests/integration -m faults $(PYTEST_ARGS)
 
 unit: ## Unit tests only (no servers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 integration: tools ## Integration tests against real servers
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest tests/integration -m "not faults" $(PYTEST_ARGS)
 
 e2e: tools ## The local demo loop as a test
 	$(PY) -m pytest -m e2e tests/e2e $(PYTEST_ARGS)

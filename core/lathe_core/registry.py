@@ -87,12 +87,14 @@ class ModelRegistry:
                 return version
         raise RuntimeError(f"model {self.prefix}: no free version after {ATTEMPTS} tries")
 
-    def onnx(self, version: int) -> bytes:
-        """model.onnx, refused when its checksum does not match the card."""
+    def onnx(self, version: int, recorded: str | None = None) -> bytes:
+        """model.onnx, refused when its checksum does not match the card, or ``recorded`` (its TrainingRun's)."""
         data = self.store.get(self.key(version, ONNX))
-        expected = self.card(version)["sha256"]
-        if hashlib.sha256(data).hexdigest() != expected:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != self.card(version)["sha256"]:
             raise ValueError(f"model {self.prefix}{version} fails its sha256 check")
+        if recorded and digest != recorded:
+            raise ValueError(f"model {self.prefix}{version} does not match the sha256 its TrainingRun recorded")
         return data
 
     def promoted(self) -> int | None:

@@ -94,10 +94,18 @@ def _offline(args: argparse.Namespace) -> int:
                 args.dataset,
                 args.dataset_version,
                 args.chunk_rows,
+                recorded=args.model_sha256,
             )
         else:
             report = offline.bundle(
-                store, args.namespace, args.deployment, args.run, args.model, args.model_version, args.quantize
+                store,
+                args.namespace,
+                args.deployment,
+                args.run,
+                args.model,
+                args.model_version,
+                args.quantize,
+                recorded=args.model_sha256,
             )
     except offline.OfflineFailed as error:
         report = {"outcome": "Failed", "reason": error.reason, "message": str(error)}
@@ -174,6 +182,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         job.add_argument("--run", required=True, help="run name; its report goes to deployments/<ns>/<name>/runs/")
         job.add_argument("--model", required=True)
         job.add_argument("--model-version", type=int, required=True)
+        job.add_argument("--model-sha256", default="", help="the checksum the model's TrainingRun recorded")
         if name == "score":
             job.add_argument("--dataset", required=True)
             job.add_argument("--dataset-version", required=True)

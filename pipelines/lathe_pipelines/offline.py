@@ -39,10 +39,10 @@ class OfflineFailed(Exception):
         self.reason = reason
 
 
-def _model(store: ObjectStore, namespace: str, name: str, version: int, folder: Path) -> LatheModel:
+def _model(store: ObjectStore, namespace: str, name: str, version: int, folder: Path, recorded: str) -> LatheModel:
     registry = ModelRegistry(store, namespace, name)
     try:
-        onnx = registry.onnx(version)
+        onnx = registry.onnx(version, recorded)
     except ValueError as error:
         raise OfflineFailed("ChecksumMismatch", str(error)) from error
     (folder / ONNX).write_bytes(onnx)
@@ -62,13 +62,14 @@ def score(
     dataset: str,
     dataset_version: str,
     chunk_rows: int,
+    recorded: str = "",
 ) -> dict[str, Any]:
     """Predictions for every row of a Dataset version, in chunks; the manifest is written last."""
     versions = DatasetVersions(store, namespace, dataset)
     if not versions.exists(dataset_version):
         raise OfflineFailed("DatasetNotFound", f"Dataset {dataset} has no version {dataset_version}")
     with tempfile.TemporaryDirectory() as tmp:
-        model = _model(store, namespace, model_name, model_version, Path(tmp))
+        model = _model(store, namespace, model_name, model_version, Path(tmp), recorded)
         features = model.card.get("columns", {}).get("features")
         table = pq.read_table(io.BytesIO(versions.data(dataset_version)), use_threads=False)
         missing = [f for f in features or [] if f not in table.column_names]
@@ -127,12 +128,19 @@ def score(
 
 
 def bundle(
-    store: ObjectStore, namespace: str, deployment: str, run: str, model_name: str, model_version: int, quantize: bool
+    store: ObjectStore,
+    namespace: str,
+    deployment: str,
+    run: str,
+    model_name: str,
+    model_version: int,
+    quantize: bool,
+    recorded: str = "",
 ) -> dict[str, Any]:
     """bundle.tar.gz: model.onnx (+ model.int8.onnx), metadata.json, runner.py, SHA256SUMS."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        model = _model(store, namespace, model_name, model_version, folder)
+        model = _model(store, namespace, model_name, model_version, folder, recorded)
         files = {"model.onnx": (folder / ONNX).read_bytes(), "runner.py": RUNNER.read_bytes()}
         metadata: dict[str, Any] = {
             "name": model_name,

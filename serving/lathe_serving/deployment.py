@@ -5,7 +5,8 @@ A deployment file (written by the operator in local mode) looks like::
     {"namespace": "ml", "deployment": "digits", "model": "digits-classifier",
      "models": {"3": "/dir/3", "4": "/dir/4", "5": "/dir/5"},
      "traffic": {"3": 90, "4": 10}, "shadow": 5,
-     "logging": {"sampleRate": 0.1}}
+     "logging": {"sampleRate": 0.1},
+     "checksums": {"3": "<sha256 its TrainingRun recorded>", ...}}
 
 ``--model-dir`` alone is the one-version case (a Seldon predictor runs one version per
 pod, and Seldon splits traffic between predictors). The file is read again on SIGHUP;
@@ -33,6 +34,7 @@ class Settings:
     shadow: int | None = None
     sample_rate: float = 0.0
     digest: str = ""
+    checksums: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path) -> Settings:
@@ -54,10 +56,13 @@ class Settings:
             shadow=int(shadow) if shadow else None,
             sample_rate=float((body.get("logging") or {}).get("sampleRate", 0.0)),
             digest=hashlib.sha256(raw).hexdigest()[:16],
+            checksums={int(k): str(v) for k, v in (body.get("checksums") or {}).items()},
         )
 
     @classmethod
-    def single(cls, model_dir: str, namespace: str = "", deployment: str = "", sample_rate: float = 0.0) -> Settings:
+    def single(
+        cls, model_dir: str, namespace: str = "", deployment: str = "", sample_rate: float = 0.0, sha256: str = ""
+    ) -> Settings:
         card = json.loads((Path(model_dir) / "model.json").read_text())
         version = int(card.get("version", 0))
         return cls(
@@ -66,6 +71,7 @@ class Settings:
             models={version: model_dir},
             traffic={version: 100},
             sample_rate=sample_rate,
+            checksums={version: sha256} if sha256 else {},
         )
 
 
@@ -91,7 +97,7 @@ class Deployment:
     def _load(self, settings: Settings) -> None:
         for version, folder in settings.models.items():
             if version not in self.models or str(self.models[version].model_dir) != folder:
-                model = LatheModel(folder, threads=self.threads)
+                model = LatheModel(folder, threads=self.threads, sha256=settings.checksums.get(version))
                 model.load()
                 if model.version != version:
                     raise ValueError(f"{folder} holds version {model.version}, expected {version}")

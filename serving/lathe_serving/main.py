@@ -48,6 +48,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="onnxruntime intra-op threads per call (1: batching gives the parallelism; 0 = all cores)",
     )
     parser.add_argument("--sample-rate", type=float, default=0.0, help="with --model-dir: fraction of requests logged")
+    parser.add_argument(
+        "--sha256", default="", help="with --model-dir: the checksum model.onnx must have (its TrainingRun's record)"
+    )
     return parser.parse_args(argv)
 
 
@@ -72,6 +75,7 @@ def serve(args: argparse.Namespace) -> None:
             os.environ.get("LATHE_NAMESPACE", ""),
             os.environ.get("SELDON_DEPLOYMENT_ID", ""),
             args.sample_rate,
+            args.sha256,
         )
     deployment = Deployment(settings, threads=args.threads or None)
     sink = None

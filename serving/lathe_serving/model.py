@@ -48,9 +48,12 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 class LatheModel:
     """``model_dir`` holds model.onnx and model.json (the registry's files for one version)."""
 
-    def __init__(self, model_dir: str = "/mnt/models", threads: int | None = None) -> None:
+    def __init__(self, model_dir: str = "/mnt/models", threads: int | None = None, sha256: str | None = None) -> None:
+        """``sha256``: the checksum its TrainingRun recorded, which the bytes must match as well as the card's
+        (a store writer could replace both files; the operator's record lives in the API server)."""
         self.model_dir = Path(model_dir)
         self.threads = int(threads) if threads else None
+        self.sha256 = sha256 or None
         self.session: ort.InferenceSession | None = None
         self.card: dict[str, Any] = {}
         self.load_seconds = 0.0
@@ -61,13 +64,15 @@ class LatheModel:
         started = time.perf_counter()
         data = (self.model_dir / "model.onnx").read_bytes()
         self.card = json.loads((self.model_dir / "model.json").read_text())
-        expected = self.card.get("sha256")
-        if expected and hashlib.sha256(data).hexdigest() != expected:
-            raise ModelError(
-                "ChecksumMismatch",
-                f"{self.model_dir}/model.onnx does not match the sha256 in model.json",
-                status_code=500,
-            )
+        digest = hashlib.sha256(data).hexdigest()
+        for expected, what in ((self.sha256, "its TrainingRun recorded"), (self.card.get("sha256"), "in model.json")):
+            if expected and digest != expected:
+                raise ModelError(
+                    "ChecksumMismatch",
+                    f"{self.model_dir}/model.onnx (sha256 {digest[:12]}) does not match the sha256 {what} "
+                    f"({str(expected)[:12]})",
+                    status_code=500,
+                )
         self.session = ort.InferenceSession(data, session_options(self.threads), providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         shape = self.session.get_inputs()[0].shape

@@ -169,7 +169,9 @@ class OperatorProcess:
 def stop_local_servers(folder: Path) -> None:
     """Stop the local model servers under an operator's LATHE_LOCAL_DIR: they outlive the operator by design."""
     for server in folder.glob("*/*/server.json"):
+        pid = json.loads(server.read_text())["pid"]  # None: it died, and its death was recorded
         try:
-            os.kill(json.loads(server.read_text())["pid"], signal.SIGTERM)
+            if pid:
+                os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass

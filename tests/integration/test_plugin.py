@@ -8,6 +8,7 @@ is checked against the objects, the store and what serves.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ import yaml
 from lathe_pipelines.sample_data import digits
 from tests.conftest import ROOT, eventually
 from tests.integration.conftest import Kubectl
-from tests.integration.registry import MODEL, registry
+from tests.integration.registry import MODEL, registry, store, trained
 from tests.integration.test_model_deployment_local import base, local_operator, ready  # noqa: F401  (fixture)
 from tests.integration.test_model_server import call
 from tests.servers.controlplane import ControlPlane
@@ -228,6 +229,21 @@ def test_the_plugin_reads_every_kind_from_cluster_and_store(
     assert first.removeprefix("sha256:")[:12] in away.stdout  # the cluster's record is still shown
     nowhere = plugin("status", check=False, KUBECONFIG=str(Path(plugin.env["LATHE_LOCAL_DIR"]) / "none"))  # type: ignore[attr-defined]
     assert nowhere.returncode == 1 and "no current context" in nowhere.stderr
+
+    # a store writer swaps model.onnx and rewrites its card to match: the TrainingRun's record refuses it
+    bucket = store(s3, namespace)
+    other = trained()[0]  # a real model of the same shape, which would serve fine
+    card = json.loads(bucket.get("models/" + namespace + "/small-clf/1/model.json"))
+    bucket.put(f"models/{namespace}/small-clf/1/model.onnx", other)
+    bucket.put(
+        f"models/{namespace}/small-clf/1/model.json",
+        json.dumps({**card, "sha256": hashlib.sha256(other).hexdigest()}).encode(),
+    )
+    _apply(kubectl, namespace, _deployment("swapped", model={"name": "small-clf", "version": 1}))
+    eventually(lambda: _condition(kubectl, namespace, "modeldeployment", "swapped") == ("False", "ServingFailed"), 120)
+    conditions = _status(kubectl, namespace, "modeldeployment", "swapped")["conditions"]
+    said = next(c["message"] for c in conditions if c["type"] == "Ready")
+    assert "failed to start 3 times" in said and "does not match the sha256 its TrainingRun recorded" in said, said
 
 
 def test_promote_abort_and_undo_change_what_serves(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import ssl
 import tempfile
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,14 +113,7 @@ class ControlPlane:
         self.kubeconfig.write_text(
             yaml.safe_dump(kubeconfig(self.server, pki["ca.crt"], pki[f"{ADMIN}.crt"], pki[f"{ADMIN}.key"], ADMIN))
         )
-        context = ssl.create_default_context(cafile=str(pki["ca.crt"]))
-        context.load_cert_chain(str(pki[f"{ADMIN}.crt"]), str(pki[f"{ADMIN}.key"]))
-
-        def ready() -> bool:
-            with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=2) as response:
-                return response.status == 200
-
-        apiserver.wait_until(ready, timeout=60)
+        apiserver.wait_until(self._ready, timeout=60)
         # The controller manager runs as the admin user: a test cluster needs no separate identity.
         # node-lifecycle lifts a new node's not-ready taint; endpointslice gives Services their pods;
         # deployment and replicaset run the model server Deployments of LATHE_SERVING=kubernetes;
@@ -143,6 +137,21 @@ class ControlPlane:
             )
         )
         return self
+
+    def _ready(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.pki["ca.crt"]))
+        context.load_cert_chain(str(self.pki[f"{ADMIN}.crt"]), str(self.pki[f"{ADMIN}.key"]))
+        with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=2) as response:
+            return bool(response.status == 200)
+
+    def restart_apiserver(self, down: float) -> None:
+        """Stop kube-apiserver, wait ``down`` seconds, start it again on its port (etcd keeps every object)."""
+        index = next(i for i, p in enumerate(self.processes) if p.name == "kube-apiserver")
+        old = self.processes[index]
+        old.stop()
+        time.sleep(down)
+        self.processes[index] = Process(old.name, [str(a) for a in old.popen.args], self.work)  # type: ignore[union-attr]
+        self.processes[index].wait_until(self._ready, timeout=60)
 
     def stop(self) -> None:
         for process in reversed(self.processes):

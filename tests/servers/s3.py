@@ -28,7 +28,8 @@ class S3Server:
     host: str = "127.0.0.1"  # the test node's address, for a server its pods reach
 
     def start(self) -> S3Server:
-        port = free_port()
+        """Start, on the port of the last start when there was one (a restart keeps its endpoint and data)."""
+        port = int(self.endpoint.rsplit(":", 1)[1]) if self.endpoint else free_port()
         self.endpoint = f"{self.host}:{port}"
         (self.work / "data").mkdir(parents=True, exist_ok=True)
         conf = self.work / "s3proxy.conf"

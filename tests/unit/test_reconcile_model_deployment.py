@@ -64,6 +64,15 @@ def test_stable_only_serves_all_traffic_and_follows_the_backend() -> None:
     assert ready(failed) == ("False", "ServingFailed") and failed.status.phase == "Failed"
 
 
+def test_a_restarted_server_is_said_in_the_ready_message() -> None:
+    restarted = ServingView("Available", "ok", UP.endpoint, "server restarted 1 time, last after it killed by signal 9")
+    _, up = step(make(), serving=restarted)
+    said = next(c for c in up.status.conditions if c.type == "Ready")
+    assert said.reason == "Available" and said.message == (
+        "Serving version 3 100%; server restarted 1 time, last after it killed by signal 9"
+    )
+
+
 def test_missing_model_version_is_model_not_found_and_serves_nothing() -> None:
     plan, md = step(make({"canary": CANARY}), missing=[4])
     assert (

@@ -106,3 +106,16 @@ def test_autoscaling_adds_an_hpa_on_in_flight_requests_and_leaves_replicas_to_it
     assert metric["pods"]["metric"]["name"] == "lathe_model_in_flight_requests"
     assert metric["pods"]["target"] == {"type": "AverageValue", "averageValue": "4"}
     assert hpa["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
+
+
+def test_restarted_servers_are_counted_with_how_the_last_one_ended() -> None:
+    def pod(name: str, restarts: int, ended: dict[str, Any] | None) -> dict[str, Any]:
+        container = {"name": "server", "restartCount": restarts, "lastState": {"terminated": ended} if ended else {}}
+        return {"metadata": {"name": name}, "status": {"containerStatuses": [container]}}
+
+    assert k8s.restarts([pod("web-a", 0, None), pod("web-b", 0, None)]) == ""
+    killed = {"reason": "OOMKilled", "exitCode": 137, "finishedAt": "2026-11-26T15:40:00Z"}
+    older = {"reason": "Error", "exitCode": 1, "finishedAt": "2026-11-26T15:00:00Z"}
+    assert k8s.restarts([pod("web-a", 1, older), pod("web-b", 2, killed)]) == (
+        "servers restarted 3 times, last web-b: OOMKilled (exit code 137) at 2026-11-26T15:40:00Z"
+    )

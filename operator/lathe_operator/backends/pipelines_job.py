@@ -8,6 +8,7 @@ pool. The run's report in the store says how it ended, as for every backend.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from lathe_core.runs import RunRequest, RunState
@@ -22,7 +23,10 @@ class JobPipelines:
         self.executor, self.request = executor, request
 
     def state(self, namespace: str, run: str, experiment: str | None = None) -> RunState:
-        return self.executor.state(namespace, run)
+        """The Job's state; its id is the run's name (``submit`` returns it), so status gets it even when
+        the operator died before it wrote what ``submit`` returned."""
+        state = self.executor.state(namespace, run)
+        return state if state.phase == "Absent" else replace(state, run_id=run)
 
     def run_url(self, run_id: str) -> str | None:
         return None  # `kubectl logs job/<run>` shows its steps

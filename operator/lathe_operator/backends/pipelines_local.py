@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Any
 
 from lathe_core.runs import RunState
@@ -19,7 +20,9 @@ class LocalPipelines:
         self.processes = processes or LocalProcesses()
 
     def state(self, namespace: str, run: str, experiment: str | None = None) -> RunState:
-        return self.processes.state(f"{namespace}/{run}")
+        """The process's state, with the run's name as its id (what ``submit`` returns)."""
+        state = self.processes.state(f"{namespace}/{run}")
+        return state if state.phase == "Absent" else replace(state, run_id=run)
 
     def run_url(self, run_id: str) -> str | None:
         return None  # no UI in local mode; the run's files are under the pipeline root

@@ -4,8 +4,11 @@ Everything lives under ``<work>/<namespace>/<name>/``: the model versions copied
 the registry, ``deployment.json`` (versions, traffic, shadow, logging) and
 ``server.json`` (pid and port). A restarted operator finds the running server through
 ``server.json`` and keeps it: serving never stops because the operator did. A server
-that died is started again on its old port; a changed split is sent with SIGHUP and
-counts as applied once the server reports the new file's digest.
+that died is started again on its old port, and the deployment's message says how often and
+how the last one died; one that dies within ``QUICK`` seconds ``GIVE_UP`` times in a row
+(a model it refuses to load, a port taken) reads Failed with the last line of its log, and is
+tried again with back-off. A changed split is sent with SIGHUP and counts as applied once the
+server reports the new file's digest.
 """
 
 from __future__ import annotations
@@ -26,10 +29,16 @@ from typing import Any
 from lathe_core import layout
 from lathe_core.store import ObjectStore
 
+QUICK = 10.0  # seconds: a server that dies sooner failed to start
+GIVE_UP = 3  # quick deaths in a row before the deployment reads Failed (tries go on, with back-off)
+
 
 def _free_port(preferred: int | None = None) -> int:
     for port in ([preferred] if preferred else []) + [0]:
         with socket.socket() as s:
+            # As the server binds (aiohttp sets SO_REUSEADDR): a port whose dead server left connections
+            # in TIME_WAIT is free for it, and clients keep their endpoint.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
@@ -56,11 +65,13 @@ class LocalServing:
         shadow: int | None,
         sample_rate: float,
         workers: int = 1,
+        checksums: dict[int, str] | None = None,
     ) -> tuple[str, str, str | None]:
         """Make the server serve this split of ``model``'s ``versions``; (state, message, endpoint).
 
         ``workers`` (server processes on the port) changes by restarting the server on the same port."""
         folder = self.folder(namespace, name)
+        recorded = {str(v): checksums[v] for v in versions if checksums and v in checksums}
         for version in versions:
             self._fetch(folder / "models" / str(version), namespace, model, version)
         body = {
@@ -70,6 +81,7 @@ class LocalServing:
             "traffic": {str(v): p for v, p in traffic},
             "shadow": shadow,
             "logging": {"sampleRate": sample_rate},
+            **({"checksums": recorded} if recorded else {}),
         }
         raw = json.dumps(body, sort_keys=True).encode()
         config = folder / "deployment.json"
@@ -79,8 +91,13 @@ class LocalServing:
         server = self._server(folder)
         if server is not None and self._alive(server["pid"], config) and server.get("workers", 1) != workers:
             self._stop(server, config)
+            server["pid"] = None  # stopped on purpose: not a death
         if server is None or not self._alive(server["pid"], config):
-            server = self._start(folder, config, server["port"] if server else None, workers)
+            if server is not None and server["pid"]:
+                server = self._died(folder, server)
+            if server is not None and server.get("quick", 0) >= GIVE_UP and time.time() < server["retryAt"]:
+                return "Failed", _failing(server, folder), f"http://127.0.0.1:{server['port']}/api/v1.0/predictions"
+            server = self._start(folder, config, server or {}, workers)
         elif changed:
             os.kill(server["pid"], signal.SIGHUP)
         endpoint = f"http://127.0.0.1:{server['port']}/api/v1.0/predictions"
@@ -91,7 +108,18 @@ class LocalServing:
             if not changed:  # a lost or failed reload: ask again (the server keeps serving the old split)
                 os.kill(server["pid"], signal.SIGHUP)
             return "Creating", "model server is loading the new split (see server.log if this persists)", endpoint
+        if server.get("quick"):
+            server["quick"] = 0  # it started: deaths from now on are not start-up failures
+            _write(folder / "server.json", json.dumps(server).encode())
         return "Available", f"model server pid {server['pid']} on port {server['port']}", endpoint
+
+    def restarts(self, namespace: str, name: str) -> str:
+        """How often the server died and was started again, and how the last one died; empty when never."""
+        server = self._server(self.folder(namespace, name)) or {}
+        count, last = server.get("restarts", 0), server.get("last") or {}
+        if not count:
+            return ""
+        return f"server restarted {count} time{'s' if count > 1 else ''}, last after it {last.get('how')} at {last.get('at')}"
 
     def remove(self, namespace: str, name: str) -> None:
         folder = self.folder(namespace, name)
@@ -131,8 +159,21 @@ class LocalServing:
                     break
                 time.sleep(0.1)
 
-    def _start(self, folder: Path, config: Path, port: int | None, workers: int) -> dict[str, Any]:
-        port = _free_port(port)
+    def _died(self, folder: Path, server: dict[str, Any]) -> dict[str, Any]:
+        """Record how the server died (once: its pid is cleared) and when to try again."""
+        child = self.children.pop(server["pid"], None)
+        code = child.returncode if child is not None else None
+        how = f"killed by signal {-code}" if code and code < 0 else f"exited with code {code}" if code else "exited"
+        quick = server.get("quick", 0) + 1 if time.time() - server.get("started", 0) < QUICK else 0
+        back_off = min(300, 5 * 2 ** (quick - GIVE_UP)) if quick >= GIVE_UP else 0
+        last = {"how": how, "at": time.strftime("%H:%M:%S"), "log": _last_line(folder / "server.log")}
+        server = {**server, "pid": None, "restarts": server.get("restarts", 0) + 1, "quick": quick, "last": last}
+        server["retryAt"] = time.time() + back_off
+        _write(folder / "server.json", json.dumps(server).encode())
+        return server
+
+    def _start(self, folder: Path, config: Path, before: dict[str, Any], workers: int) -> dict[str, Any]:
+        port = _free_port(before.get("port"))
         with open(folder / "server.log", "ab") as log:
             child = Popen(
                 [
@@ -154,7 +195,7 @@ class LocalServing:
                 start_new_session=True,
             )
         self.children[child.pid] = child
-        server = {"pid": child.pid, "port": port, "workers": workers}
+        server = {**before, "pid": child.pid, "port": port, "workers": workers, "started": time.time()}
         _write(folder / "server.json", json.dumps(server).encode())
         self._publish_targets()
         return server
@@ -164,7 +205,9 @@ class LocalServing:
         groups = [{"targets": self.targets(), "labels": {"job": "lathe-serving"}}]
         _write(self.work / "prometheus-targets.json", json.dumps(groups).encode())
 
-    def _alive(self, pid: int, config: Path) -> bool:
+    def _alive(self, pid: int | None, config: Path) -> bool:
+        if not pid:
+            return False
         child = self.children.get(pid)
         if child is not None:
             return child.poll() is None
@@ -181,6 +224,26 @@ class LocalServing:
                 return dict(json.load(response))
         except (OSError, ValueError):
             return None
+
+
+def _failing(server: dict[str, Any], folder: Path) -> str:
+    last = server.get("last") or {}
+    wait = max(0, round(server["retryAt"] - time.time()))
+    return (
+        f"model server failed to start {server['quick']} times in a row ({last.get('how')}): "
+        f"{last.get('log') or 'nothing in its log'}; next try in {wait} s ({folder / 'server.log'})"
+    )
+
+
+def _last_line(log: Path) -> str:
+    """The last line the server wrote (a failed start ends with its exception), cut short."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:400] if lines else ""
 
 
 def _write(path: Path, data: bytes) -> None:

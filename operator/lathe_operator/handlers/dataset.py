@@ -14,6 +14,7 @@ from lathe_core.registry import ModelRegistry, registered
 from lathe_core.runs import RunState
 from lathe_core.store import ObjectNotFound, StoreError
 
+from .. import failpoints
 from ..api.v1alpha1 import GROUP, VERSION, Dataset
 from ..backends.executors import MissingInput
 from ..reconcile import dataset as reconcile
@@ -116,6 +117,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
             try:
                 if memo.executor.start(plan.start):
                     logger.info("Started ingest run %s", plan.start.name)
+                    failpoints.hit("dataset.ingest-started")
             except MissingInput as error:  # recorded as the run's outcome; retried with back-off
                 versions.put_report(
                     plan.start.name,
@@ -133,6 +135,8 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
         for version in plan.delete_versions:
             versions.delete(version)
             logger.info("Deleted dataset version %s", version)
+        if plan.delete_versions:
+            failpoints.hit("dataset.versions-deleted")
     except StoreError as error:
         raise unavailable(dataset, error, patch, memo.looks) from error
     apply(plan, body, patch, memo.looks)

@@ -12,6 +12,7 @@ from lathe_core.registry import ModelRegistry
 from lathe_core.runs import RunState, read_report
 from lathe_core.store import ObjectNotFound, StoreError
 
+from .. import failpoints
 from ..api.v1alpha1 import GROUP, VERSION, DriftMonitor
 from ..reconcile import drift_monitor as reconcile
 from ..reconcile import retrain as loop
@@ -141,6 +142,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
         plan = reconcile.plan(monitor, observed)
         if plan.start is not None and memo.executor.start(plan.start):
             logger.info("Started drift check %s", plan.start.name)
+            failpoints.hit("drift-monitor.check-started")
         _retrain(memo, monitor, plan.retrain, logger)
     except StoreError as error:
         raise unavailable(monitor, error, patch, memo.looks) from error
@@ -163,6 +165,8 @@ def _retrain(memo: kopf.Memo, monitor: DriftMonitor, step: loop.LoopStep, logger
         offered = {CANDIDATE: str(step.candidate), f"{CANDIDATE}-from": f"DriftMonitor/{monitor.name}"}
         memo.kube.annotate(API, "ModelDeployment", monitor.namespace, monitor.spec.deployment, offered)
         logger.info("Offered version %d to ModelDeployment %s as its canary", step.candidate, monitor.spec.deployment)
+    if any(s is not None for s in (step.harvest, step.dataset, step.training_run, step.candidate)):
+        failpoints.hit("drift-monitor.retrain-stepped")
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)

@@ -13,6 +13,7 @@ from lathe_core.registry import ModelRegistry
 from lathe_core.runs import RunState, read_report
 from lathe_core.store import StoreError, get_json
 
+from .. import failpoints
 from ..api.v1alpha1 import GROUP, VERSION, ModelDeployment
 from ..backends.prometheus import MetricsUnavailable, PrometheusMetrics
 from ..reconcile import canary, offline, seldon, serving_kubernetes
@@ -49,7 +50,21 @@ def _workers(md: ModelDeployment) -> int:
     return max(1, min(wanted, len(os.sched_getaffinity(0))))
 
 
-def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve) -> reconcile.ServingView:
+def _recorded(memo: kopf.Memo, md: ModelDeployment) -> dict[int, str]:
+    """model.onnx's sha256 by version, as the namespace's TrainingRuns recorded when they registered it: the
+    servers and runs refuse other bytes (the store's card could be rewritten with the model; this lives in the
+    API server). A version registered otherwise is checked against its card alone."""
+    found: dict[int, str] = {}
+    for run in memo.kube.list(f"{GROUP}/{VERSION}", "TrainingRun", md.namespace):
+        model = (run.get("status") or {}).get("model") or {}
+        if model.get("name") == md.spec.model.name and model.get("version") and model.get("sha256"):
+            found[int(model["version"])] = str(model["sha256"])
+    return found
+
+
+def _serve(
+    memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve, recorded: dict[int, str]
+) -> reconcile.ServingView:
     versions = sorted({v for v, _ in serve.traffic} | ({serve.shadow} if serve.shadow else set()))
     if memo.config.serving != "seldon" and md.spec.graph and md.spec.graph.transformers:
         return reconcile.ServingView(
@@ -67,16 +82,19 @@ def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve) -> reco
             serve.shadow,
             md.spec.logging.sample_rate if md.spec.logging else 0.0,
             _workers(md),
+            recorded,
         )
+        restarts = memo.local_serving.restarts(md.namespace, md.name)
     elif memo.config.serving == "kubernetes":
         image, store = memo.config.serving_image, memo.config.store
         for manifest in serving_kubernetes.manifests(
-            md, serve.traffic, serve.shadow, image=image, store=store, secret=store.secret_name
+            md, serve.traffic, serve.shadow, image=image, store=store, secret=store.secret_name, checksums=recorded
         ):
             memo.kube.apply(manifest)
         found = memo.kube.get("apps/v1", "Deployment", md.namespace, md.name)
         pods = memo.kube.list("v1", "Pod", md.namespace, labels=f"lathe.dev/model-deployment={md.name}")
         state, message, endpoint = serving_kubernetes.observe(found, md, pods)
+        restarts = serving_kubernetes.restarts(pods)
     else:
         uris = {v: memo.store.uri(layout.model_file(md.namespace, md.spec.model.name, v)) for v in versions}
         manifest = seldon.seldon_deployment(
@@ -88,11 +106,13 @@ def _serve(memo: kopf.Memo, md: ModelDeployment, serve: reconcile.Serve) -> reco
             store=memo.config.store,
             storage_secret=memo.config.serving_storage_secret,
             logger_url=memo.config.request_logger_url or None,
+            checksums=recorded,
         )
         memo.kube.apply(manifest)
         found = memo.kube.get(seldon.API_VERSION, seldon.KIND, md.namespace, md.name)
         state, message, endpoint = seldon.observe(found)
-    return reconcile.ServingView(state, message, endpoint)  # type: ignore[arg-type]
+        restarts = ""  # Seldon's status does not say; its pods' restart counts are kubectl's to show
+    return reconcile.ServingView(state, message, endpoint, restarts)  # type: ignore[arg-type]
 
 
 def _run(memo: kopf.Memo, md: ModelDeployment) -> RunState:
@@ -122,12 +142,15 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
         observed = reconcile.DeploymentObserved(
             now=now(), missing=[v for v in reconcile.versions(md) if v not in known]
         )
+        if not observed.missing:
+            observed.checksums = _recorded(memo, md)
         if not observed.missing and md.spec.mode == "online":
             observed.promoted = registry.promoted()
             if canary.analysis_due(md, observed.now):
                 observed.metrics, observed.metrics_error = _metrics(memo, md, logger)
             serve = reconcile.desired(md, observed)
-            observed.serving = _serve(memo, md, serve)
+            observed.serving = _serve(memo, md, serve, observed.checksums)
+            failpoints.hit("model-deployment.served")
         elif not observed.missing:
             observed.run = _run(memo, md)
             if md.spec.batch is not None:
@@ -136,8 +159,10 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
         if plan.promote is not None:  # the next gate's baseline and the version rollbacks return to
             registry.promote(plan.promote, f"serving as stable in ModelDeployment {md.namespace}/{md.name}")
             logger.info("Promoted %s version %d in the registry", md.spec.model.name, plan.promote)
+            failpoints.hit("model-deployment.promoted")
         if plan.start is not None and memo.executor.start(plan.start):
             logger.info("Started %s run %s", md.spec.mode, plan.start.name)
+            failpoints.hit("model-deployment.run-started")
     except StoreError as error:
         raise unavailable(md, error, patch, memo.looks) from error
     apply(plan, body, patch, memo.looks)

@@ -14,7 +14,7 @@ from lathe_core.runs import RunState
 from lathe_core.store import StoreError, get_json
 from lathe_pipelines import training
 
-from .. import __version__
+from .. import __version__, failpoints
 from ..api.v1alpha1 import GROUP, VERSION, TrainingRun
 from ..backends.pipelines_kfp import PipelineBackendUnavailable
 from ..reconcile import training_run as reconcile
@@ -102,6 +102,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
             )
             plan.status.update(runId=run_id, **({"runUrl": url} if (url := backend.run_url(run_id)) else {}))
             logger.info("Started pipeline run %s", name)
+            failpoints.hit("training-run.submitted")
     except (StoreError, PipelineBackendUnavailable) as error:
         raise unavailable(run, error, patch, memo.looks) from error
     apply(plan, body, patch, memo.looks)

@@ -8,7 +8,7 @@ Each mode returns its ``Outcome``; ``plan`` composes it into the new status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from lathe_core.runs import RunRequest, RunState
@@ -28,6 +28,7 @@ class ServingView:
     state: Literal["Absent", "Creating", "Available", "Failed"] = "Absent"
     message: str = ""
     endpoint: str | None = None
+    restarts: str = ""  # how often the servers restarted and how the last one ended; empty when never
 
 
 @dataclass
@@ -39,6 +40,7 @@ class DeploymentObserved(Observed):
     run: RunState = RunState("Absent")  # batch and edge: this generation's run
     dataset: DatasetView = DatasetView()  # batch: the Dataset it scores
     promoted: int | None = None  # the registry's promoted version of the model (the next gate's baseline)
+    checksums: dict[int, str] = field(default_factory=dict)  # model.onnx sha256 by version, as TrainingRuns recorded
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ def plan(md: ModelDeployment, observed: DeploymentObserved) -> DeploymentPlan:
         outcome = online = _online(md, observed)
         serve, promote = online.serve, online.promote
     else:
-        outcome = run = offline.decide(md, observed.run, observed.dataset)
+        recorded = observed.checksums.get(md.spec.model.version)
+        outcome = run = offline.decide(md, observed.run, observed.dataset, recorded)
         start = run.start
     conditions = cond.standard(status.conditions, outcome.verdict, generation=md.generation, now=observed.now)
     update: dict[str, Any] = {
@@ -185,6 +188,11 @@ def _serving_verdict(
         return cond.failed("ServingFailed", serving.message)
     if serving.state != "Available":
         return cond.working("Creating", serving.message or "waiting for the model servers")
+    verdict = _available(md, serving, decision, waiting)
+    return replace(verdict, message=f"{verdict.message}; {serving.restarts}") if serving.restarts else verdict
+
+
+def _available(md: ModelDeployment, serving: ServingView, decision: canary.Decision, waiting: str) -> cond.Verdict:
     split = ", ".join(f"version {v} {p}%" for v, p in decision.traffic)
     state = decision.canary
     if md.spec.traffic is not None:

@@ -28,7 +28,7 @@ def run_name(md: ModelDeployment) -> str:
     return f"{md.name[:40]}-{md.uid[:8]}-{md.generation}"
 
 
-def run_request(md: ModelDeployment, dataset_version: str | None) -> RunRequest:
+def run_request(md: ModelDeployment, dataset_version: str | None, recorded: str | None = None) -> RunRequest:
     """``lathe score`` or ``lathe bundle`` for this generation."""
     spec = md.spec
     args = [
@@ -55,6 +55,8 @@ def run_request(md: ModelDeployment, dataset_version: str | None) -> RunRequest:
         ]
     if spec.edge is not None and spec.edge.quantize:
         args.append("--quantize")
+    if recorded:  # the sha256 the model's TrainingRun recorded: the run refuses other bytes
+        args += ["--model-sha256", recorded]
     labels = {**MANAGED_BY, "lathe.dev/model-deployment": md.name, "app.kubernetes.io/component": spec.mode}
     return RunRequest(
         namespace=md.namespace,
@@ -68,7 +70,7 @@ def run_request(md: ModelDeployment, dataset_version: str | None) -> RunRequest:
     )
 
 
-def decide(md: ModelDeployment, run: RunState, dataset: DatasetView) -> OfflineOutcome:
+def decide(md: ModelDeployment, run: RunState, dataset: DatasetView, recorded: str | None = None) -> OfflineOutcome:
     """Start this generation's run, follow it, or read how it ended."""
     assert md.spec.mode in ("batch", "edge")
     name = run_name(md)
@@ -91,7 +93,7 @@ def decide(md: ModelDeployment, run: RunState, dataset: DatasetView) -> OfflineO
             cond.working("Running", f"Run {name} started"),
             events=[started],
             requeue_after=POLL,
-            start=run_request(md, version),
+            start=run_request(md, version, recorded),
         )
     if run.phase == "Running":
         rows = run.progress.get("rows")

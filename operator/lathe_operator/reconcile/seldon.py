@@ -31,14 +31,14 @@ def predictor_name(version: int) -> str:
     return f"v{version}"
 
 
-def _container(md: ModelDeployment, image: str, store: StoreSettings) -> dict[str, Any]:
+def _container(md: ModelDeployment, image: str, store: StoreSettings, recorded: str | None) -> dict[str, Any]:
     probe = {
         "httpGet": {"path": "/health/ping", "port": "http", "scheme": "HTTP"},
         "periodSeconds": 5,
         "failureThreshold": 3,
         "timeoutSeconds": 2,
     }
-    args = ["--model-dir", "/mnt/models", "--port", str(PORT)]
+    args = ["--model-dir", "/mnt/models", "--port", str(PORT), *(("--sha256", recorded) if recorded else ())]
     env = [{"name": "LATHE_NAMESPACE", "value": md.namespace}]
     if md.spec.logging is not None:  # the server writes sampled requests to the store itself
         args += ["--sample-rate", str(md.spec.logging.sample_rate)]
@@ -80,8 +80,8 @@ def _graph(md: ModelDeployment, model_uri: str, storage_secret: str, logger_url:
     return node
 
 
-def _component_spec(md: ModelDeployment, image: str, store: StoreSettings) -> dict[str, Any]:
-    containers = [_container(md, image, store)]
+def _component_spec(md: ModelDeployment, image: str, store: StoreSettings, recorded: str | None) -> dict[str, Any]:
+    containers = [_container(md, image, store, recorded)]
     for transformer in md.spec.graph.transformers if md.spec.graph else []:
         containers.append(
             {
@@ -125,8 +125,10 @@ def seldon_deployment(
     store: StoreSettings,
     storage_secret: str,
     logger_url: str | None,
+    checksums: dict[int, str] | None = None,
 ) -> dict[str, Any]:
-    """The whole object; ``model_uris`` maps each version to its registry folder (s3://bucket/models/ns/name/N/)."""
+    """The whole object; ``model_uris`` maps each version to its registry folder (s3://bucket/models/ns/name/N/);
+    each predictor's server refuses a model.onnx unlike the sha256 in ``checksums`` (its TrainingRun's record)."""
     replicas = md.spec.replicas if md.spec.replicas is not None else (None if md.spec.autoscaling else 1)
     labels = {**MANAGED_BY, "lathe.dev/model-deployment": md.name, "app.kubernetes.io/component": "serving"}
 
@@ -135,7 +137,7 @@ def seldon_deployment(
             "name": predictor_name(version),
             "traffic": percent,
             "labels": {**labels, "lathe.dev/model": md.spec.model.name, "lathe.dev/model-version": str(version)},
-            "componentSpecs": [_component_spec(md, image, store)],
+            "componentSpecs": [_component_spec(md, image, store, (checksums or {}).get(version))],
             "graph": _graph(md, model_uris[version], storage_secret, logger_url),
         }
         if replicas is not None:

@@ -30,9 +30,13 @@ def labels(md: ModelDeployment) -> dict[str, str]:
     return {**MANAGED_BY, "lathe.dev/model-deployment": md.name, "app.kubernetes.io/component": "serving"}
 
 
-def config(md: ModelDeployment, traffic: list[tuple[int, int]], shadow: int | None) -> str:
-    """The server's deployment.json: versions in their fetched folders, the split, shadow, logging."""
+def config(
+    md: ModelDeployment, traffic: list[tuple[int, int]], shadow: int | None, checksums: dict[int, str] | None = None
+) -> str:
+    """The server's deployment.json: versions in their fetched folders, the split, shadow, logging, and the
+    sha256 each version's TrainingRun recorded (where one did)."""
     versions = sorted({v for v, _ in traffic} | ({shadow} if shadow else set()))
+    recorded = {str(v): checksums[v] for v in versions if checksums and v in checksums}
     body = {
         "namespace": md.namespace,
         "deployment": md.name,
@@ -40,6 +44,7 @@ def config(md: ModelDeployment, traffic: list[tuple[int, int]], shadow: int | No
         "traffic": {str(v): p for v, p in traffic},
         "shadow": shadow,
         "logging": {"sampleRate": md.spec.logging.sample_rate if md.spec.logging else 0.0},
+        **({"checksums": recorded} if recorded else {}),
     }
     return json.dumps(body, sort_keys=True)
 
@@ -78,6 +83,7 @@ def _resources(md: ModelDeployment) -> dict[str, Any]:
 def deployment(md: ModelDeployment, settings: str, *, image: str, store: StoreSettings, secret: str) -> dict[str, Any]:
     body = json.loads(settings)
     versions = ",".join(sorted(body["models"], key=int))
+    recorded = ",".join(f"{v}={h}" for v, h in sorted(body.get("checksums", {}).items()))
     env = _env(store, secret)
     volumes = [
         {"name": "models", "emptyDir": {}},
@@ -88,7 +94,10 @@ def deployment(md: ModelDeployment, settings: str, *, image: str, store: StoreSe
         "name": "fetch",
         "image": image,
         "command": ["python", "-m", "lathe_serving.fetch"],
-        "args": ["--namespace", md.namespace, "--model", md.spec.model.name, "--versions", versions, "--to", MODELS],
+        "args": [
+            *("--namespace", md.namespace, "--model", md.spec.model.name, "--versions", versions, "--to", MODELS),
+            *(("--sha256", recorded) if recorded else ()),
+        ],
         "env": env,
         "volumeMounts": [{"name": "models", "mountPath": MODELS}],
         "securityContext": _restricted(),
@@ -159,9 +168,10 @@ def manifests(
     image: str,
     store: StoreSettings,
     secret: str,
+    checksums: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """ConfigMap, Deployment and Service (and an HPA with autoscaling), in the order they are applied."""
-    settings = config(md, traffic, shadow)
+    settings = config(md, traffic, shadow, checksums)
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -210,6 +220,21 @@ def autoscaler(md: ModelDeployment) -> dict[str, Any]:
 
 def endpoint(md: ModelDeployment) -> str:
     return f"http://{md.name}.{md.namespace}.svc:{PORT}/api/v1.0/predictions"
+
+
+def restarts(pods: list[dict[str, Any]]) -> str:
+    """How often the servers of the pods restarted, and how the last one ended (an OOM kill, a crash)."""
+    count, last = 0, {}
+    for pod in pods:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            count += int(container.get("restartCount") or 0)
+            ended = (container.get("lastState") or {}).get("terminated") or {}
+            if ended and str(ended.get("finishedAt") or "") >= str(last.get("finishedAt") or ""):
+                last = {**ended, "pod": (pod.get("metadata") or {}).get("name")}
+    if not count:
+        return ""
+    how = f"{last.get('reason') or 'ended'} (exit code {last.get('exitCode')})" if last else "ended"
+    return f"servers restarted {count} time{'s' if count > 1 else ''}, last {last.get('pod')}: {how} at {last.get('finishedAt')}"
 
 
 def observe(

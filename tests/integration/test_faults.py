@@ -1,0 +1,195 @@
+"""SIGKILL of the operator at each step of each kind's reconcile, then a restart: nothing runs twice.
+
+Each case arms one failpoint (``lathe_operator.failpoints``): the operator kills itself right after
+a side effect (a run started, a pipeline submitted, a server started) and before its status is
+written. A second operator without the failpoint takes over; the test waits for the object's end
+state and counts what ran: every local run appends a ``--- started`` line to its log, the registry
+lists its versions, the store its Dataset versions, /proc the model servers. Slow: run by
+``make test-all`` (``-m faults``), not ``make test``.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lathe_core.datasets import DatasetVersions
+from lathe_core.registry import ModelRegistry
+from lathe_pipelines.sample_data import digits
+from tests.conftest import eventually
+from tests.integration.conftest import Kubectl, OperatorProcess, stop_local_servers
+from tests.integration.registry import MODEL, registry, store
+from tests.servers.controlplane import ControlPlane
+from tests.servers.s3 import S3Server
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
+Start = Callable[..., OperatorProcess]
+
+
+@pytest.fixture
+def operator(control_plane: ControlPlane, s3: S3Server, namespace: str, tmp_path: Path) -> Iterator[Start]:
+    """``operator(failpoint)`` starts a local-mode operator, armed at ``failpoint`` when one is given."""
+    local = tmp_path / "local"
+    env = {
+        "LATHE_EXECUTOR": "local",
+        "LATHE_STORE_URI": f"s3://lathe-{namespace}",
+        "LATHE_STORE_ENDPOINT": s3.endpoint,
+        "LATHE_STORE_ACCESS_KEY": s3.access_key,
+        "LATHE_STORE_SECRET_KEY": s3.secret_key,
+        "LATHE_LOCAL_DIR": str(local),
+    }
+    started: list[OperatorProcess] = []
+
+    def start(failpoint: str = "") -> OperatorProcess:
+        armed = {"LATHE_FAILPOINTS": failpoint} if failpoint else {}
+        started.append(OperatorProcess(control_plane, namespace, tmp_path / "operator.log", extra_env={**env, **armed}))
+        return started[-1]
+
+    start.local = local  # type: ignore[attr-defined]
+    yield start
+    for process in started:
+        process.kill(signal.SIGTERM)
+    stop_local_servers(local)
+
+
+def killed_at(process: OperatorProcess, timeout: float = 240) -> None:
+    """Wait until the armed operator killed itself at its failpoint."""
+    eventually(lambda: process.popen.poll() == -signal.SIGKILL, timeout=timeout)
+
+
+def starts(local: Path, namespace: str) -> dict[str, int]:
+    """How often each local run of the namespace was started, from the lines its log gains per start."""
+    logs = (local / ".runs").glob(f"{namespace}-*.log")
+    return {
+        log.stem.removeprefix(f"{namespace}-"): log.read_text(errors="replace").count("--- started") for log in logs
+    }
+
+
+def apply(kubectl: Kubectl, namespace: str, manifest: dict[str, Any]) -> None:
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest))
+
+
+def condition(kubectl: Kubectl, namespace: str, kind: str, name: str) -> tuple[str, str]:
+    status = kubectl.get(kind, name, "-n", namespace).get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+    return ready.get("status", ""), ready.get("reason", "")
+
+
+def dataset(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    frame = digits().iloc[:300]
+    csv = frame.to_csv(index=False)
+    kubectl.run("create", "configmap", "digits", "-n", namespace, f"--from-literal=data.csv={csv}")
+    return {
+        "apiVersion": "lathe.dev/v1alpha1",
+        "kind": "Dataset",
+        "metadata": {"name": "small"},
+        "spec": {"source": {"configMap": {"name": "digits", "key": "data.csv"}}, "target": "label"},
+    }
+
+
+def ingested(kubectl: Kubectl, namespace: str) -> str:
+    eventually(lambda: condition(kubectl, namespace, "dataset", "small")[0] == "True", timeout=180)
+    return str(kubectl.get("dataset", "small", "-n", namespace)["status"]["currentVersion"])
+
+
+def test_killed_after_starting_an_ingest(kubectl: Kubectl, namespace: str, s3: S3Server, operator: Start) -> None:
+    armed = operator("dataset.ingest-started")
+    apply(kubectl, namespace, dataset(kubectl, namespace))
+    killed_at(armed)
+    operator()
+    version = ingested(kubectl, namespace)
+    runs = starts(operator.local, namespace)  # type: ignore[attr-defined]
+    assert list(runs.values()) == [1], runs  # the ingest the first operator started, found again
+    assert DatasetVersions(store(s3, namespace), namespace, "small").versions() == [version]
+
+
+def test_killed_after_submitting_a_pipeline_run(
+    kubectl: Kubectl, namespace: str, s3: S3Server, operator: Start
+) -> None:
+    armed = operator("training-run.submitted")
+    apply(kubectl, namespace, dataset(kubectl, namespace))
+    version = ingested(kubectl, namespace)
+    run = {
+        "apiVersion": "lathe.dev/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": "small-mlp"},
+        "spec": {
+            "dataset": {"name": "small", "version": version},
+            "model": {"name": "small-clf", "type": "mlp", "hyperparameters": {"hidden": [16], "epochs": 2}},
+            "pipeline": {"backend": "local"},
+        },
+    }
+    apply(kubectl, namespace, run)
+    killed_at(armed)
+    operator()
+    eventually(lambda: condition(kubectl, namespace, "trainingrun", "small-mlp") == ("True", "Registered"), 360)
+    runs = starts(operator.local, namespace)  # type: ignore[attr-defined]
+    assert sorted(runs.values()) == [1, 1], runs  # one ingest, one pipeline run
+    assert ModelRegistry(store(s3, namespace), namespace, "small-clf").versions() == [1]
+    status = kubectl.get("trainingrun", "small-mlp", "-n", namespace)["status"]
+    assert status["model"]["version"] == 1 and status["runId"]
+
+
+def servers(local: Path) -> list[int]:
+    """Model server processes serving from ``local`` (their command names its deployment file)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if proc.name.isdigit() and b"lathe_serving" in cmdline and str(local).encode() in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def test_killed_after_starting_a_model_server(kubectl: Kubectl, namespace: str, s3: S3Server, operator: Start) -> None:
+    registry(s3, namespace)
+    armed = operator("model-deployment.served")
+    deployment = {
+        "apiVersion": "lathe.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "digits"},
+        "spec": {"model": {"name": MODEL, "version": 1}},
+    }
+    apply(kubectl, namespace, deployment)
+    killed_at(armed)
+    first = servers(operator.local)  # type: ignore[attr-defined]
+    assert len(first) == 1, first
+    operator()
+    eventually(lambda: condition(kubectl, namespace, "modeldeployment", "digits") == ("True", "Available"), 120)
+    assert servers(operator.local) == first  # type: ignore[attr-defined]  # kept, not started again
+
+
+def test_killed_after_starting_a_drift_check(kubectl: Kubectl, namespace: str, s3: S3Server, operator: Start) -> None:
+    armed = operator("drift-monitor.check-started")
+    apply(kubectl, namespace, dataset(kubectl, namespace))
+    version = ingested(kubectl, namespace)
+    monitor = {
+        "apiVersion": "lathe.dev/v1alpha1",
+        "kind": "DriftMonitor",
+        "metadata": {"name": "small-drift"},
+        "spec": {
+            "source": {"type": "dataset", "dataset": {"name": "small", "version": version}},
+            "reference": {"name": "small", "version": version},
+            "interval": "1h",
+            "window": {"minSamples": 50},
+        },
+    }
+    apply(kubectl, namespace, monitor)
+    killed_at(armed)
+    operator()
+
+    def checked() -> dict[str, Any]:
+        status = kubectl.get("driftmonitor", "small-drift", "-n", namespace).get("status") or {}
+        assert status.get("verdict") == "NoDrift", status
+        return status
+
+    eventually(checked, timeout=180)
+    runs = starts(operator.local, namespace)  # type: ignore[attr-defined]
+    assert sorted(runs.values()) == [1, 1], runs  # one ingest, one drift check
