@@ -129,6 +129,7 @@ class OperatorProcess:
         metrics_port: int = 0,
         extra_env: dict[str, str] | None = None,
         liveness: str = "",
+        verbose: bool = False,
     ) -> None:
         env = {
             **os.environ,
@@ -152,6 +153,7 @@ class OperatorProcess:
                 liveness,
                 "--log-format",
                 "full",
+                *(["--verbose"] if verbose else []),
             ],
             stdout=self._file,
             stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ lists its versions, the store its Dataset versions, /proc the model servers. Slo
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,10 @@ def operator(control_plane: ControlPlane, s3: S3Server, namespace: str, tmp_path
     }
     started: list[OperatorProcess] = []
 
-    def start(failpoint: str = "") -> OperatorProcess:
+    def start(failpoint: str = "", verbose: bool = False) -> OperatorProcess:
         armed = {"LATHE_FAILPOINTS": failpoint} if failpoint else {}
-        started.append(OperatorProcess(control_plane, namespace, tmp_path / "operator.log", extra_env={**env, **armed}))
+        log = tmp_path / "operator.log"
+        started.append(OperatorProcess(control_plane, namespace, log, extra_env={**env, **armed}, verbose=verbose))
         return started[-1]
 
     start.local = local  # type: ignore[attr-defined]
@@ -80,15 +82,15 @@ def condition(kubectl: Kubectl, namespace: str, kind: str, name: str) -> tuple[s
     return ready.get("status", ""), ready.get("reason", "")
 
 
-def dataset(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+def dataset(kubectl: Kubectl, namespace: str, name: str = "small", configmap: str = "digits") -> dict[str, Any]:
     frame = digits().iloc[:300]
     csv = frame.to_csv(index=False)
-    kubectl.run("create", "configmap", "digits", "-n", namespace, f"--from-literal=data.csv={csv}")
+    kubectl.run("create", "configmap", configmap, "-n", namespace, f"--from-literal=data.csv={csv}")
     return {
         "apiVersion": "lathe.dev/v1alpha1",
         "kind": "Dataset",
-        "metadata": {"name": "small"},
-        "spec": {"source": {"configMap": {"name": "digits", "key": "data.csv"}}, "target": "label"},
+        "metadata": {"name": name},
+        "spec": {"source": {"configMap": {"name": configmap, "key": "data.csv"}}, "target": "label"},
     }
 
 
@@ -193,3 +195,62 @@ def test_killed_after_starting_a_drift_check(kubectl: Kubectl, namespace: str, s
     eventually(checked, timeout=180)
     runs = starts(operator.local, namespace)  # type: ignore[attr-defined]
     assert sorted(runs.values()) == [1, 1], runs  # one ingest, one drift check
+
+
+@pytest.fixture
+def own_store() -> Iterator[S3Server]:
+    """An S3 server of this test's own, to stop and start again on its port with its data."""
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+def test_the_store_stopped_for_30_seconds_mid_ingest(
+    kubectl: Kubectl, namespace: str, control_plane: ControlPlane, own_store: S3Server, tmp_path: Path
+) -> None:
+    env = {
+        "LATHE_EXECUTOR": "local",
+        "LATHE_STORE_URI": f"s3://lathe-{namespace}",
+        "LATHE_STORE_ENDPOINT": own_store.endpoint,
+        "LATHE_STORE_ACCESS_KEY": own_store.access_key,
+        "LATHE_STORE_SECRET_KEY": own_store.secret_key,
+        "LATHE_LOCAL_DIR": str(tmp_path / "local"),
+    }
+    process = OperatorProcess(control_plane, namespace, tmp_path / "operator.log", extra_env=env)
+    try:
+        apply(kubectl, namespace, dataset(kubectl, namespace))
+        eventually(lambda: sum(starts(tmp_path / "local", namespace).values()) == 1, timeout=60)
+        assert own_store.process is not None
+        own_store.process.stop()  # the ingest is reading and validating: its writes will find no store
+
+        def said() -> str:
+            status = kubectl.get("dataset", "small", "-n", namespace).get("status") or {}
+            ready = next(c for c in status.get("conditions") or [] if c["type"] == "Ready")
+            assert ready["status"] == "False" and own_store.endpoint in ready["message"], ready
+            return str(ready["reason"])
+
+        reason = eventually(said, timeout=30)
+        time.sleep(max(0.0, 30 - 5))
+        assert said() == reason and process.popen.poll() is None  # still stated, and the operator still up
+        own_store.start()
+        version = ingested(kubectl, namespace)
+        found = DatasetVersions(store(own_store, namespace), namespace, "small").versions()
+        assert found == [version], found  # no partial version, no second one
+        status = kubectl.get("dataset", "small", "-n", namespace)["status"]
+        assert [h["version"] for h in status["history"] if h.get("version")] == [version]
+    finally:
+        process.kill(signal.SIGTERM)
+
+
+def test_the_api_server_restarted_under_the_operator(
+    kubectl: Kubectl, namespace: str, control_plane: ControlPlane, operator: Start
+) -> None:
+    running = operator()
+    apply(kubectl, namespace, dataset(kubectl, namespace))
+    first = ingested(kubectl, namespace)
+    control_plane.restart_apiserver(down=10)
+    second = dataset(kubectl, namespace, name="after", configmap="digits-after")
+    apply(kubectl, namespace, second)  # seen only if the operator's watches resumed
+    eventually(lambda: condition(kubectl, namespace, "dataset", "after")[0] == "True", timeout=180)
+    assert kubectl.get("dataset", "after", "-n", namespace)["status"]["currentVersion"] == first  # same rows
+    assert running.popen.poll() is None  # the same operator, not a restarted one

@@ -105,6 +105,18 @@ def test_transient_failures_retry_with_back_off() -> None:
     assert attempt == 1 and name.endswith("-1")
 
 
+def test_an_ingest_that_crashed_without_a_report_is_retried_after_its_back_off() -> None:
+    _, running = step(make(), RunObservation("Absent"))
+    crashed = RunObservation("Failed", message="exit code 1: StoreUnavailable")
+    plan, failed = step(running, crashed)
+    assert ready(failed) == ("False", "IngestFailed") and plan.requeue_after == reconcile.retry_delay(0)
+    later = NOW + timedelta(seconds=reconcile.retry_delay(0) - 1)
+    plan, still = step(failed, crashed, now=later)  # seen failed again: the back-off counts from the first look
+    assert plan.start is None and still.status.last_run and still.status.last_run.finished_at == NOW
+    plan, retried = step(still, RunObservation("Absent"), now=NOW + timedelta(seconds=reconcile.retry_delay(0)))
+    assert plan.start is not None and plan.start.name.endswith("-1")  # the next attempt starts
+
+
 def test_refresh_interval_starts_a_new_run_each_period() -> None:
     dataset = make(refresh={"interval": "1h"})
     name, _ = reconcile.current_run(dataset, NOW)

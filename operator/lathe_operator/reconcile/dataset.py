@@ -179,6 +179,9 @@ def plan(
         (_invalid_schedule(dataset, now) or sources.check(dataset, policy, observed.secret_labels)) if absent else None
     )
     result = _refused(refusal, last, name, now) if refusal else _outcome(observed.run)
+    if result["outcome"] == "Failed" and not result.get("finished_at"):  # crashed without a report: its back-off
+        seen = last.finished_at if last and last.name == name and last.outcome == "Failed" else None
+        result["finished_at"] = seen or now  # counts from when it was first seen failed, so the retry comes
     result.update(message=str(result.get("message") or "")[:MESSAGE_MAX], reason=str(result["reason"])[:REASON_MAX])
     start = ingest_request(dataset, name, status.current_version) if absent and refusal is None else None
     run = IngestRun(

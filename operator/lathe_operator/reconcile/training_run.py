@@ -159,7 +159,7 @@ def pipeline_arguments(run: TrainingRun, submit: Submit, report_key: str, lineag
         "target": submit.target,
         "model_name": spec.model.name,
         "model_type": spec.model.type,
-        "hyperparameters": dict(spec.model.hyperparameters),
+        "hyperparameters": spec.model.hyperparameters.dump(),
         "seed": spec.model.seed,
         "gates": [g.dump() for g in spec.gates],
         "baseline_version": spec.baseline_version or 0,

@@ -23,6 +23,9 @@ MESSAGE_MAX = 4096  # a condition message's limit in the CRD; reconcile.conditio
 # "0s" and "500ms" are refused where a period or window of that length would spin or divide by zero.
 DURATION = r"^([0-9]+(ms|s|m|h|d))*[0-9]*[1-9][0-9]*(s|m|h|d)([0-9]+(ms|s|m|h|d))*$"
 DATASET_VERSION = r"^sha256:[0-9a-f]{64}$"
+# A label key (a taint's key): an optional DNS subdomain prefix and a name of at most 63 characters.
+QUALIFIED_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 Duration = Annotated[str, Field(max_length=32, pattern=DURATION)]
@@ -116,11 +119,40 @@ class SecretRef(ApiModel):
 
 
 class Toleration(ApiModel):
-    """A Kubernetes toleration, copied onto the pods that need the node pool."""
+    """A Kubernetes toleration for the node pool's pods; one a pod would refuse is refused here."""
 
-    key: str | None = Field(default=None, max_length=253, description="Taint key to tolerate.")
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule(
+                    "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+                    "value must be empty when operator is Exists",
+                    fieldPath=".value",
+                ),
+                rule(
+                    "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+                    "an empty key needs operator Exists (it then tolerates every taint)",
+                    fieldPath=".operator",
+                ),
+                rule(
+                    "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+                    "tolerationSeconds needs effect NoExecute",
+                    fieldPath=".tolerationSeconds",
+                ),
+            ]
+        }
+    }
+
+    key: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=QUALIFIED_NAME,
+        description="Taint key to tolerate: a label key, such as nvidia.com/gpu.",
+    )
     operator: Literal["Exists", "Equal"] | None = Field(default=None, description="Exists or Equal.")
-    value: str | None = Field(default=None, max_length=253, description="Taint value for Equal.")
+    value: str | None = Field(
+        default=None, max_length=63, pattern=LABEL_VALUE, description="Taint value for Equal: a label value."
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to tolerate; empty means all."
     )

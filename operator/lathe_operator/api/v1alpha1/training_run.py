@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -33,13 +33,27 @@ class DatasetRef(ApiModel):
     )
 
 
+class Hyperparameters(ApiModel):
+    """The trainer's knobs, bounded so that a typo cannot ask for a week of training or a terabyte of weights;
+    unset ones take the trainer's defaults (hidden [128, 64], epochs 20, lr 0.001, batchSize 64, none else)."""
+
+    hidden: list[Annotated[int, Field(ge=1, le=8192)]] | None = Field(
+        default=None, max_length=16, description="Hidden layer widths (mlp), 1-8192 each, at most 16 layers."
+    )
+    epochs: int | None = Field(default=None, ge=1, le=10_000, description="Passes over the training split.")
+    lr: float | None = Field(default=None, gt=0, le=10, description="Adam's learning rate.")
+    batch_size: int | None = Field(default=None, ge=1, le=1_000_000, description="Rows per optimiser step.")
+    weight_decay: float | None = Field(default=None, ge=0, le=1, description="Adam's weight decay.")
+    dropout: float | None = Field(default=None, ge=0, lt=1, description="Dropout after each hidden layer.")
+
+
 class ModelSpec(ApiModel):
     """What to train."""
 
     name: Name = Field(description="Registered model name; versions are numbered under it.")
     type: Literal["mlp", "logistic"] = Field(default="mlp", description="Architecture: mlp or logistic.")
-    hyperparameters: dict[str, Any] = Field(
-        default_factory=dict, description="e.g. hidden: [128, 64], epochs: 20, lr: 0.001, batchSize: 64."
+    hyperparameters: Hyperparameters = Field(
+        default_factory=Hyperparameters, description="e.g. hidden: [128, 64], epochs: 20, lr: 0.001, batchSize: 64."
     )
     seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Seed for the split, initialisation and shuffling.")
 
