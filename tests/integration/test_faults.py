@@ -26,6 +26,7 @@ from tests.conftest import eventually
 from tests.integration.conftest import Kubectl, OperatorProcess, stop_local_servers
 from tests.integration.registry import MODEL, registry, store
 from tests.servers.controlplane import ControlPlane
+from tests.servers.prometheus import Prometheus
 from tests.servers.s3 import S3Server
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
@@ -168,6 +169,27 @@ def test_killed_after_starting_a_model_server(kubectl: Kubectl, namespace: str, 
     assert servers(operator.local) == first  # type: ignore[attr-defined]  # kept, not started again
 
 
+def test_killed_after_starting_an_edge_bundle_run(
+    kubectl: Kubectl, namespace: str, s3: S3Server, operator: Start
+) -> None:
+    registry(s3, namespace)
+    armed = operator("model-deployment.run-started")
+    deployment = {
+        "apiVersion": "lathe.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "edge"},
+        "spec": {"model": {"name": MODEL, "version": 1}, "mode": "edge", "edge": {"quantize": False}},
+    }
+    apply(kubectl, namespace, deployment)
+    killed_at(armed)
+    operator()
+    eventually(lambda: condition(kubectl, namespace, "modeldeployment", "edge") == ("True", "Bundled"), 180)
+    runs = starts(operator.local, namespace)  # type: ignore[attr-defined]
+    assert list(runs.values()) == [1], runs  # the bundle run the first operator started, found again
+    bundles = store(s3, namespace).list(f"bundles/{namespace}/edge/")
+    assert sum(k.endswith("bundle.tar.gz") for k in bundles) == 1, bundles
+
+
 def test_killed_after_starting_a_drift_check(kubectl: Kubectl, namespace: str, s3: S3Server, operator: Start) -> None:
     armed = operator("drift-monitor.check-started")
     apply(kubectl, namespace, dataset(kubectl, namespace))
@@ -254,3 +276,115 @@ def test_the_api_server_restarted_under_the_operator(
     eventually(lambda: condition(kubectl, namespace, "dataset", "after")[0] == "True", timeout=180)
     assert kubectl.get("dataset", "after", "-n", namespace)["status"]["currentVersion"] == first  # same rows
     assert running.popen.poll() is None  # the same operator, not a restarted one
+
+
+def test_a_canary_waits_while_prometheus_is_down(
+    kubectl: Kubectl, namespace: str, s3: S3Server, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    from tests.integration.test_model_deployment_local import Traffic, status
+
+    models = registry(s3, namespace)
+    prometheus = Prometheus().start()  # this test's own, to stop and start again on its port with its data
+    env = {
+        "LATHE_EXECUTOR": "local",
+        "LATHE_STORE_URI": f"s3://lathe-{namespace}",
+        "LATHE_STORE_ENDPOINT": s3.endpoint,
+        "LATHE_STORE_ACCESS_KEY": s3.access_key,
+        "LATHE_STORE_SECRET_KEY": s3.secret_key,
+        "LATHE_PROMETHEUS_URL": prometheus.url,
+        "LATHE_LOCAL_DIR": str(tmp_path / "local"),
+    }
+    process = OperatorProcess(control_plane, namespace, tmp_path / "operator.log", extra_env=env)
+    client = None
+    try:
+        analysis = {"window": "8s", "minRequests": 20, "maxErrorRate": 0.05}
+        canary = {"version": 2, "steps": [50, 100], "analysis": analysis}
+        deployment = {
+            "apiVersion": "lathe.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": "digits"},
+            "spec": {"model": {"name": MODEL, "version": 1}, "canary": canary},
+        }
+        apply(kubectl, namespace, deployment)
+        eventually(
+            lambda: condition(kubectl, namespace, "modeldeployment", "digits") == ("True", "CanaryProgressing"), 90
+        )
+        endpoint = status(kubectl, namespace, "digits")["endpoint"]
+        assert prometheus.process is not None
+        prometheus.process.stop()  # before its first scrape of the servers: no figures at all
+        client = Traffic(endpoint, models["rows"])
+        client.start()
+
+        def waiting() -> str:
+            found = kubectl.get("modeldeployment", "digits", "-n", namespace)["status"]
+            ready = next(c for c in found["conditions"] if c["type"] == "Ready")
+            assert "waiting for metrics" in ready["message"] and prometheus.url.split("//")[1] in ready["message"]
+            assert found["canary"]["phase"] == "Progressing" and found["canary"]["percent"] == 50, found["canary"]
+            return str(ready["message"])
+
+        eventually(waiting, timeout=60)
+        time.sleep(20)  # more than two analysis windows with traffic flowing: still waiting, nothing promoted
+        waiting()
+        history = kubectl.get("modeldeployment", "digits", "-n", namespace)["status"]["history"]
+        assert [h["action"] for h in history] == ["Deploy"], history
+        prometheus.targets = [endpoint.split("/")[2]]
+        prometheus.start()
+        promoted = lambda: status(kubectl, namespace, "digits")["canary"]["phase"] == "Promoted"  # noqa: E731
+        eventually(promoted, timeout=120)
+    finally:
+        if client is not None:
+            client.stop()
+        process.kill(signal.SIGTERM)
+        prometheus.stop()
+        stop_local_servers(tmp_path / "local")
+
+
+def test_the_store_stopped_for_30_seconds_mid_registration(
+    kubectl: Kubectl, namespace: str, control_plane: ControlPlane, own_store: S3Server, tmp_path: Path
+) -> None:
+    local = tmp_path / "local"
+    env = {
+        "LATHE_EXECUTOR": "local",
+        "LATHE_STORE_URI": f"s3://lathe-{namespace}",
+        "LATHE_STORE_ENDPOINT": own_store.endpoint,
+        "LATHE_STORE_ACCESS_KEY": own_store.access_key,
+        "LATHE_STORE_SECRET_KEY": own_store.secret_key,
+        "LATHE_LOCAL_DIR": str(local),
+    }
+    process = OperatorProcess(control_plane, namespace, tmp_path / "operator.log", extra_env=env)
+    bucket = store(own_store, namespace)
+    try:
+        apply(kubectl, namespace, dataset(kubectl, namespace))
+        version = ingested(kubectl, namespace)
+        run = {
+            "apiVersion": "lathe.dev/v1alpha1",
+            "kind": "TrainingRun",
+            "metadata": {"name": "small-mlp"},
+            "spec": {
+                "dataset": {"name": "small", "version": version},
+                "model": {"name": "small-clf", "type": "mlp", "hyperparameters": {"hidden": [16], "epochs": 30}},
+                "pipeline": {"backend": "local"},
+            },
+        }
+        apply(kubectl, namespace, run)
+        progress = f"models/{namespace}/small-clf/runs/"
+        eventually(lambda: any(k.endswith(".progress.json") for k in bucket.list(progress)), timeout=240)
+        assert own_store.process is not None
+        own_store.process.stop()  # training goes on; its register step will find no store
+
+        def registering() -> bool:
+            logs = (local / ".runs").glob(f"{namespace}-small-mlp-*.log")
+            return any("Waiting for the store to" in log.read_text(errors="replace") for log in logs)
+
+        eventually(registering, timeout=240)
+        time.sleep(30)  # the store stays down for 30 s of the registration
+        said = condition(kubectl, namespace, "trainingrun", "small-mlp")
+        assert said == ("False", "StoreUnavailable"), said
+        own_store.start()
+        eventually(lambda: condition(kubectl, namespace, "trainingrun", "small-mlp") == ("True", "Registered"), 240)
+        assert ModelRegistry(bucket, namespace, "small-clf").versions() == [1]
+        claims = [k for k in bucket.list(f"models/{namespace}/small-clf/") if k.endswith("claim.json")]
+        assert len(claims) == 1, claims  # one version claimed, none half-written
+        assert kubectl.get("trainingrun", "small-mlp", "-n", namespace)["status"]["model"]["version"] == 1
+    finally:
+        process.kill(signal.SIGTERM)

@@ -55,7 +55,7 @@ class Prometheus:
         if self.pods is not None:
             self.discovery = PodDiscovery(self.pods, self.work / "pods.json")
             self.discovery.start()
-        port = free_port()
+        port = int(self.url.rsplit(":", 1)[1]) if self.url else free_port()  # a restart keeps its port and data
         self.url = f"http://{self.host}:{port}"
         config = self.work / "prometheus.yml"
         config.write_text(yaml.safe_dump(self._config()))

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lathe_core.patience import patiently
 from lathe_core.registry import ModelRegistry
 from lathe_core.stores import open_configured_store
 
@@ -56,8 +57,10 @@ def run(
     registry = ModelRegistry(open_configured_store(), namespace, model_name)
     measured, train_summary, meta = json.loads(evaluation), json.loads(training), json.loads(columns)
     predicted = measured.pop("predicted", {})  # test rows per predicted class index: drift's reference
-    baseline = baseline_version or registry.promoted()
-    baseline_metrics = registry.card(baseline).get("metrics") if baseline else None  # None: nothing to regress from
+    baseline = baseline_version or patiently(registry.promoted, "read the promoted version")
+    baseline_metrics = (  # None: nothing to regress from
+        patiently(lambda: registry.card(baseline), "read the baseline's card").get("metrics") if baseline else None
+    )
     gate_results = evaluate(gates, measured, baseline_metrics)
     outcome: dict[str, Any] = {
         "gates": gate_results,
@@ -89,15 +92,14 @@ def run(
         "libraries": versions(),
         **whole_numbers(lineage),  # dataset, run, code, image, pipeline hash, seed
     }
-    version, sha256 = registry.register(Path(onnx_path).read_bytes(), card)
+    onnx = Path(onnx_path).read_bytes()
+    version, sha256 = patiently(lambda: registry.register(onnx, card), "register the model")  # idempotent per run
     outcome.update(version=version, sha256=sha256, uri=registry.store_uri(version))
-    reports.write(
-        report_key,
-        {
-            **outcome,
-            "outcome": "Succeeded",
-            "reason": "Registered",
-            "message": f"Registered {model_name} version {version}",
-        },
-    )
+    succeeded = {
+        **outcome,
+        "outcome": "Succeeded",
+        "reason": "Registered",
+        "message": f"Registered {model_name} version {version}",
+    }
+    patiently(lambda: reports.write(report_key, succeeded), "write the run's report")
     return json.dumps(outcome)
