@@ -278,7 +278,7 @@ def test_the_api_server_restarted_under_the_operator(
     assert running.popen.poll() is None  # the same operator, not a restarted one
 
 
-def test_a_canary_waits_while_prometheus_is_down(
+def test_a_canary_waits_while_prometheus_is_down_then_promotes_once_through_a_crash(
     kubectl: Kubectl, namespace: str, s3: S3Server, control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     from tests.integration.test_model_deployment_local import Traffic, status
@@ -327,10 +327,24 @@ def test_a_canary_waits_while_prometheus_is_down(
         waiting()
         history = kubectl.get("modeldeployment", "digits", "-n", namespace)["status"]["history"]
         assert [h["action"] for h in history] == ["Deploy"], history
+        # The operator that sees the figures come back dies right after it promotes in the registry.
+        process.kill(signal.SIGTERM)
+        process = OperatorProcess(
+            control_plane,
+            namespace,
+            tmp_path / "operator.log",
+            extra_env={**env, "LATHE_FAILPOINTS": "model-deployment.promoted"},
+        )
         prometheus.targets = [endpoint.split("/")[2]]
         prometheus.start()
+        killed_at(process, timeout=120)
+        assert ModelRegistry(store(s3, namespace), namespace, MODEL).promoted() == 2
+        process = OperatorProcess(control_plane, namespace, tmp_path / "operator.log", extra_env=env)
         promoted = lambda: status(kubectl, namespace, "digits")["canary"]["phase"] == "Promoted"  # noqa: E731
         eventually(promoted, timeout=120)
+        history = status(kubectl, namespace, "digits")["history"]
+        assert [h["action"] for h in history] == ["Deploy", "Promote"], history  # promoted once
+        assert status(kubectl, namespace, "digits")["serving"] == "2:100"
     finally:
         if client is not None:
             client.stop()
