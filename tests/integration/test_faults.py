@@ -111,6 +111,35 @@ def test_killed_after_starting_an_ingest(kubectl: Kubectl, namespace: str, s3: S
     assert DatasetVersions(store(s3, namespace), namespace, "small").versions() == [version]
 
 
+def test_killed_after_retention_deleted_a_version(
+    kubectl: Kubectl, namespace: str, s3: S3Server, operator: Start
+) -> None:
+    armed = operator("dataset.versions-deleted")
+    manifest = dataset(kubectl, namespace)
+    manifest["spec"]["retention"] = {"keep": 1}
+    apply(kubectl, namespace, manifest)
+    first = ingested(kubectl, namespace)
+    darker = digits().iloc[:300].copy()
+    pixels = [c for c in darker.columns if c != "label"]
+    darker[pixels] = (darker[pixels] / 2).round()
+    csv = darker.to_csv(index=False)
+    kubectl.run("create", "configmap", "darker", "-n", namespace, f"--from-literal=data.csv={csv}")
+    manifest["spec"]["source"]["configMap"]["name"] = "darker"
+    apply(kubectl, namespace, manifest)  # a second version: retention deletes the first, then the kill
+    killed_at(armed)
+    operator()
+
+    def settled() -> str:
+        status = kubectl.get("dataset", "small", "-n", namespace)["status"]
+        assert status["currentVersion"] != first and condition(kubectl, namespace, "dataset", "small")[0] == "True"
+        return str(status["currentVersion"])
+
+    second = eventually(settled, timeout=180)
+    assert DatasetVersions(store(s3, namespace), namespace, "small").versions() == [second]
+    runs = starts(operator.local, namespace)  # type: ignore[attr-defined]
+    assert sorted(runs.values()) == [1, 1], runs  # one ingest per version, none repeated
+
+
 def test_killed_after_submitting_a_pipeline_run(
     kubectl: Kubectl, namespace: str, s3: S3Server, operator: Start
 ) -> None:
