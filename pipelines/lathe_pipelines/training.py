@@ -2,14 +2,16 @@
 
 ``build`` makes the pipeline for one TrainingRun's resources (accelerator, limits, node
 selector, tolerations are compile-time settings in kfp); ``compile_yaml`` gives the IR
-YAML that the KFP API runs; ``run_local`` executes it for real with kfp.local.
+YAML that the KFP API runs (``compiled``: once per settings, from any thread); ``run_local`` executes it for real with kfp.local.
 """
 
 # No `from __future__ import annotations`: kfp reads the pipeline signature's real types.
 
+import functools
 import hashlib
 import json
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,31 @@ def compile_yaml(pipeline: Callable[..., Any]) -> str:
         path = Path(tmp) / "pipeline.yaml"
         compiler.Compiler().compile(pipeline, str(path))
         return path.read_text()
+
+
+_COMPILING = threading.Lock()  # kfp compiles inside one process-wide pipeline context: two at once "nest"
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(settings: str) -> str:
+    resources, store_secret, store_env, caching, accelerator_label = json.loads(settings)
+    return compile_yaml(build(resources, store_secret, store_env, caching, accelerator_label))
+
+
+def compiled(
+    resources: dict[str, Any] | None = None,
+    store_secret: str = "lathe-store",
+    store_env: dict[str, str] | None = None,
+    caching: bool = False,
+    accelerator_label: str = ACCELERATOR_LABEL,
+) -> str:
+    """``compile_yaml(build(...))``, safe from any thread and compiled once per process and settings.
+
+    An operator submits from many threads at once; kfp's compiler cannot (a second compile
+    while one runs fails with "Nested pipelines are not allowed")."""
+    settings = json.dumps([resources or {}, store_secret, store_env or {}, caching, accelerator_label], sort_keys=True)
+    with _COMPILING:
+        return _compiled(settings)
 
 
 def spec_hash(pipeline_yaml: str) -> str:

@@ -79,6 +79,14 @@ def check_run(
     store: dict[str, str],
 ) -> None:
     operator = start()
+    # a run whose Dataset does not exist yet waits without asking the KFP API anything (a thousand waiting
+    # runs would be a thousand list calls a poll)
+    waiting = copy.deepcopy(RUN)
+    waiting["metadata"]["name"], waiting["spec"]["dataset"]["name"] = "waits", "not-yet"
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(waiting))
+    eventually(lambda: "DatasetNotFound" in str(kubectl.get("trainingrun", "waits", "-n", namespace).get("status")))
+    assert kfp.requests == []
+    kubectl.run("delete", "trainingrun", "waits", "-n", namespace)
     manifest = copy.deepcopy(RUN)
     manifest["spec"]["model"]["hyperparameters"] = {"hidden": [32], "epochs": 8}
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket) + "---\n" + yaml.safe_dump(manifest))

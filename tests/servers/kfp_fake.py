@@ -97,6 +97,13 @@ class FakeKfp:
         if path == f"{API}/experiments" and method == "POST":
             if not body.get("display_name"):
                 raise ValueError("experiment display_name is required")
+            namespace = body.get("namespace") or ""
+            if any(
+                e["display_name"] == body["display_name"] and e["namespace"] == namespace
+                for e in self.experiments.values()
+            ):
+                message = f"Failed to create a new experiment. The name {body['display_name']} already exists."
+                return 409, {"error": message, "code": 6, "message": message}  # the KFP API: names are unique
             experiment = {
                 "experiment_id": str(uuid.uuid4()),
                 "display_name": body["display_name"],

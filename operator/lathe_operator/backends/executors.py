@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ from lathe_core.settings import StoreSettings
 from .ports import Kube
 from .processes import LocalProcesses
 
+ACCOUNT_RECHECK = 300.0  # seconds: a ServiceAccount someone deleted comes back within this
 FAILURE = "lathe.dev/failure"  # on a Job the executor ended: why its pod could not run
 # Local mode's ingest may read local paths and private addresses (lathe_pipelines.steps.fetch);
 # ingest Jobs may not, so JobExecutor never sets these. The operator's own environment wins.
@@ -58,6 +60,7 @@ class JobExecutor:
     ) -> None:
         """``blocked(pods, events)`` says why a Job's pods cannot run (``reconcile.pods.blocked``)."""
         self.kube, self.render, self.blocked, self.service_account = kube, render, blocked, service_account
+        self._accounts: dict[str, float] = {}  # namespace: when its ServiceAccount was last made sure of
 
     def state(self, namespace: str, run: str) -> RunState:
         job = self.kube.get("batch/v1", "Job", namespace, run)
@@ -87,8 +90,12 @@ class JobExecutor:
         return self.blocked(pods, [e for e in events if (e.get("involvedObject") or {}).get("kind") == "Job"])
 
     def start(self, request: RunRequest) -> bool:
-        if self.service_account:
+        """Create the run's Job; its namespace's ServiceAccount first, once every ``ACCOUNT_RECHECK`` seconds
+        (not a create per run: a thousand ingests would be a thousand refused POSTs)."""
+        ensured = self._accounts.get(request.namespace)
+        if self.service_account and (ensured is None or time.monotonic() - ensured > ACCOUNT_RECHECK):
             self.kube.ensure(service_account(request.namespace, self.service_account))
+            self._accounts[request.namespace] = time.monotonic()
         return self.kube.ensure(self.render(request))
 
 

@@ -36,6 +36,7 @@ class KfpPipelines:
         self._client: Any = None
         self._experiments: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._experiments_lock = threading.Lock()
 
     def _api(self) -> Any:
         import kfp
@@ -60,9 +61,12 @@ class KfpPipelines:
             ) from error
 
     def _experiment(self, name: str) -> str:
-        if name not in self._experiments:
-            self._experiments[name] = self._call(lambda c: c.create_experiment(name=name)).experiment_id
-        return self._experiments[name]
+        """The experiment's id, created on first use. One thread at a time: kfp's create_experiment looks the
+        name up and then creates it, so two TrainingRuns starting together would make two of one name."""
+        with self._experiments_lock:
+            if name not in self._experiments:
+                self._experiments[name] = self._call(lambda c: c.create_experiment(name=name)).experiment_id
+            return self._experiments[name]
 
     def _find(self, experiment: str, run: str) -> Any:
         query = json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": run}]})
@@ -101,10 +105,11 @@ class KfpPipelines:
         existing = self._find(experiment or namespace, run)
         if existing is not None:
             return str(existing.run_id)
-        pipeline = training.build(resources, store_secret=self.store_secret, store_env=self.store_env, caching=caching)
         with tempfile.TemporaryDirectory() as tmp:
             package = Path(tmp) / f"{run}.yaml"
-            package.write_text(training.compile_yaml(pipeline))
+            package.write_text(
+                training.compiled(resources, store_secret=self.store_secret, store_env=self.store_env, caching=caching)
+            )
             created = self._call(
                 lambda c: c.run_pipeline(
                     experiment_id=self._experiment(experiment or namespace),

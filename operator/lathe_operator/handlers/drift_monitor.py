@@ -180,9 +180,13 @@ def reconcile_drift_monitor(
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
-def poll_drift_monitor(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def poll_drift_monitor(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
     """Start each interval's check and fold its report in, when the plan asked to."""
-    poll(memo, body.metadata.uid, lambda: reconcile_drift_monitor(body=body, patch=patch, memo=memo, logger=logger))
+    await poll(
+        memo, body.metadata.uid, lambda: reconcile_drift_monitor(body=body, patch=patch, memo=memo, logger=logger)
+    )
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)

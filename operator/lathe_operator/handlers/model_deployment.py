@@ -180,11 +180,13 @@ def reconcile_model_deployment(
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
-def poll_model_deployment(
+async def poll_model_deployment(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
 ) -> None:
     """Supervise online serving, move canaries, follow batch and edge runs until they end, when the plan asked to."""
-    poll(memo, body.metadata.uid, lambda: reconcile_model_deployment(body=body, patch=patch, memo=memo, logger=logger))
+    await poll(
+        memo, body.metadata.uid, lambda: reconcile_model_deployment(body=body, patch=patch, memo=memo, logger=logger)
+    )
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)

@@ -27,7 +27,7 @@ PLURAL = TrainingRun.plural
 
 
 def _lineage(memo: kopf.Memo, run: TrainingRun) -> dict[str, Any]:
-    pipeline_yaml = training.compile_yaml(training.build(run.spec.resources.dump(), caching=run.spec.pipeline.caching))
+    pipeline_yaml = training.compiled(run.spec.resources.dump(), caching=run.spec.pipeline.caching)
     return {
         "pipeline": {
             "name": "lathe-training",
@@ -81,10 +81,11 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
     registry = ModelRegistry(memo.store, run.namespace, run.spec.model.name)
     try:
         created = body.metadata.get("creationTimestamp")
+        dataset = dataset_view(memo, run.namespace, run.spec.dataset.name)
         observed = reconcile.TrainingRunObserved(
             now=now(),
-            dataset=dataset_view(memo, run.namespace, run.spec.dataset.name),
-            pipeline=_pipeline(backend, run, registry),
+            dataset=dataset,
+            pipeline=_pipeline(backend, run, registry) if reconcile.pinned(run, dataset) else RunState("Absent"),
             created=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
         )
         plan = reconcile.plan(run, observed)
@@ -119,9 +120,13 @@ def reconcile_training_run(
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
-def poll_training_run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def poll_training_run(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
     """Wait for the Dataset and follow the pipeline run until it ends, when the plan asked to."""
-    poll(memo, body.metadata.uid, lambda: reconcile_training_run(body=body, patch=patch, memo=memo, logger=logger))
+    await poll(
+        memo, body.metadata.uid, lambda: reconcile_training_run(body=body, patch=patch, memo=memo, logger=logger)
+    )
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)

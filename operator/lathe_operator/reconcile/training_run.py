@@ -49,11 +49,19 @@ def run_name(run: TrainingRun) -> str:
     return f"{run.name[:40]}-{run.uid[:8]}-{run.generation}"
 
 
+def pinned(run: TrainingRun, dataset: DatasetView) -> bool:
+    """Whether the run has a data version to train on, so its pipeline run is worth asking after.
+
+    While it waits for its Dataset nothing was submitted for this generation, and the
+    pipeline backend is not asked (at a thousand waiting runs, that is a thousand calls a poll)."""
+    return bool(run.status.dataset_version or run.spec.dataset.version or dataset.ready)
+
+
 def plan(run: TrainingRun, observed: TrainingRunObserved) -> TrainingRunPlan:
     status, now = run.status, observed.now
     version = status.dataset_version or run.spec.dataset.version
     submit = None
-    if version is None and not observed.dataset.ready:
+    if not pinned(run, observed.dataset):
         outcome = _waiting(run, observed)
     else:
         version = version or observed.dataset.current_version

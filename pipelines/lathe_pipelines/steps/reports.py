@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -37,7 +38,7 @@ def progress(report_key: str, every: float = 1.0) -> Callable[[dict[str, Any]], 
     Progress is for people watching: a store that cannot take it does not fail the run."""
     if not report_key:
         return lambda _: None
-    store, last = open_configured_store(), [0.0]
+    store, last = open_configured_store(), [-math.inf]  # the first epoch always (monotonic may start near 0)
 
     def record(figures: dict[str, Any]) -> None:
         final = figures.get("epoch") == figures.get("epochs")
