@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -25,6 +26,10 @@ from lathe_pipelines.sample_data import digits
 from tests.conftest import eventually
 from tests.integration.conftest import Kubectl, OperatorProcess, stop_local_servers
 from tests.integration.registry import MODEL, registry, store
+from tests.integration.test_drift_monitor import drift_status, send
+from tests.integration.test_model_deployment_local import apply as apply_deployment
+from tests.integration.test_model_deployment_local import base, ready, status
+from tests.integration.test_retrain_loop import MONITOR, last_retrain
 from tests.servers.controlplane import ControlPlane
 from tests.servers.prometheus import Prometheus
 from tests.servers.s3 import S3Server
@@ -431,3 +436,44 @@ def test_the_store_stopped_for_30_seconds_mid_registration(
         assert kubectl.get("trainingrun", "small-mlp", "-n", namespace)["status"]["model"]["version"] == 1
     finally:
         process.kill(signal.SIGTERM)
+
+
+def test_killed_after_each_step_of_a_retrain(kubectl: Kubectl, namespace: str, s3: S3Server, operator: Start) -> None:
+    """The closed loop (tests/integration/test_retrain_loop.py) with the operator killed after each of its
+    steps in turn (harvest started, Dataset pointed, TrainingRun created, candidate offered), an armed
+    operator started again after each kill: one harvest, one retrain run, one new version, promoted once."""
+    models = registry(s3, namespace, broken=False)  # versions 1 and 2
+    started = operator()
+    apply_deployment(kubectl, namespace, "web", logging={"sampleRate": 1.0}, canary={"version": 2, "steps": [100]})
+    eventually(lambda: ready(kubectl, namespace, "web") == ("True", "CanaryPromoted"), timeout=120)
+    labels = [str(v) for v in digits()["label"]]
+    send(base(status(kubectl, namespace, "web")["endpoint"]), np.round(models["rows"] * 0.5), labels, "d")
+    started.kill(signal.SIGTERM)
+    kills = 0
+    armed = operator("drift-monitor.retrain-stepped")
+    apply(kubectl, namespace, MONITOR)
+
+    def phase() -> str:
+        return str((drift_status(kubectl, namespace, "loop").get("retrains") or [{}])[-1].get("phase", ""))
+
+    while kills < 4:  # a step passed: the armed operator is gone; a new armed one takes the next step
+        eventually(
+            lambda process=armed: process.popen.poll() == -signal.SIGKILL or phase() in ("Promoted", "Failed"), 420
+        )
+        if armed.popen.poll() is None:
+            break
+        kills += 1
+        armed = operator("drift-monitor.retrain-stepped")
+    armed.kill(signal.SIGTERM)
+    operator()
+    record = eventually(lambda: last_retrain(kubectl, namespace) if phase() in ("Promoted", "Failed") else None, 420)
+    assert record["phase"] == "Promoted" and kills >= 3, (record, kills)  # harvest, Dataset, TrainingRun at least
+    assert [r["name"] for r in drift_status(kubectl, namespace, "loop")["retrains"]] == ["loop-retrain-1"]
+    runs = kubectl.get("trainingruns", "-n", namespace, "-l", "lathe.dev/drift-monitor=loop")["items"]
+    assert [r["metadata"]["name"] for r in runs] == ["loop-retrain-1"]
+    registry_ = ModelRegistry(models["store"], namespace, MODEL)
+    assert registry_.versions() == [1, 2, 3] and registry_.promoted() == 3
+    harvests = {k: v for k, v in starts(operator.local, namespace).items() if k.endswith("-data")}  # type: ignore[attr-defined]
+    assert list(harvests.values()) == [1], harvests
+    events = kubectl.run("get", "events", "-n", namespace, "--field-selector", "reason=RetrainPromoted").stdout
+    assert events.count("loop-retrain-1") == 1, events
