@@ -1,13 +1,14 @@
 """Apply a reconciler's Plan through kopf: Events, status, and when the object is looked at next.
 
 ``Looks`` honours ``Plan.requeue_after``, as controller-runtime honours ``RequeueAfter``:
-each kind's timer ticks every ``TICK`` seconds and reconciles only the objects whose
-time has come. An object the operator has not seen since it started is due at once.
+each object's timer sleeps until its time has come, then reconciles it. An object the
+operator has not seen since it started is due at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import threading
@@ -26,7 +27,8 @@ from ..api.v1alpha1 import Resource
 from ..reconcile import conditions as cond
 from ..reconcile.plan import Plan
 
-TICK = 1.0  # seconds between a timer's looks at its objects' due times
+TICK = 1.0  # seconds between a timer's turns (each sleeps until its object is due)
+LONGEST = 60.0  # the longest a turn sleeps: an object nothing asked about is looked at once a minute
 UNAVAILABLE_RETRY = 15.0
 
 RECONCILES = Counter("lathe_reconcile_total", "Reconciliations by kind and result", ["kind", "result"])
@@ -36,24 +38,65 @@ __all__ = ["Looks", "apply", "exclusive", "forget", "now", "parse", "poll", "rec
 
 
 class Looks:
-    """When each object wants its next reconcile; thread-safe (kopf runs sync handlers in threads)."""
+    """When each object wants its next reconcile; thread-safe (kopf runs sync handlers in threads).
+
+    Each object's timer waits in ``until_due`` on the event loop, costing nothing while it
+    sleeps; ``after`` from any thread wakes it to look at the new time."""
 
     def __init__(self) -> None:
         self._due: dict[str, float] = {}
+        self._wakers: dict[str, Callable[[], None]] = {}
         self._lock = threading.Lock()
 
     def after(self, uid: str, seconds: float | None) -> None:
         """Look again in ``seconds``; None: only when the object changes."""
         with self._lock:
             self._due[uid] = math.inf if seconds is None else time.monotonic() + seconds
+            wake = self._wakers.get(uid)
+        if wake is not None:
+            wake()
 
     def due(self, uid: str) -> bool:
+        return self._left(uid) <= 0
+
+    def _left(self, uid: str) -> float:
         with self._lock:
-            return time.monotonic() >= self._due.get(uid, 0.0)
+            return self._due.get(uid, 0.0) - time.monotonic()
 
     def forget(self, uid: str) -> None:
         with self._lock:
             self._due.pop(uid, None)
+            wake = self._wakers.get(uid)
+        if wake is not None:
+            wake()
+
+    async def until_due(self, uid: str, stopped: Any, longest: float) -> None:
+        """Sleep until the object is due, its timer is ``stopped`` (kopf's flag) or ``longest`` s have passed."""
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the operator is exiting
+                loop.call_soon_threadsafe(changed.set)
+
+        with self._lock:
+            self._wakers[uid] = wake
+        stop = asyncio.ensure_future(stopped.wait())
+        end = time.monotonic() + longest
+        try:
+            while not stopped:
+                changed.clear()  # before reading the time: an ``after`` from now on wakes the wait below
+                left = min(self._left(uid), end - time.monotonic())
+                if left <= 0:
+                    return
+                nudged = asyncio.ensure_future(changed.wait())
+                await asyncio.wait({nudged, stop}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                nudged.cancel()
+        finally:
+            stop.cancel()
+            with self._lock:
+                if self._wakers.get(uid) is wake:
+                    del self._wakers[uid]
 
 
 def exclusive(memo: kopf.Memo, uid: str) -> threading.RLock:
@@ -70,13 +113,15 @@ def forget(memo: kopf.Memo, uid: str) -> None:
         memo.locks.pop(uid, None)
 
 
-async def poll(memo: kopf.Memo, uid: str, reconcile: Callable[[], None]) -> None:
-    """A timer tick: reconcile when the object's time has come, checked again under its lock (a change
+async def poll(memo: kopf.Memo, uid: str, stopped: Any, reconcile: Callable[[], None]) -> None:
+    """A timer's turn: sleep on the event loop until the object's time has come (at most ``LONGEST``
+    seconds), then reconcile in a worker thread, checked again under the object's lock (a change
     handler or kopf's retry of one may have just done it).
 
-    Timers are coroutines: a tick whose object is not due costs the event loop a dict lookup,
-    and only a due object takes a worker thread (a thousand objects tick a thousand times a second)."""
-    if memo.looks.due(uid):
+    A thousand settled objects cost nothing between their turns; a kopf timer that ticked every
+    second for each would cost a core."""
+    await memo.looks.until_due(uid, stopped, LONGEST)
+    if not stopped and memo.looks.due(uid):
         await asyncio.to_thread(_poll, memo, uid, reconcile)
 
 

@@ -151,9 +151,13 @@ def reconcile_dataset(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
-async def poll_dataset(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def poll_dataset(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, stopped: Any, **_: Any
+) -> None:
     """Follow running ingests, retry transient failures and start scheduled refreshes, when the plan asked to."""
-    await poll(memo, body.metadata.uid, lambda: reconcile_dataset(body=body, patch=patch, memo=memo, logger=logger))
+    await poll(
+        memo, body.metadata.uid, stopped, lambda: reconcile_dataset(body=body, patch=patch, memo=memo, logger=logger)
+    )
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)

@@ -181,11 +181,14 @@ def reconcile_drift_monitor(
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
 async def poll_drift_monitor(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, stopped: Any, **_: Any
 ) -> None:
     """Start each interval's check and fold its report in, when the plan asked to."""
     await poll(
-        memo, body.metadata.uid, lambda: reconcile_drift_monitor(body=body, patch=patch, memo=memo, logger=logger)
+        memo,
+        body.metadata.uid,
+        stopped,
+        lambda: reconcile_drift_monitor(body=body, patch=patch, memo=memo, logger=logger),
     )
 
 

@@ -181,11 +181,14 @@ def reconcile_model_deployment(
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
 async def poll_model_deployment(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, stopped: Any, **_: Any
 ) -> None:
     """Supervise online serving, move canaries, follow batch and edge runs until they end, when the plan asked to."""
     await poll(
-        memo, body.metadata.uid, lambda: reconcile_model_deployment(body=body, patch=patch, memo=memo, logger=logger)
+        memo,
+        body.metadata.uid,
+        stopped,
+        lambda: reconcile_model_deployment(body=body, patch=patch, memo=memo, logger=logger),
     )
 
 

@@ -121,11 +121,14 @@ def reconcile_training_run(
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK, initial_delay=TICK)
 async def poll_training_run(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, **_: Any
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, stopped: Any, **_: Any
 ) -> None:
     """Wait for the Dataset and follow the pipeline run until it ends, when the plan asked to."""
     await poll(
-        memo, body.metadata.uid, lambda: reconcile_training_run(body=body, patch=patch, memo=memo, logger=logger)
+        memo,
+        body.metadata.uid,
+        stopped,
+        lambda: reconcile_training_run(body=body, patch=patch, memo=memo, logger=logger),
     )
 
 
