@@ -16,6 +16,7 @@ from lathe_core.runs import RunState
 from lathe_core.store_local import LocalStore
 from lathe_operator.handlers import training_run as handler
 from lathe_operator.handlers.apply import Looks
+from lathe_operator.handlers.views import Dependents
 
 UID = "abcdef12-3456"
 BODY = {
@@ -105,6 +106,7 @@ def test_a_spec_edit_racing_the_timer_submits_one_pipeline_run(tmp_path: Path, m
         store=LocalStore(tmp_path),
         kube=Kube(),
         looks=Looks(),
+        dependents=Dependents(),
         locks={UID: ObjectLock(arrivals)},
         locks_guard=threading.Lock(),
     )
@@ -127,3 +129,39 @@ def test_a_spec_edit_racing_the_timer_submits_one_pipeline_run(tmp_path: Path, m
     assert not errors and not any(t.is_alive() for t in threads)
     assert len(arrivals.threads) == 2  # the second came in while the first was submitting
     assert pipelines.submitted == ["mlp-abcdef12-1"]
+
+
+class Unpublished:
+    """A Dataset that exists and has no version yet."""
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return {"spec": {"target": "label"}, "status": {}}
+
+
+def test_a_run_waiting_for_its_dataset_asks_no_pipeline_backend_and_wakes_when_the_dataset_publishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kopf, "event", lambda *_, **__: None)
+    asked: list[str] = []
+    backend = SimpleNamespace(state=lambda *args, **_: asked.append(args[1]) or RunState("Absent"))
+    memo = kopf.Memo(
+        config=SimpleNamespace(pipeline_backend="kfp"),
+        pipelines={"kfp": backend},
+        store=LocalStore(tmp_path),
+        kube=Unpublished(),
+        looks=Looks(),
+        dependents=Dependents(),
+        locks={},
+        locks_guard=threading.Lock(),
+    )
+    patch = kopf.Patch()
+    handler.reconcile_training_run(body=kopf.Body(BODY), patch=patch, memo=memo, logger=logging.getLogger("test"))
+    assert patch["status"]["conditions"][0]["reason"] == "DatasetNotReady" and asked == []
+    assert not memo.looks.due(UID)  # its next poll is seconds away
+
+    dataset = {"metadata": {"name": "other", "namespace": "ns"}, "status": {"currentVersion": "sha256:" + "2" * 64}}
+    asyncio.run(handler.dataset_published(body=kopf.Body(dataset), memo=memo))
+    assert not memo.looks.due(UID)  # another Dataset: still waiting
+    published = {"metadata": {"name": "digits", "namespace": "ns"}, "status": READY["status"]}
+    asyncio.run(handler.dataset_published(body=kopf.Body(published), memo=memo))
+    assert memo.looks.due(UID)  # woken: it looks now

@@ -26,9 +26,10 @@ from ..config import Config
 from ..reconcile import jobs, pods
 from ..reconcile.sources import SourcePolicy
 from .apply import Looks
-from .views import StoreFacts
+from .views import Dependents, StoreFacts
 
 PREFIX = "lathe.dev"
+WORKER_LIMIT = 32
 
 
 class QuietTicks(logging.Filter):
@@ -53,6 +54,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     settings.posting.level = logging.WARNING
     logging.getLogger("kopf.objects").addFilter(QuietTicks())
     settings.watching.server_timeout = 300
+    # At most this many objects in handling at once per kind: a burst of creations (a thousand applied together)
+    # queues in the watch stream instead of as a thousand handler invocations, each with its bodies and diffs, in
+    # memory waiting for a worker thread.
+    settings.queueing.worker_limit = WORKER_LIMIT
+    settings.queueing.idle_timeout = 0.5  # a worker holds its place this long after its object's last event
     settings.networking.request_timeout = 30
     memo.config = config = Config.from_env()
     memo.kube = KubeClient.from_environment()
@@ -61,6 +67,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.processes = processes = LocalProcesses(runs_dir(config))  # logs where `lathe logs` finds them
     memo.locks, memo.locks_guard = {}, threading.Lock()  # one reconcile at a time per object (apply.exclusive)
     memo.looks = Looks()
+    memo.dependents = Dependents()  # TrainingRuns waiting for a Dataset's first version
     memo.store_facts = StoreFacts()  # manifests' and model cards' contents, which never change
     memo.drift_gauges = DriftGauges()
     memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **config.store.env()})

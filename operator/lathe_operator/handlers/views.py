@@ -40,6 +40,30 @@ class StoreFacts:
             self._known.pop(scope, None)
 
 
+class Dependents:
+    """Objects waiting on another object's status, woken when the watch sees it change (as controller-runtime's
+    ``Watches`` with a map function enqueues them) instead of at their next poll. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[str, str, str], set[str]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, on: tuple[str, str, str], uid: str, waiting: bool = True) -> None:
+        """``uid`` waits on the object ``on`` (kind, namespace, name); ``waiting=False``: no longer."""
+        with self._lock:
+            if waiting:
+                self._waiting.setdefault(on, set()).add(uid)
+            elif uid in self._waiting.get(on, ()):
+                self._waiting[on].discard(uid)
+                if not self._waiting[on]:
+                    del self._waiting[on]
+
+    def woken(self, on: tuple[str, str, str]) -> set[str]:
+        """The objects that waited on ``on``; each waits again if it still has to."""
+        with self._lock:
+            return self._waiting.pop(on, set())
+
+
 def dataset_view(memo: kopf.Memo, namespace: str, name: str) -> DatasetView:
     """A Dataset object as TrainingRuns and batch ModelDeployments see it."""
     found = memo.kube.get(f"{GROUP}/{VERSION}", "Dataset", namespace, name)
