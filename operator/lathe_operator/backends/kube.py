@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 SPEC_HASH = "lathe.dev/spec-hash"
+CONNECTIONS = 32  # kept open to the API server: one per worker thread (kopf's and the timers'), with room
 # The API server answers with a PartialObjectMetadata: an object's metadata without its data or spec.
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
@@ -26,11 +27,13 @@ class KubeClient:
     @classmethod
     def from_environment(cls) -> KubeClient:
         """In-cluster config when running in a pod, else $KUBECONFIG or ~/.kube/config."""
+        settings = client.Configuration()
         try:
-            config.load_incluster_config()
-            return cls(client.ApiClient())
+            config.load_incluster_config(client_configuration=settings)
         except config.ConfigException:
-            return cls(config.new_client_from_config())
+            config.load_kube_config(client_configuration=settings)
+        settings.connection_pool_maxsize = CONNECTIONS
+        return cls(client.ApiClient(settings))
 
     def _resource(self, api_version: str, kind: str) -> Any:
         key = (api_version, kind)
