@@ -67,14 +67,3 @@ def test_a_later_requeue_keeps_it_asleep_and_stopping_ends_the_wait() -> None:
 
     waited = _waited(lambda: looks.until_due("a", stopper, longest=30), later_then_stop)
     assert 0.5 <= waited < 2 and not looks.due("a")
-
-
-def test_forgetting_a_deleted_object_wakes_its_timer() -> None:
-    looks = Looks()
-    looks.after("gone", None)
-
-    async def forget() -> None:
-        await asyncio.sleep(0.1)
-        looks.forget("gone")
-
-    assert _waited(lambda: looks.until_due("gone", Stopper(), longest=30), forget) < 2

@@ -64,11 +64,9 @@ class Looks:
             return self._due.get(uid, 0.0) - time.monotonic()
 
     def forget(self, uid: str) -> None:
+        """The object is gone. Its timer is not woken: kopf stops it, and woken it would find the object due."""
         with self._lock:
             self._due.pop(uid, None)
-            wake = self._wakers.get(uid)
-        if wake is not None:
-            wake()
 
     async def until_due(self, uid: str, stopped: Any, longest: float) -> None:
         """Sleep until the object is due, its timer is ``stopped`` (kopf's flag) or ``longest`` s have passed."""
