@@ -76,25 +76,7 @@ def build(
                 report_key=report_key,
             )
         )
-        if resources.get("gpus"):
-            trained.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(int(resources["gpus"]))
-        if resources.get("acceleratorType"):
-            kubernetes.add_node_selector(trained, label_key=accelerator_label, label_value=resources["acceleratorType"])
-        if resources.get("cpu"):
-            trained.set_cpu_limit(str(resources["cpu"]))
-        if resources.get("memory"):
-            trained.set_memory_limit(str(resources["memory"]))
-        for key, value in (resources.get("nodeSelector") or {}).items():
-            kubernetes.add_node_selector(trained, label_key=key, label_value=value)
-        for toleration in resources.get("tolerations") or []:
-            kubernetes.add_toleration(
-                trained,
-                key=toleration.get("key"),
-                operator=toleration.get("operator", "Equal"),
-                value=toleration.get("value"),
-                effect=toleration.get("effect"),
-                toleration_seconds=toleration.get("tolerationSeconds"),
-            )
+        place(trained, resources, accelerator_label)
         evaluated = evaluate_model(splits=prepared.outputs["splits"], onnx=trained.outputs["onnx"]).set_caching_options(
             caching
         )
@@ -115,6 +97,29 @@ def build(
         return registered.output
 
     return training_pipeline
+
+
+def place(task: dsl.PipelineTask, resources: dict[str, Any], accelerator_label: str = ACCELERATOR_LABEL) -> None:
+    """The training step's resources and node placement, from TrainingRun ``spec.resources``."""
+    if resources.get("gpus"):
+        task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(int(resources["gpus"]))
+    if resources.get("acceleratorType"):
+        kubernetes.add_node_selector(task, label_key=accelerator_label, label_value=resources["acceleratorType"])
+    if resources.get("cpu"):
+        task.set_cpu_limit(str(resources["cpu"]))
+    if resources.get("memory"):
+        task.set_memory_limit(str(resources["memory"]))
+    for key, value in (resources.get("nodeSelector") or {}).items():
+        kubernetes.add_node_selector(task, label_key=key, label_value=value)
+    for toleration in resources.get("tolerations") or []:
+        kubernetes.add_toleration(
+            task,
+            key=toleration.get("key"),
+            operator=toleration.get("operator", "Equal"),
+            value=toleration.get("value"),
+            effect=toleration.get("effect"),
+            toleration_seconds=toleration.get("tolerationSeconds"),
+        )
 
 
 def compile_yaml(pipeline: Callable[..., Any]) -> str:

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 
@@ -26,10 +25,8 @@ from lathe_pipelines.sample_data import digits
 from tests.conftest import eventually
 from tests.integration.conftest import Kubectl, OperatorProcess, stop_local_servers
 from tests.integration.registry import MODEL, registry, store
-from tests.integration.test_drift_monitor import drift_status, send
-from tests.integration.test_model_deployment_local import apply as apply_deployment
-from tests.integration.test_model_deployment_local import base, ready, status
-from tests.integration.test_retrain_loop import MONITOR, last_retrain
+from tests.integration.test_drift_monitor import drift_status
+from tests.integration.test_retrain_loop import MONITOR, drifted_traffic, last_retrain
 from tests.servers.controlplane import ControlPlane
 from tests.servers.prometheus import Prometheus
 from tests.servers.s3 import S3Server
@@ -444,10 +441,7 @@ def test_killed_after_each_step_of_a_retrain(kubectl: Kubectl, namespace: str, s
     operator started again after each kill: one harvest, one retrain run, one new version, promoted once."""
     models = registry(s3, namespace, broken=False)  # versions 1 and 2
     started = operator()
-    apply_deployment(kubectl, namespace, "web", logging={"sampleRate": 1.0}, canary={"version": 2, "steps": [100]})
-    eventually(lambda: ready(kubectl, namespace, "web") == ("True", "CanaryPromoted"), timeout=120)
-    labels = [str(v) for v in digits()["label"]]
-    send(base(status(kubectl, namespace, "web")["endpoint"]), np.round(models["rows"] * 0.5), labels, "d")
+    drifted_traffic(kubectl, namespace, models)
     started.kill(signal.SIGTERM)
     kills = 0
     armed = operator("drift-monitor.retrain-stepped")

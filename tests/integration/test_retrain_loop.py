@@ -78,15 +78,22 @@ def last_retrain(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
     return dict(retrains[-1])
 
 
+def drifted_traffic(kubectl: Kubectl, namespace: str, models: dict[str, Any]) -> list[str]:
+    """Serve version 2 of the registry with request logging, send it darker digits with ground truth for a
+    quarter of them; the labels of the training data, for counting rows later."""
+    apply(kubectl, namespace, "web", logging={"sampleRate": 1.0}, canary={"version": 2, "steps": [100]})
+    eventually(lambda: ready(kubectl, namespace, "web") == ("True", "CanaryPromoted"), timeout=120)
+    labels = [str(v) for v in digits()["label"]]
+    send(base(status(kubectl, namespace, "web")["endpoint"]), np.round(models["rows"] * 0.5), labels, "d")
+    return labels
+
+
 def test_drift_retrains_on_labelled_traffic_and_the_new_version_is_promoted_once_despite_a_sigkill(
     kubectl: Kubectl, namespace: str, s3: S3Server, start_operator: Any
 ) -> None:
     models = registry(s3, namespace, broken=False)  # versions 1 and 2
     operator = start_operator()
-    apply(kubectl, namespace, "web", logging={"sampleRate": 1.0}, canary={"version": 2, "steps": [100]})
-    eventually(lambda: ready(kubectl, namespace, "web") == ("True", "CanaryPromoted"), timeout=120)
-    labels = [str(v) for v in digits()["label"]]
-    send(base(status(kubectl, namespace, "web")["endpoint"]), np.round(models["rows"] * 0.5), labels, "d")
+    labels = drifted_traffic(kubectl, namespace, models)
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(MONITOR))
 
     def training() -> dict[str, Any]:

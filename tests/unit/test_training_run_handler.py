@@ -95,21 +95,26 @@ class Kube:
         return READY
 
 
+def _memo(tmp_path: Path, backend: Any, kube: Any, locks: dict[str, Any]) -> kopf.Memo:
+    """What the operator's startup puts in kopf's memo, with this backend as its KFP and this API."""
+    return kopf.Memo(
+        config=SimpleNamespace(pipeline_backend="kfp"),
+        pipelines={"kfp": backend},
+        store=LocalStore(tmp_path),
+        kube=kube,
+        looks=Looks(),
+        dependents=Dependents(),
+        locks=locks,
+        locks_guard=threading.Lock(),
+    )
+
+
 def test_a_spec_edit_racing_the_timer_submits_one_pipeline_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kopf, "event", lambda *_, **__: None)  # posted by kopf's event loop, absent here
     monkeypatch.setattr(handler, "_lineage", lambda memo, run: {})  # compiles the pipeline: not what is tested
     arrivals = Arrivals()
     pipelines = Pipelines(arrivals)
-    memo = kopf.Memo(
-        config=SimpleNamespace(pipeline_backend="kfp"),
-        pipelines={"kfp": pipelines},
-        store=LocalStore(tmp_path),
-        kube=Kube(),
-        looks=Looks(),
-        dependents=Dependents(),
-        locks={UID: ObjectLock(arrivals)},
-        locks_guard=threading.Lock(),
-    )
+    memo = _memo(tmp_path, pipelines, Kube(), {UID: ObjectLock(arrivals)})
     errors: list[BaseException] = []
 
     def call(function: Any) -> None:
@@ -144,16 +149,7 @@ def test_a_run_waiting_for_its_dataset_asks_no_pipeline_backend_and_wakes_when_t
     monkeypatch.setattr(kopf, "event", lambda *_, **__: None)
     asked: list[str] = []
     backend = SimpleNamespace(state=lambda *args, **_: asked.append(args[1]) or RunState("Absent"))
-    memo = kopf.Memo(
-        config=SimpleNamespace(pipeline_backend="kfp"),
-        pipelines={"kfp": backend},
-        store=LocalStore(tmp_path),
-        kube=Unpublished(),
-        looks=Looks(),
-        dependents=Dependents(),
-        locks={},
-        locks_guard=threading.Lock(),
-    )
+    memo = _memo(tmp_path, backend, Unpublished(), {})
     patch = kopf.Patch()
     handler.reconcile_training_run(body=kopf.Body(BODY), patch=patch, memo=memo, logger=logging.getLogger("test"))
     assert patch["status"]["conditions"][0]["reason"] == "DatasetNotReady" and asked == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import threading
 import time
@@ -111,16 +112,24 @@ def forget(memo: kopf.Memo, uid: str) -> None:
         memo.locks.pop(uid, None)
 
 
-async def poll(memo: kopf.Memo, uid: str, stopped: Any, reconcile: Callable[[], None]) -> None:
+async def poll(
+    reconcile: Callable[..., None],
+    body: kopf.Body,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    logger: logging.Logger,
+    stopped: Any,
+) -> None:
     """A timer's turn: sleep on the event loop until the object's time has come (at most ``LONGEST``
     seconds), then reconcile in a worker thread, checked again under the object's lock (a change
     handler or kopf's retry of one may have just done it).
 
     A thousand settled objects cost nothing between their turns; a kopf timer that ticked every
     second for each would cost a core."""
+    uid = body.metadata.uid
     await memo.looks.until_due(uid, stopped, LONGEST)
     if not stopped and memo.looks.due(uid):
-        await asyncio.to_thread(_poll, memo, uid, reconcile)
+        await asyncio.to_thread(_poll, memo, uid, lambda: reconcile(body=body, patch=patch, memo=memo, logger=logger))
 
 
 def _poll(memo: kopf.Memo, uid: str, reconcile: Callable[[], None]) -> None:

@@ -155,9 +155,7 @@ async def poll_dataset(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, stopped: Any, **_: Any
 ) -> None:
     """Follow running ingests, retry transient failures and start scheduled refreshes, when the plan asked to."""
-    await poll(
-        memo, body.metadata.uid, stopped, lambda: reconcile_dataset(body=body, patch=patch, memo=memo, logger=logger)
-    )
+    await poll(reconcile_dataset, body, patch, memo, logger, stopped)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)

@@ -184,12 +184,7 @@ async def poll_drift_monitor(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, stopped: Any, **_: Any
 ) -> None:
     """Start each interval's check and fold its report in, when the plan asked to."""
-    await poll(
-        memo,
-        body.metadata.uid,
-        stopped,
-        lambda: reconcile_drift_monitor(body=body, patch=patch, memo=memo, logger=logger),
-    )
+    await poll(reconcile_drift_monitor, body, patch, memo, logger, stopped)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)

@@ -184,12 +184,7 @@ async def poll_model_deployment(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, stopped: Any, **_: Any
 ) -> None:
     """Supervise online serving, move canaries, follow batch and edge runs until they end, when the plan asked to."""
-    await poll(
-        memo,
-        body.metadata.uid,
-        stopped,
-        lambda: reconcile_model_deployment(body=body, patch=patch, memo=memo, logger=logger),
-    )
+    await poll(reconcile_model_deployment, body, patch, memo, logger, stopped)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)

@@ -126,12 +126,7 @@ async def poll_training_run(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger, stopped: Any, **_: Any
 ) -> None:
     """Wait for the Dataset and follow the pipeline run until it ends, when the plan asked to."""
-    await poll(
-        memo,
-        body.metadata.uid,
-        stopped,
-        lambda: reconcile_training_run(body=body, patch=patch, memo=memo, logger=logger),
-    )
+    await poll(reconcile_training_run, body, patch, memo, logger, stopped)
 
 
 @kopf.on.event(GROUP, VERSION, Dataset.plural)
