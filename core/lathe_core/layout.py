@@ -24,6 +24,14 @@ from datetime import datetime
 DATA, PROFILE, VALIDATION, MANIFEST = "data.parquet", "profile.json", "validation.json", "manifest.json"
 CARD, ONNX, CLAIM = "model.json", "model.onnx", "claim.json"
 RUNS = "runs"
+# Every key is <area>/<namespace>/...: a namespace's objects are these prefixes and nothing
+# else, which is what a store identity confined to one namespace is given (operator: store_access).
+AREAS = ("datasets", "models", "logs", "predictions", "bundles", "deployments", "reports", "retrain")
+
+
+def namespace_prefixes(namespace: str) -> list[str]:
+    """Every prefix a namespace's objects live under."""
+    return [f"{area}/{namespace}/" for area in AREAS]
 
 
 def dataset_prefix(namespace: str, name: str) -> str:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-URI, ENDPOINT, SECURE = "LATHE_STORE_URI", "LATHE_STORE_ENDPOINT", "LATHE_STORE_SECURE"
+URI, ENDPOINT, SECURE, REGION = "LATHE_STORE_URI", "LATHE_STORE_ENDPOINT", "LATHE_STORE_SECURE", "LATHE_STORE_REGION"
 ACCESS_KEY, SECRET_KEY, SECRET = "LATHE_STORE_ACCESS_KEY", "LATHE_STORE_SECRET_KEY", "LATHE_STORE_SECRET"
 SECRET_KEYS = {"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}  # key in the store Secret -> variable
 
@@ -23,6 +23,9 @@ class StoreSettings:
     uri: str = "s3://lathe"  # s3://<bucket> or file:///<directory>
     endpoint: str = "minio.lathe-system.svc:9000"
     secure: bool = False
+    # Given, not asked of the store: an identity confined to its namespace's prefixes may not ask
+    # for the bucket's location. MinIO's, S3Proxy's and SeaweedFS's default; on AWS, the bucket's.
+    region: str = "us-east-1"
     access_key: str = ""
     secret_key: str = ""
     secret_name: str = "lathe-store"  # Secret in each workload namespace that Jobs read credentials from
@@ -42,6 +45,7 @@ class StoreSettings:
             uri=env.get(URI, cls.uri),
             endpoint=env.get(ENDPOINT, cls.endpoint),
             secure=env.get(SECURE, "false").lower() == "true",
+            region=env.get(REGION) or cls.region,
             access_key=env.get(ACCESS_KEY, ""),
             secret_key=env.get(SECRET_KEY, ""),
             secret_name=env.get(SECRET, cls.secret_name),
@@ -49,7 +53,7 @@ class StoreSettings:
 
     def env(self, *, keys: bool = True) -> dict[str, str]:
         """The variables that point a child process here; without ``keys`` where a Secret supplies them."""
-        found = {URI: self.uri, ENDPOINT: self.endpoint, SECURE: str(self.secure).lower()}
+        found = {URI: self.uri, ENDPOINT: self.endpoint, SECURE: str(self.secure).lower(), REGION: self.region}
         if keys:
             found.update({ACCESS_KEY: self.access_key, SECRET_KEY: self.secret_key})
         return found

@@ -58,21 +58,26 @@ class S3Store:
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise StoreUnavailable(f"{self.endpoint} unreachable: {error}") from error
 
-    def _ensure_bucket(self) -> None:
+    def ensure_bucket(self) -> None:
+        """An identity confined to some prefixes may not ask about the bucket: it was made for it,
+        and a write it may not make fails on its own."""
         if not self._bucket_checked:
-            if not self._call(lambda: self.client.bucket_exists(self.bucket)):
-                self._call(lambda: self.client.make_bucket(self.bucket))
+            try:
+                if not self._call(lambda: self.client.bucket_exists(self.bucket)):
+                    self._call(lambda: self.client.make_bucket(self.bucket))
+            except StoreAccessDenied:
+                pass
             self._bucket_checked = True
 
     def put(self, key: str, data: bytes) -> None:
-        self._ensure_bucket()
+        self.ensure_bucket()
         self._call(lambda: self.client.put_object(self.bucket, key, io.BytesIO(data), len(data)), key)
 
     def create(self, key: str, data: bytes) -> bool:
         """A conditional PUT (``If-None-Match: *``: AWS S3, MinIO, S3Proxy 4); 412 means the key is taken.
 
         minio's put_object sends no conditional headers, so this goes through its request method."""
-        self._ensure_bucket()
+        self.ensure_bucket()
         headers = {"If-None-Match": "*", "Content-Length": str(len(data))}
         try:
             self._call(lambda: self.client._execute("PUT", self.bucket, key, body=data, headers=headers), key)

@@ -15,7 +15,14 @@ from .store_s3 import S3Store
 def open_store(settings: StoreSettings) -> ObjectStore:
     if settings.local:
         return LocalStore(settings.uri.removeprefix("file://"))
-    return S3Store(settings.endpoint, settings.access_key, settings.secret_key, settings.bucket, secure=settings.secure)
+    return S3Store(
+        settings.endpoint,
+        settings.access_key,
+        settings.secret_key,
+        settings.bucket,
+        secure=settings.secure,
+        region=settings.region,
+    )
 
 
 def open_configured_store() -> ObjectStore:

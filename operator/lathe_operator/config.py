@@ -45,6 +45,11 @@ class Config:
     # S3 endpoints a Dataset's source may name besides the store's own (reconcile.sources)
     source_endpoints: tuple[str, ...] = ()
     store: StoreSettings = StoreSettings()
+    # shared: every namespace's store Secret is made by an administrator (one identity, the whole
+    # bucket); namespace: the operator gives each namespace an identity confined to its own
+    # prefixes through the store's IAM API, and writes that namespace's store Secret itself.
+    store_isolation: Literal["shared", "namespace"] = "shared"
+    store_iam_endpoint: str = ""  # the IAM API: the store's own URL when empty (SeaweedFS, Ceph RGW)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -56,6 +61,15 @@ class Config:
         serving = env.get("LATHE_SERVING", "local" if executor == "local" else "seldon")
         if serving not in ("seldon", "kubernetes", "local"):
             raise ValueError(f"LATHE_SERVING must be seldon, kubernetes or local, not {serving!r}")
+        isolation = env.get("LATHE_STORE_ISOLATION", "shared")
+        if isolation not in ("shared", "namespace"):
+            raise ValueError(f"LATHE_STORE_ISOLATION must be shared or namespace, not {isolation!r}")
+        if isolation == "namespace" and (executor == "local" or store.local):
+            raise ValueError(
+                "LATHE_STORE_ISOLATION=namespace needs LATHE_EXECUTOR=job and an S3 store: local runs are"
+                " processes of the operator, with its keys"
+            )
+        scheme = "https" if store.secure else "http"
         return cls(
             pipelines_image=env.get("LATHE_PIPELINES_IMAGE", cls.pipelines_image),
             jobs_image=env.get("LATHE_JOBS_IMAGE", cls.jobs_image),
@@ -77,4 +91,6 @@ class Config:
             local_dir=env.get("LATHE_LOCAL_DIR") or os.path.join(tempfile.gettempdir(), f"lathe-local-{os.getuid()}"),
             source_endpoints=source_endpoints(env.get("LATHE_SOURCE_ENDPOINTS", "")),
             store=store,
+            store_isolation=isolation,  # type: ignore[arg-type]
+            store_iam_endpoint=env.get("LATHE_STORE_IAM_ENDPOINT") or f"{scheme}://{store.endpoint}",
         )

@@ -23,8 +23,10 @@ from kubernetes import client, config
 from tests.conftest import ROOT
 from tests.servers.controlplane import ControlPlane
 from tests.servers.node import Node
+from tests.servers.process import node_address
 from tests.servers.prometheus import Prometheus
 from tests.servers.s3 import S3Server
+from tests.servers.seaweedfs import SeaweedServer
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +57,16 @@ def api(control_plane: ControlPlane) -> client.ApiClient:
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3Server]:
     server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedServer]:
+    """A store that enforces per-identity policies, on the node's address so that pods reach it too."""
+    server = SeaweedServer(host=node_address()).start()
     try:
         yield server
     finally:
@@ -130,6 +142,7 @@ class OperatorProcess:
         extra_env: dict[str, str] | None = None,
         liveness: str = "",
         verbose: bool = False,
+        also: tuple[str, ...] = (),
     ) -> None:
         env = {
             **os.environ,
@@ -149,6 +162,7 @@ class OperatorProcess:
                 "operator",
                 "-n",
                 namespace,
+                *(arg for other in also for arg in ("-n", other)),
                 "--liveness",
                 liveness,
                 "--log-format",

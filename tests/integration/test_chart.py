@@ -68,6 +68,17 @@ def test_rbac_is_a_role_per_watched_namespace_with_secret_reads_there_only() -> 
             assert [r["verbs"] for r in rules if "secrets" in r["resources"]] == [["get"]]
 
 
+def test_store_isolation_points_workloads_at_the_scoped_secret_the_operator_may_write() -> None:
+    docs = render("--set", "watchNamespaces={team-a}", "--set", "store.isolation=namespace")
+    container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["LATHE_STORE_ISOLATION"]["value"] == "namespace" and env["LATHE_STORE_REGION"]["value"] == "us-east-1"
+    assert env["LATHE_STORE_SECRET"]["value"] == "lathe-store-scoped"  # never the operator's own keys' Secret
+    assert env["LATHE_STORE_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "lathe-store"
+    rules = next(d for d in docs if d["kind"] == "Role")["rules"]
+    assert [r["verbs"] for r in rules if "secrets" in r["resources"]] == [["get"], ["create", "update"]]
+
+
 def test_allowed_source_endpoints_reach_the_operator_and_are_checked() -> None:
     docs = render("--set", "sources.allowedEndpoints={s3.eu-west-1.amazonaws.com:443,minio.data.svc:9000}")
     container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
@@ -114,6 +125,7 @@ def test_watch_namespaces_service_monitor_and_alerts() -> None:
         "serving.backend=knative",
         "serving.prometheusUrl=ftp://x",
         "metrics.prometheusRule.errorRate=2",
+        "store.isolation=tenant",
     ],
 )
 def test_schema_rejects_unknown_or_invalid_values(bad: str) -> None:

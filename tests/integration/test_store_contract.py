@@ -1,4 +1,4 @@
-"""One contract, every ObjectStore adapter: the local directory and S3 (against the real S3 server)."""
+"""One contract, every ObjectStore adapter: the local directory and S3 (against S3Proxy and SeaweedFS)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,17 @@ from lathe_core.store import ObjectNotFound, ObjectStore, StoreAccessDenied, Sto
 from lathe_core.store_local import LocalStore
 from lathe_core.store_s3 import S3Store
 from tests.servers.s3 import S3Server
+from tests.servers.seaweedfs import SeaweedServer
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "seaweedfs"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
     if request.param == "local":
         yield LocalStore(tmp_path / "store")
+    elif request.param == "seaweedfs":
+        weed: SeaweedServer = request.getfixturevalue("seaweedfs")
+        bucket = f"contract-{secrets.token_hex(3)}"
+        yield S3Store(weed.endpoint, weed.access_key, weed.secret_key, bucket, region="us-east-1")
     else:
         s3: S3Server = request.getfixturevalue("s3")
         yield S3Store(s3.endpoint, s3.access_key, s3.secret_key, f"contract-{secrets.token_hex(3)}")

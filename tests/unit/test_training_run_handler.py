@@ -14,6 +14,7 @@ import pytest
 
 from lathe_core.runs import RunState
 from lathe_core.store_local import LocalStore
+from lathe_operator.backends.store_access import SharedAccess
 from lathe_operator.handlers import training_run as handler
 from lathe_operator.handlers.apply import Looks
 from lathe_operator.handlers.views import Dependents
@@ -106,6 +107,7 @@ def _memo(tmp_path: Path, backend: Any, kube: Any, locks: dict[str, Any]) -> kop
         dependents=Dependents(),
         locks=locks,
         locks_guard=threading.Lock(),
+        access=SharedAccess(),
     )
 
 

@@ -138,6 +138,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
     md: ModelDeployment = canary.effective(parse(ModelDeployment, body))  # an annotated candidate included
     registry = ModelRegistry(memo.store, md.namespace, md.spec.model.name)
     try:
+        memo.access.ensure(md.namespace)  # the store Secret model servers and run Jobs read
         known = set(registry.versions())
         observed = reconcile.DeploymentObserved(
             now=now(), missing=[v for v in reconcile.versions(md) if v not in known]

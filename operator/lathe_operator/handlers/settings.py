@@ -22,6 +22,7 @@ from ..backends.pipelines_kfp import KfpPipelines
 from ..backends.pipelines_local import LocalPipelines
 from ..backends.processes import LocalProcesses, runs_dir
 from ..backends.serving_local import LocalServing
+from ..backends.store_access import store_access
 from ..config import Config
 from ..reconcile import jobs, pods
 from ..reconcile.sources import SourcePolicy
@@ -63,6 +64,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.config = config = Config.from_env()
     memo.kube = KubeClient.from_environment()
     memo.store = open_store(config.store)
+    seldon_secret = config.serving_storage_secret if config.serving == "seldon" else ""
+    # each namespace's store Secret: an administrator's (shared) or its own identity (namespace)
+    memo.access = store_access(
+        memo.kube, config.store, config.store_isolation, config.store_iam_endpoint, seldon_secret
+    )
     memo.sources = SourcePolicy(config.store, config.source_endpoints)  # what Dataset sources may reach
     memo.processes = processes = LocalProcesses(runs_dir(config))  # logs where `lathe logs` finds them
     memo.locks, memo.locks_guard = {}, threading.Lock()  # one reconcile at a time per object (apply.exclusive)

@@ -1,0 +1,103 @@
+"""Each workload namespace's store credentials: made by an administrator (shared), or minted here.
+
+``NamespaceAccess`` gives a namespace its own IAM user, confined by an inline policy to the
+namespace's prefixes (``store_identity``), and writes its keys into the namespace's
+store Secret (and Seldon's storage Secret), which run Jobs, pipeline steps and model servers
+read. The operator keeps its own keys; no workload ever gets them.
+
+Restart-safe: the user and its policy are put every time (both idempotent); a key is minted
+only when the Secret does not hold one of the user's live keys, and then every other key of the
+user is deleted first, so a key minted by an operator killed before it wrote the Secret does
+not live on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+from lathe_core.settings import StoreSettings
+from lathe_core.store import StoreError
+from lathe_core.store_s3 import S3Store
+
+from . import store_identity as identity
+from .ports import Kube
+from .store_iam import IamClient
+
+RECHECK = 300.0  # seconds: a Secret someone deleted, or a key someone revoked, comes back within this
+
+
+class StoreSecretConflict(StoreError):
+    """A Secret of the name Lathe writes exists and is not Lathe's: it is left alone."""
+
+    reason = "StoreSecretConflict"
+
+
+class StoreAccess(Protocol):
+    def ensure(self, namespace: str) -> None:
+        """Make sure the namespace's workloads can reach its part of the store."""
+
+
+class SharedAccess:
+    """The namespace's store Secret is an administrator's (docs/install.md): nothing to do."""
+
+    def ensure(self, namespace: str) -> None:
+        return None
+
+
+class NamespaceAccess:
+    def __init__(
+        self, kube: Kube, iam: IamClient, store: StoreSettings, seldon_secret: str = "", recheck: float = RECHECK
+    ) -> None:
+        self.kube, self.iam, self.store, self.seldon_secret, self.recheck = kube, iam, store, seldon_secret, recheck
+        # Made with the operator's keys: a namespace's identity may not create (or even ask about) the bucket.
+        self.bucket = S3Store(
+            store.endpoint, store.access_key, store.secret_key, store.bucket, secure=store.secure, region=store.region
+        )
+        self._ensured: dict[str, float] = {}  # namespace: when it was last made sure of
+        self._lock = threading.Lock()
+
+    def ensure(self, namespace: str) -> None:
+        with self._lock:  # one at a time: two threads minting at once would leave a key behind
+            ensured = self._ensured.get(namespace)
+            if ensured is not None and time.monotonic() - ensured < self.recheck:
+                return
+            self._ensure(namespace)
+            self._ensured[namespace] = time.monotonic()
+
+    def _ensure(self, namespace: str) -> None:
+        self.bucket.ensure_bucket()  # once per operator
+        user = identity.user_name(namespace)
+        self.iam.create_user(user)
+        self.iam.put_user_policy(user, identity.POLICY, identity.policy(self.store.bucket, namespace))
+        names = [self.store.secret_name] + ([self.seldon_secret] if self.seldon_secret else [])
+        found = {name: self.kube.metadata("v1", "Secret", namespace, name) for name in names}
+        for name, metadata in found.items():
+            if metadata is not None and not identity.lathes(metadata):
+                raise StoreSecretConflict(
+                    f"Secret {name} in {namespace} was not written by Lathe; with store isolation the operator"
+                    " writes it: delete it, and Lathe writes one with this namespace's own keys"
+                )
+        held = self.kube.data("Secret", namespace, self.store.secret_name) or {}
+        keys = self.iam.access_keys(user)
+        access, secret = held.get("accessKey", ""), held.get("secretKey", "")
+        if access in keys and secret:
+            if all(m is not None for m in found.values()):
+                return
+        else:
+            for key in keys:
+                self.iam.delete_access_key(user, key)
+            access, secret = self.iam.create_access_key(user)
+        self.kube.apply(identity.store_secret(namespace, self.store.secret_name, user, access, secret))
+        if self.seldon_secret:
+            self.kube.apply(identity.seldon_secret(namespace, self.seldon_secret, user, access, secret, self.store))
+
+
+def store_access(
+    kube: Kube, store: StoreSettings, isolation: str, iam_endpoint: str, seldon_secret: str = ""
+) -> StoreAccess:
+    if isolation != "namespace":
+        return SharedAccess()
+    iam = IamClient(iam_endpoint, store.access_key, store.secret_key, store.region)
+    return NamespaceAccess(kube, iam, store, seldon_secret)
