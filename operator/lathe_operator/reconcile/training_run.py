@@ -7,6 +7,7 @@ pipeline's last step (or a failing step) writes to the object store.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from lathe_core.runs import RunState
 
 from ..api.v1alpha1 import TrainingRun
-from ..api.v1alpha1.training_run import GateResult, RegisteredModel
+from ..api.v1alpha1.training_run import GateResult, ModelSpec, RegisteredModel
 from . import conditions as cond
 from .plan import DatasetView, Event, Observed, Outcome, Plan, transition_events
 
@@ -157,6 +158,17 @@ def _pipeline(run: TrainingRun, pipeline: RunState, now: datetime) -> Outcome:
     return Outcome(cond.failed("PipelineFailed", f"Pipeline run {run_name(run)} failed: {pipeline.message}"), update)
 
 
+def _model_arguments(model: ModelSpec) -> dict[str, Any]:
+    """The pipeline's ``model_type`` and ``hyperparameters``: a PyTorch architecture and its knobs, or
+    ``sklearn:<estimator>`` and the estimator's parameters as JSON text: kfp carries a dict parameter as a
+    protobuf Struct, whose numbers are all doubles, so max_depth 12 would arrive as 12.0 (which scikit-learn
+    refuses) and max_features 1 (one feature) as 1.0 (every feature)."""
+    if model.framework == "sklearn":
+        parameters = json.dumps(model.parameters or {}, sort_keys=True)
+        return {"model_type": f"sklearn:{model.estimator}", "hyperparameters": {"json": parameters}}
+    return {"model_type": model.type, "hyperparameters": model.hyperparameters.dump()}
+
+
 def pipeline_arguments(run: TrainingRun, submit: Submit, report_key: str, lineage: dict[str, Any]) -> dict[str, Any]:
     """The training pipeline's parameters for this run; ``lineage`` adds code, image and pipeline hash."""
     spec = run.spec
@@ -166,8 +178,7 @@ def pipeline_arguments(run: TrainingRun, submit: Submit, report_key: str, lineag
         "dataset_version": submit.dataset_version,
         "target": submit.target,
         "model_name": spec.model.name,
-        "model_type": spec.model.type,
-        "hyperparameters": spec.model.hyperparameters.dump(),
+        **_model_arguments(spec.model),
         "seed": spec.model.seed,
         "gates": [g.dump() for g in spec.gates],
         "baseline_version": spec.baseline_version or 0,

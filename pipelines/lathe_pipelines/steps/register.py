@@ -14,7 +14,7 @@ from lathe_core.stores import open_configured_store
 from . import reports
 from .gate import describe, evaluate
 
-LIBRARIES = ("torch", "onnx", "onnxruntime", "numpy", "pandas", "kfp", "great-expectations")
+LIBRARIES = ("torch", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "kfp", "great-expectations")
 
 
 def versions() -> dict[str, str]:
@@ -86,7 +86,7 @@ def run(
         "gates": gate_results,
         "parity": train_summary["parity"],
         "baselineVersion": baseline,
-        "training": {k: train_summary[k] for k in ("device", "params", "seconds", "history", "cuda")},
+        "training": {k: train_summary.get(k) for k in ("device", "params", "seconds", "history", "cuda", "framework")},
         "columns": meta,
         "reference": {"predictions": prediction_reference(predicted, meta.get("classes") or [])},
         "libraries": versions(),

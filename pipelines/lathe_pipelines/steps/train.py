@@ -1,4 +1,5 @@
-"""Step: train on the split, save model.pt (weights plus architecture), export model.onnx and check parity."""
+"""Step: train on the split, save the model (model.pt: weights plus architecture; a scikit-learn estimator:
+joblib), export model.onnx and check parity. ``model_type``: mlp, logistic, or sklearn:<classifier>."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import reports
+from . import reports, sklearn_model
 from .classifier import Classifier, train
 from .export import export, parity
 
@@ -35,6 +36,12 @@ def run(
 ) -> str:
     data = np.load(splits_path)
     classes = int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
+    if model_type.startswith(sklearn_model.PREFIX):
+        with reports.failures(report_key, "train"):
+            name = model_type.removeprefix(sklearn_model.PREFIX)
+            parameters = sklearn_model.parameters(hyperparameters)
+            summary = sklearn_model.run(data, classes, name, parameters, seed, model_path, onnx_path)
+        return json.dumps(summary)
     with reports.failures(report_key, "train"):
         trained = train(
             data["x_train"],

@@ -48,12 +48,50 @@ class Hyperparameters(ApiModel):
 
 
 class ModelSpec(ApiModel):
-    """What to train."""
+    """What to train: a PyTorch architecture (type, hyperparameters) or a scikit-learn classifier (estimator,
+    parameters); either way exported to ONNX, checked for parity, gated and registered alike."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule(
+                    "self.framework != 'sklearn' || has(self.estimator)",
+                    "framework sklearn needs estimator: a scikit-learn classifier's class name",
+                    fieldPath=".estimator",
+                ),
+                rule(
+                    "self.framework == 'sklearn' || (!has(self.estimator) && !has(self.parameters))",
+                    "estimator and parameters are for framework sklearn; pytorch takes type and hyperparameters",
+                    fieldPath=".framework",
+                ),
+                rule(
+                    "self.framework != 'sklearn' || !has(self.hyperparameters)",
+                    "hyperparameters are PyTorch's; a scikit-learn estimator takes parameters",
+                    fieldPath=".hyperparameters",
+                ),
+            ]
+        }
+    }
 
     name: Name = Field(description="Registered model name; versions are numbered under it.")
-    type: Literal["mlp", "logistic"] = Field(default="mlp", description="Architecture: mlp or logistic.")
+    framework: Literal["pytorch", "sklearn"] = Field(
+        default="pytorch", description="pytorch (type, hyperparameters) or sklearn (estimator, parameters)."
+    )
+    type: Literal["mlp", "logistic"] = Field(default="mlp", description="PyTorch architecture: mlp or logistic.")
     hyperparameters: Hyperparameters = Field(
         default_factory=Hyperparameters, description="e.g. hidden: [128, 64], epochs: 20, lr: 0.001, batchSize: 64."
+    )
+    estimator: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z][A-Za-z0-9]*$",
+        max_length=64,
+        description="scikit-learn classifier class, e.g. RandomForestClassifier or HistGradientBoostingClassifier.",
+    )
+    parameters: dict[str, Any] | None = Field(
+        default=None,
+        max_length=64,
+        description="The estimator's constructor arguments (numbers, strings, booleans), e.g. n_estimators: 200; "
+        "random_state defaults to seed.",
     )
     seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Seed for the split, initialisation and shuffling.")
 

@@ -1,0 +1,172 @@
+"""scikit-learn classifiers: fit one with the TrainingRun's parameters, export it with skl2onnx to Lathe's contract.
+
+Lathe's ONNX contract (``export.INPUT``, ``export.OUTPUT``): one float input ``input`` of
+shape [batch, features] and, as the only output, ``logits`` of shape [batch, classes] that a
+softmax turns into class probabilities. A classifier's probabilities p become log(p): the
+softmax of log(p) is p again, so serving, batch scoring, the edge runner and evaluation read
+a scikit-learn model exactly as a PyTorch one. Parity: onnxruntime's probabilities against
+``predict_proba`` on the held-out rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from .errors import TrainingFailed
+from .export import INPUT, OPSET, OUTPUT
+
+PREFIX = "sklearn:"  # model_type of a scikit-learn estimator: sklearn:<class name>
+FLOOR = 1e-30  # log(0) would be -inf; a class the model gives no chance keeps e**-69 instead
+SCALARS = (bool, int, float, str, type(None))
+
+
+def parameters(hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """The estimator's parameters from the pipeline's ``hyperparameters``: JSON text under ``json``, so that
+    integers stay integers through kfp (whose dict parameters carry every number as a double)."""
+    try:
+        found = json.loads(hyperparameters["json"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise TrainingFailed(
+            "InvalidHyperparameters", f"scikit-learn parameters must come as JSON text: {error}"
+        ) from error
+    if not isinstance(found, dict):
+        raise TrainingFailed("InvalidHyperparameters", "scikit-learn parameters must be a mapping")
+    return found
+
+
+def classifiers() -> dict[str, type]:
+    from sklearn.utils import all_estimators
+
+    return dict(all_estimators(type_filter="classifier"))
+
+
+def estimator(name: str, parameters: dict[str, Any], seed: int) -> Any:
+    """The named classifier with these constructor parameters (``random_state`` defaults to the seed)."""
+    known = classifiers()
+    if name not in known:
+        examples = ", ".join(n for n in ("RandomForestClassifier", "HistGradientBoostingClassifier") if n in known)
+        raise TrainingFailed("UnknownModelType", f"{name!r} is not a scikit-learn classifier (e.g. {examples})")
+    nested = sorted(k for k, v in parameters.items() if not isinstance(v, SCALARS))
+    if nested:
+        raise TrainingFailed(
+            "InvalidHyperparameters", f"{name} parameters must be numbers, strings or booleans: {nested}"
+        )
+    model_class = known[name]
+    parameters = dict(parameters)
+    if "random_state" in model_class().get_params() and "random_state" not in parameters:
+        parameters["random_state"] = seed
+    try:
+        return model_class(**parameters)
+    except TypeError as error:  # an argument the class does not take
+        raise TrainingFailed("InvalidHyperparameters", f"{name}: {error}") from error
+
+
+def fit(name: str, parameters: dict[str, Any], seed: int, x: np.ndarray, y: np.ndarray, classes: int) -> Any:
+    model = estimator(name, parameters, seed)
+    try:
+        model.fit(x, y)
+    except (ValueError, TypeError) as error:  # scikit-learn's InvalidParameterError is a ValueError
+        raise TrainingFailed("InvalidHyperparameters", f"{name}: {error}") from error
+    if not hasattr(model, "predict_proba"):
+        raise TrainingFailed("UnsupportedModel", f"{name} gives no probabilities (predict_proba); Lathe serves those")
+    if list(model.classes_) != list(range(classes)):
+        raise TrainingFailed("MissingClasses", f"the training split has classes {list(model.classes_)} of {classes}")
+    return model
+
+
+def export(model: Any, features: int, path: Path) -> str:
+    """Write model.onnx in Lathe's contract and return its sha256."""
+    import onnx
+    from onnx import TensorProto, helper
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    try:
+        with warnings.catch_warnings():
+            # skl2onnx 1.20 hands protobuf numpy booleans for a gradient-boosting tree's int attributes
+            # (missing-value tracks): accepted, with a notice that protobuf 7.34 will not; pinned below that.
+            warnings.filterwarnings("ignore", "Field onnx.AttributeProto.ints", DeprecationWarning)
+            graph = to_onnx(
+                model,
+                initial_types=[(INPUT, FloatTensorType([None, features]))],
+                options={id(model): {"zipmap": False}},
+                target_opset={"": OPSET, "ai.onnx.ml": 3},
+            )
+    except Exception as error:  # skl2onnx raises many kinds for what it cannot convert
+        raise TrainingFailed("ExportFailed", f"skl2onnx cannot convert {type(model).__name__}: {error}") from error
+    probabilities = next(o.name for o in graph.graph.output if "prob" in o.name)
+    # One import per domain, the default one included: skl2onnx may list "" twice for a tree ensemble, which
+    # onnxruntime loads but its quantizer (edge bundles) refuses, and Max and Log below need it.
+    versions = {"": OPSET}
+    for entry in graph.opset_import:
+        versions[entry.domain] = max(versions.get(entry.domain, 0), entry.version)
+    del graph.opset_import[:]
+    graph.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in sorted(versions.items()))
+    graph.graph.initializer.append(helper.make_tensor("lathe_floor", TensorProto.FLOAT, [], [FLOOR]))
+    graph.graph.node.extend(
+        [
+            helper.make_node("Max", [probabilities, "lathe_floor"], ["lathe_clipped"]),
+            helper.make_node("Log", ["lathe_clipped"], [OUTPUT]),
+        ]
+    )
+    del graph.graph.output[:]
+    graph.graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, len(model.classes_)]))
+    onnx.checker.check_model(graph)
+    path.write_bytes(graph.SerializeToString())
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def parity(model: Any, path: Path, x: np.ndarray, atol: float = 1e-5) -> dict[str, float | int]:
+    """Max absolute probability difference, and agreement on the class wherever scikit-learn's top two differ."""
+    expected = model.predict_proba(x)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run([OUTPUT], {INPUT: x.astype("float32")})[0]
+    actual = np.exp(logits - logits.max(axis=1, keepdims=True))
+    actual /= actual.sum(axis=1, keepdims=True)
+    diff = float(np.abs(actual - expected).max())
+    top = np.sort(expected, axis=1)
+    clear = top[:, -1] - top[:, -2] > 2 * atol if expected.shape[1] > 1 else np.ones(len(x), dtype=bool)
+    agreement = float((actual.argmax(1) == expected.argmax(1))[clear].mean()) if clear.any() else 1.0
+    if diff > atol or agreement < 1.0:
+        raise TrainingFailed(
+            "ParityMismatch",
+            f"onnxruntime differs from scikit-learn: max |probability diff| {diff:.2e} > {atol:.0e} "
+            f"or class agreement {agreement:.4f} < 1",
+        )
+    return {"maxAbsDiff": diff, "argmaxAgreement": agreement, "rows": len(x), "atol": atol}
+
+
+def run(
+    data: Any, classes: int, name: str, parameters: dict[str, Any], seed: int, model_path: str, onnx_path: str
+) -> dict[str, Any]:
+    """Fit on the train split, save the estimator (joblib) and model.onnx; the train step's summary."""
+    import joblib
+    import sklearn
+
+    started = time.monotonic()
+    x_train = np.concatenate([data["x_train"], data["x_val"]])  # no early stopping here: validation rows train too
+    y_train = np.concatenate([data["y_train"], data["y_val"]])
+    model = fit(name, parameters, seed, x_train, y_train, classes)
+    seconds = time.monotonic() - started
+    joblib.dump(model, model_path)
+    sha256 = export(model, int(x_train.shape[1]), Path(onnx_path))
+    checked = parity(model, Path(onnx_path), data["x_test"])
+    params = {k: v for k, v in model.get_params().items() if isinstance(v, SCALARS)}
+    return {
+        "device": "cpu",
+        "parity": checked,
+        "onnxSha256": sha256,
+        "params": {"estimator": name, **params},
+        "seconds": round(seconds, 3),
+        "history": [],
+        "framework": {"name": "scikit-learn", "version": sklearn.__version__},
+        "cuda": None,
+    }

@@ -1,0 +1,148 @@
+"""A scikit-learn TrainingRun end to end in local mode: trained by kfp.local, gated, registered, served, scored.
+
+The framework's own predictions are the reference: the test fits the same estimator (same
+parameters, same seed) on the same split of the same Dataset version, and the model server's
+and the batch run's probabilities must equal its ``predict_proba`` within the parity tolerance.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import yaml
+
+from lathe_core.datasets import DatasetVersions
+from lathe_core.registry import ModelRegistry
+from lathe_core.store_s3 import S3Store
+from lathe_pipelines.sample_data import digits
+from lathe_pipelines.steps import sklearn_model
+from lathe_pipelines.steps.split import split
+from tests.conftest import ROOT, eventually, load_yaml
+from tests.integration.conftest import Kubectl
+from tests.integration.test_dataset import dataset, raw  # noqa: F401  (fixture)
+from tests.integration.test_model_deployment_local import base, local_operator, status  # noqa: F401
+from tests.integration.test_model_deployment_local import ready as deployment_ready
+from tests.integration.test_model_server import call
+from tests.integration.test_training_run import ready
+from tests.servers.s3 import S3Server
+
+RUN = load_yaml(ROOT / "examples/02-training-run/trainingrun-sklearn.yaml")
+PARAMETERS = RUN["spec"]["model"]["parameters"]
+SEED = RUN["spec"]["model"]["seed"]
+
+
+def forest_run(name: str, **model: Any) -> str:
+    """The example, trained by the local pipeline backend."""
+    manifest = copy.deepcopy(RUN)
+    manifest["metadata"]["name"] = name
+    manifest["spec"]["pipeline"] = {"backend": "local"}
+    manifest["spec"]["model"].update(model)
+    return yaml.safe_dump(manifest)
+
+
+def deployment(name: str, **spec: Any) -> str:
+    manifest = {
+        "apiVersion": "lathe.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {"model": {"name": "digits-forest", "version": 1}, **spec},
+    }
+    return yaml.safe_dump(manifest)
+
+
+def test_a_scikit_learn_model_is_trained_gated_registered_served_and_scored(
+    kubectl: Kubectl, namespace: str, raw: Any, local_operator: Any, s3: S3Server
+) -> None:
+    raw(digits())
+    local_operator()
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket))
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=forest_run("digits-forest-1"))  # the example
+    eventually(lambda: ready(kubectl, namespace, "digits-forest-1") == ("True", "Registered"), timeout=300)
+    found = kubectl.get("trainingrun", "digits-forest-1", "-n", namespace)["status"]
+    assert found["metrics"]["accuracy"] > 0.9 and found["model"]["version"] == 1
+
+    store = S3Store(s3.endpoint, s3.access_key, s3.secret_key, f"lathe-{namespace}")
+    card = ModelRegistry(store, namespace, "digits-forest").card(1)
+    assert card["training"]["framework"]["name"] == "scikit-learn" and card["training"]["device"] == "cpu"
+    assert card["parity"]["maxAbsDiff"] <= 1e-5 and card["parity"]["argmaxAgreement"] == 1.0
+    assert card["model"]["estimator"] == "RandomForestClassifier" and card["model"]["parameters"] == PARAMETERS
+    assert "scikit-learn" in card["libraries"] and "skl2onnx" in card["libraries"]
+
+    # The framework's own model: the same estimator, parameters and seed on the same split.
+    frame = pq.read_table(io.BytesIO(DatasetVersions(store, namespace, "digits").data(found["datasetVersion"])))
+    data = frame.to_pandas()
+    parts = split(data, "label", SEED)
+    own = sklearn_model.fit(
+        "RandomForestClassifier",
+        PARAMETERS,
+        SEED,
+        np.concatenate([parts.x_train, parts.x_val]),
+        np.concatenate([parts.y_train, parts.y_val]),
+        10,
+    )
+    rows = data.drop(columns="label").to_numpy(dtype=np.float32)
+    expected = own.predict_proba(rows)
+
+    # Served online by Lathe's model server.
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("forest"))
+    eventually(lambda: deployment_ready(kubectl, namespace, "forest")[0] == "True", timeout=120)
+    url = base(status(kubectl, namespace, "forest")["endpoint"])
+    code, answer = call(url, "/api/v1.0/predictions", {"data": {"ndarray": rows[:200].tolist()}})
+    assert code == 200, answer
+    assert np.abs(np.array(answer["data"]["ndarray"]) - expected[:200]).max() <= 1e-5
+    assert answer["meta"]["requestPath"]["model"] == "digits-forest:1"
+
+    # Scored in batch over the whole Dataset version.
+    batch = {"dataset": {"name": "digits", "version": found["datasetVersion"]}, "chunkRows": 600}
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("forest-batch", mode="batch", batch=batch))
+    eventually(lambda: deployment_ready(kubectl, namespace, "forest-batch") == ("True", "Scored"), timeout=180)
+    prefix = status(kubectl, namespace, "forest-batch")["outputUri"].split("/", 3)[3]
+    manifest = json.loads(store.get(prefix + "manifest.json"))
+    tables = [pq.read_table(io.BytesIO(store.get(key))) for key in manifest["parts"]]
+    scored = np.vstack([np.array(t.column("probabilities").to_pylist()) for t in tables])
+    assert scored.shape == expected.shape and np.abs(scored - expected).max() <= 1e-5
+
+    # An edge bundle with its int8 copy (a tree ensemble has no weights to quantize: the copy matches).
+    kubectl.run(
+        "apply", "-n", namespace, "-f", "-", stdin=deployment("forest-edge", mode="edge", edge={"quantize": True})
+    )
+    eventually(lambda: deployment_ready(kubectl, namespace, "forest-edge") == ("True", "Bundled"), timeout=180)
+    edge = next(c for c in status(kubectl, namespace, "forest-edge")["conditions"] if c["type"] == "Ready")
+    assert "int8 accuracy delta +0.0000" in edge["message"], edge
+
+
+def test_parameters_the_estimator_refuses_end_the_run_with_its_message(
+    kubectl: Kubectl, namespace: str, raw: Any, local_operator: Any
+) -> None:
+    raw(digits())
+    local_operator()
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket))
+    bad = forest_run("digits-forest-bad", parameters={"n_estimators": 0})
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=bad)
+    eventually(
+        lambda: ready(kubectl, namespace, "digits-forest-bad") == ("False", "InvalidHyperparameters"), timeout=300
+    )
+    conditions = kubectl.get("trainingrun", "digits-forest-bad", "-n", namespace)["status"]["conditions"]
+    message = next(c["message"] for c in conditions if c["type"] == "Ready")
+    assert "RandomForestClassifier" in message and "'n_estimators' parameter" in message
+
+
+def test_the_api_server_refuses_a_framework_without_what_it_needs(kubectl: Kubectl, namespace: str) -> None:
+    cases = [
+        ({"framework": "sklearn", "estimator": None}, "framework sklearn needs estimator"),
+        ({"framework": "pytorch"}, "estimator and parameters are for framework sklearn"),
+        ({"hyperparameters": {"epochs": 3}}, "hyperparameters are PyTorch's"),
+        ({"framework": "xgboost"}, "Unsupported value"),
+        ({"estimator": "sklearn.ensemble.RandomForestClassifier"}, "spec.model.estimator"),
+    ]
+    for change, message in cases:
+        manifest = yaml.safe_load(forest_run("refused"))
+        manifest["spec"]["model"].update(change)
+        manifest["spec"]["model"] = {k: v for k, v in manifest["spec"]["model"].items() if v is not None}
+        result = kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest), check=False)
+        assert result.returncode != 0 and message in result.stderr, (change, result.stderr)

@@ -1,0 +1,113 @@
+"""scikit-learn classifiers through Lathe's ONNX contract: the export, its parity, and the refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from sklearn.datasets import load_digits
+
+from lathe_pipelines.steps import sklearn_model
+from lathe_pipelines.steps.errors import TrainingFailed
+
+X, Y = load_digits(return_X_y=True)
+X = X.astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [
+        ("RandomForestClassifier", {"n_estimators": 20, "max_depth": 8}),
+        ("HistGradientBoostingClassifier", {"max_iter": 15}),
+        ("LogisticRegression", {"max_iter": 300, "C": 0.5}),
+    ],
+)
+def test_the_export_is_lathes_contract_and_agrees_with_scikit_learn(
+    tmp_path: Path, name: str, parameters: dict[str, object]
+) -> None:
+    model = sklearn_model.fit(name, parameters, 7, X[:1200], Y[:1200], 10)
+    path = tmp_path / "model.onnx"
+    sha256 = sklearn_model.export(model, X.shape[1], path)
+    graph = onnx.load(path)
+    assert [i.name for i in graph.graph.input] == ["input"] and [o.name for o in graph.graph.output] == ["logits"]
+    domains = [o.domain for o in graph.opset_import]
+    assert "" in domains and len(domains) == len(set(domains))  # what onnxruntime's quantizer (edge) needs
+    quantize_dynamic(str(path), str(tmp_path / "model.int8.onnx"), weight_type=QuantType.QInt8)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input": X[1200:]})[0]  # outputs[0], as the model server reads it
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert np.abs(probabilities - model.predict_proba(X[1200:])).max() < 1e-5
+    checked = sklearn_model.parity(model, path, X[1200:])
+    assert checked["maxAbsDiff"] < 1e-5 and checked["argmaxAgreement"] == 1.0 and len(sha256) == 64
+    assert model.get_params().get("random_state", 7) == 7  # the run's seed where the estimator takes one
+
+
+def test_parity_fails_when_the_graph_disagrees(tmp_path: Path) -> None:
+    model = sklearn_model.fit("LogisticRegression", {"max_iter": 300}, 0, X[:1200], Y[:1200], 10)
+    other = sklearn_model.fit("LogisticRegression", {"max_iter": 300, "C": 1e-4}, 0, X[:1200], Y[:1200], 10)
+    sklearn_model.export(other, X.shape[1], tmp_path / "model.onnx")
+    with pytest.raises(TrainingFailed, match="differs from scikit-learn") as failed:
+        sklearn_model.parity(model, tmp_path / "model.onnx", X[1200:])
+    assert failed.value.reason == "ParityMismatch"
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters", "reason", "message"),
+    [
+        ("RandomForest", {}, "UnknownModelType", "'RandomForest' is not a scikit-learn classifier"),
+        ("RandomForestRegressor", {}, "UnknownModelType", "is not a scikit-learn classifier"),
+        ("RandomForestClassifier", {"n_estimators": -1}, "InvalidHyperparameters", "'n_estimators' parameter"),
+        ("RandomForestClassifier", {"trees": 5}, "InvalidHyperparameters", "unexpected keyword argument 'trees'"),
+        ("RandomForestClassifier", {"max_depth": {"a": 1}}, "InvalidHyperparameters", "numbers, strings or booleans"),
+        ("RidgeClassifier", {}, "UnsupportedModel", "gives no probabilities"),
+    ],
+)
+def test_refusals_name_what_is_wrong(name: str, parameters: dict[str, object], reason: str, message: str) -> None:
+    with pytest.raises(TrainingFailed, match=message) as failed:
+        sklearn_model.fit(name, parameters, 0, X[:300], Y[:300], 10)
+    assert failed.value.reason == reason
+
+
+def test_a_training_split_missing_a_class_is_refused() -> None:
+    some = Y[:600] < 9
+    with pytest.raises(TrainingFailed, match="has classes") as failed:
+        sklearn_model.fit("LogisticRegression", {"max_iter": 200}, 0, X[:600][some], Y[:600][some], 10)
+    assert failed.value.reason == "MissingClasses"
+
+
+def test_parameters_keep_their_types_through_kfps_structs() -> None:
+    """kfp carries dict parameters as protobuf Structs (every number a double): 12 must stay 12, 1 stay 1."""
+    from google.protobuf import json_format, struct_pb2
+
+    from lathe_operator.api.v1alpha1 import TrainingRun
+    from lathe_operator.reconcile.training_run import Submit, pipeline_arguments
+
+    spec = {"n_estimators": 50, "max_depth": 12, "max_features": 1, "min_impurity_decrease": 0.0}
+    run = TrainingRun.model_validate(
+        {
+            "apiVersion": "lathe.dev/v1alpha1",
+            "kind": "TrainingRun",
+            "metadata": {"name": "forest", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {
+                "dataset": {"name": "digits"},
+                "model": {
+                    "name": "m",
+                    "framework": "sklearn",
+                    "estimator": "RandomForestClassifier",
+                    "parameters": spec,
+                },
+            },
+        }
+    )
+    arguments = pipeline_arguments(run, Submit("forest-1", "sha256:" + "a" * 64, "label"), "", {})
+    assert arguments["model_type"] == "sklearn:RandomForestClassifier"
+    carried = struct_pb2.Struct()
+    carried.update(arguments["hyperparameters"])
+    found = sklearn_model.parameters(json_format.MessageToDict(carried))
+    assert found == spec and {k: type(v) for k, v in found.items()} == {k: type(v) for k, v in spec.items()}
+    with pytest.raises(TrainingFailed, match="JSON text"):
+        sklearn_model.parameters({"max_depth": 12.0})
