@@ -50,6 +50,7 @@ class Config:
     # prefixes through the store's IAM API, and writes that namespace's store Secret itself.
     store_isolation: Literal["shared", "namespace"] = "shared"
     store_iam_endpoint: str = ""  # the IAM API: the store's own URL when empty (SeaweedFS, Ceph RGW)
+    store_iam_region: str = "us-east-1"  # what IAM requests are signed for: AWS IAM takes us-east-1 only
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -64,10 +65,16 @@ class Config:
         isolation = env.get("LATHE_STORE_ISOLATION", "shared")
         if isolation not in ("shared", "namespace"):
             raise ValueError(f"LATHE_STORE_ISOLATION must be shared or namespace, not {isolation!r}")
-        if isolation == "namespace" and (executor == "local" or store.local):
+        if isolation == "namespace" and (executor == "local" or store.local or serving == "local"):
             raise ValueError(
-                "LATHE_STORE_ISOLATION=namespace needs LATHE_EXECUTOR=job and an S3 store: local runs are"
-                " processes of the operator, with its keys"
+                "LATHE_STORE_ISOLATION=namespace needs LATHE_EXECUTOR=job, a serving backend other than local"
+                " and an S3 store: local runs and model servers are processes of the operator, with its keys"
+            )
+        pipeline_backend = env.get("LATHE_PIPELINE_BACKEND", "local" if executor == "local" else "kfp")
+        if isolation == "namespace" and (pipeline_backend == "kfp" or env.get("LATHE_KFP_HOST")):
+            raise ValueError(
+                "LATHE_STORE_ISOLATION=namespace needs LATHE_PIPELINE_BACKEND=job and no LATHE_KFP_HOST: KFP runs"
+                " pipeline steps in its own namespace, where a TrainingRun's namespace keys are not"
             )
         scheme = "https" if store.secure else "http"
         return cls(
@@ -77,7 +84,7 @@ class Config:
             job_deadline_seconds=int(env.get("LATHE_JOB_DEADLINE_SECONDS", cls.job_deadline_seconds)),
             metrics_port=int(env.get("LATHE_METRICS_PORT", cls.metrics_port)),
             executor=executor,  # type: ignore[arg-type]
-            pipeline_backend=env.get("LATHE_PIPELINE_BACKEND", "local" if executor == "local" else "kfp"),
+            pipeline_backend=pipeline_backend,
             code_revision=env.get("LATHE_CODE_REVISION", ""),
             kfp_host=env.get("LATHE_KFP_HOST", ""),
             kfp_ui_url=env.get("LATHE_KFP_UI_URL", ""),
@@ -93,4 +100,5 @@ class Config:
             store=store,
             store_isolation=isolation,  # type: ignore[arg-type]
             store_iam_endpoint=env.get("LATHE_STORE_IAM_ENDPOINT") or f"{scheme}://{store.endpoint}",
+            store_iam_region=env.get("LATHE_STORE_IAM_REGION") or cls.store_iam_region,
         )

@@ -69,11 +69,16 @@ def test_rbac_is_a_role_per_watched_namespace_with_secret_reads_there_only() -> 
 
 
 def test_store_isolation_points_workloads_at_the_scoped_secret_the_operator_may_write() -> None:
-    docs = render("--set", "watchNamespaces={team-a}", "--set", "store.isolation=namespace")
+    refused = run_helm("template", "lathe", str(CHART), "--set", "store.isolation=namespace", check=False)
+    assert refused.returncode != 0 and "needs pipelines.backend job" in refused.stderr
+    docs = render(
+        "--set", "watchNamespaces={team-a}", "--set", "store.isolation=namespace", "--set", "pipelines.backend=job"
+    )
     container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["LATHE_STORE_ISOLATION"]["value"] == "namespace" and env["LATHE_STORE_REGION"]["value"] == "us-east-1"
     assert env["LATHE_STORE_SECRET"]["value"] == "lathe-store-scoped"  # never the operator's own keys' Secret
+    assert env["LATHE_KFP_HOST"]["value"] == "" and env["LATHE_STORE_IAM_REGION"]["value"] == "us-east-1"
     assert env["LATHE_STORE_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "lathe-store"
     rules = next(d for d in docs if d["kind"] == "Role")["rules"]
     assert [r["verbs"] for r in rules if "secrets" in r["resources"]] == [["get"], ["create", "update"]]

@@ -116,6 +116,13 @@ def test_each_namespace_gets_an_identity_confined_to_its_own_prefixes(
     restarted.ensure(namespace)
     assert held(api, namespace) == mine and iam.access_keys(user) == [mine["accessKey"]]
 
+    # An operator killed between the two Secrets: the Seldon one catches up with the store one.
+    stale = {identity_key: base64.b64encode(b"a deleted key").decode() for identity_key in [store_identity.SELDON_KEY]}
+    kube_client.CoreV1Api(api).patch_namespaced_secret("lathe-seldon-storage", namespace, {"data": stale})
+    NamespaceAccess(KubeClient(api), iam, store, "lathe-seldon-storage").ensure(namespace)
+    assert held(api, namespace, "lathe-seldon-storage")[store_identity.SELDON_KEY] == mine["accessKey"]
+    assert held(api, namespace) == mine and iam.access_keys(user) == [mine["accessKey"]]
+
     # A deleted Secret brings a new key; the old one no longer opens anything.
     kube_client.CoreV1Api(api).delete_namespaced_secret(SECRET, namespace)
     NamespaceAccess(KubeClient(api), iam, store, "lathe-seldon-storage").ensure(namespace)
@@ -202,6 +209,7 @@ def test_a_job_in_one_namespace_cannot_read_or_overwrite_anothers_data(
         "LATHE_STORE_SECRET_KEY": seaweedfs.secret_key,
         "LATHE_STORE_SECRET": SECRET,
         "LATHE_STORE_ISOLATION": "namespace",
+        "LATHE_PIPELINE_BACKEND": "job",
     }
     operator = OperatorProcess(control_plane, namespace, tmp_path / "operator.log", extra_env=env, also=(other,))
     try:

@@ -64,6 +64,7 @@ def test_parity_fails_when_the_graph_disagrees(tmp_path: Path) -> None:
         ("RandomForestClassifier", {"trees": 5}, "InvalidHyperparameters", "unexpected keyword argument 'trees'"),
         ("RandomForestClassifier", {"max_depth": {"a": 1}}, "InvalidHyperparameters", "numbers, strings or booleans"),
         ("RidgeClassifier", {}, "UnsupportedModel", "gives no probabilities"),
+        ("StackingClassifier", {}, "InvalidHyperparameters", "estimators"),  # a meta-estimator needs estimators
     ],
 )
 def test_refusals_name_what_is_wrong(name: str, parameters: dict[str, object], reason: str, message: str) -> None:
@@ -105,6 +106,10 @@ def test_parameters_keep_their_types_through_kfps_structs() -> None:
     )
     arguments = pipeline_arguments(run, Submit("forest-1", "sha256:" + "a" * 64, "label"), "", {})
     assert arguments["model_type"] == "sklearn:RandomForestClassifier"
+    written = arguments["lineage"]["model"]  # what a card keeps and a retrain's TrainingRun is made from
+    assert (
+        "type" not in written and "hyperparameters" not in written and written["estimator"] == "RandomForestClassifier"
+    )
     carried = struct_pb2.Struct()
     carried.update(arguments["hyperparameters"])
     found = sklearn_model.parameters(json_format.MessageToDict(carried))

@@ -77,6 +77,10 @@ def test_user_names_fit_iam_and_stay_distinct() -> None:
     assert identity.user_name("team-a") == "lathe-team-a"
     long_a, long_b = "a" * 63, "a" * 62 + "b"
     assert len(identity.user_name(long_a)) <= 64 and identity.user_name(long_a) != identity.user_name(long_b)
+    # a short namespace spelled like a long one's shortened name does not get its user
+    hashed = identity.user_name(long_a)
+    spelled = hashed.removeprefix("lathe--")  # a valid namespace name of 57 characters
+    assert hashed.startswith("lathe--") and identity.user_name(spelled) == f"lathe-{spelled}" != hashed
 
 
 def test_only_secrets_lathe_wrote_are_replaced() -> None:
@@ -87,13 +91,25 @@ def test_only_secrets_lathe_wrote_are_replaced() -> None:
 
 def test_isolation_needs_run_jobs_and_an_s3_store() -> None:
     s3 = {"LATHE_STORE_URI": "s3://lathe", "LATHE_STORE_ENDPOINT": "seaweedfs.store.svc:8333"}
+    with pytest.raises(ValueError, match="needs LATHE_PIPELINE_BACKEND=job"):  # the default backend is kfp
+        Config.from_env({**s3, "LATHE_STORE_ISOLATION": "namespace"})
+    s3 = {**s3, "LATHE_PIPELINE_BACKEND": "job"}
     config = Config.from_env({**s3, "LATHE_STORE_ISOLATION": "namespace"})
+    assert config.store_iam_region == "us-east-1"  # AWS IAM's, whatever the bucket's region
     assert config.store_isolation == "namespace" and config.store_iam_endpoint == "http://seaweedfs.store.svc:8333"
     assert config.store.env(keys=False)["LATHE_STORE_REGION"] == "us-east-1"
     given = Config.from_env({**s3, "LATHE_STORE_ISOLATION": "namespace", "LATHE_STORE_IAM_ENDPOINT": "https://iam.x"})
     assert given.store_iam_endpoint == "https://iam.x"
     with pytest.raises(ValueError, match="needs LATHE_EXECUTOR=job"):
         Config.from_env({**s3, "LATHE_STORE_ISOLATION": "namespace", "LATHE_EXECUTOR": "local"})
+    with pytest.raises(ValueError, match="needs LATHE_PIPELINE_BACKEND=job"):  # KFP steps run in KFP's namespace
+        Config.from_env(
+            {**s3, "LATHE_STORE_ISOLATION": "namespace", "LATHE_PIPELINE_BACKEND": "job", "LATHE_KFP_HOST": "x"}
+        )
+    with pytest.raises(ValueError, match="other than local"):
+        Config.from_env(
+            {**s3, "LATHE_STORE_ISOLATION": "namespace", "LATHE_PIPELINE_BACKEND": "job", "LATHE_SERVING": "local"}
+        )
     with pytest.raises(ValueError, match="shared or namespace"):
         Config.from_env({**s3, "LATHE_STORE_ISOLATION": "tenant"})
     assert Config.from_env(s3).store_isolation == "shared"

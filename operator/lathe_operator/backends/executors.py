@@ -57,9 +57,12 @@ class JobExecutor:
         render: Callable[[RunRequest], dict[str, Any]],
         blocked: Callable[[list[dict[str, Any]], list[dict[str, Any]]], str | None],
         service_account: str = "",
+        store_access: Callable[[str], None] | None = None,
     ) -> None:
-        """``blocked(pods, events)`` says why a Job's pods cannot run (``reconcile.pods.blocked``)."""
+        """``blocked(pods, events)`` says why a Job's pods cannot run (``reconcile.pods.blocked``);
+        ``store_access(namespace)`` makes sure of the store Secret the Jobs there read (``store_access``)."""
         self.kube, self.render, self.blocked, self.service_account = kube, render, blocked, service_account
+        self.store_access = store_access
         self._accounts: dict[str, float] = {}  # namespace: when its ServiceAccount was last made sure of
 
     def state(self, namespace: str, run: str) -> RunState:
@@ -90,8 +93,10 @@ class JobExecutor:
         return self.blocked(pods, [e for e in events if (e.get("involvedObject") or {}).get("kind") == "Job"])
 
     def start(self, request: RunRequest) -> bool:
-        """Create the run's Job; its namespace's ServiceAccount first, once every ``ACCOUNT_RECHECK`` seconds
-        (not a create per run: a thousand ingests would be a thousand refused POSTs)."""
+        """Create the run's Job; its namespace's store Secret and ServiceAccount first, the account once every
+        ``ACCOUNT_RECHECK`` seconds (not a create per run: a thousand ingests would be a thousand refused POSTs)."""
+        if self.store_access is not None:
+            self.store_access(request.namespace)
         ensured = self._accounts.get(request.namespace)
         if self.service_account and (ensured is None or time.monotonic() - ensured > ACCOUNT_RECHECK):
             self.kube.ensure(service_account(request.namespace, self.service_account))

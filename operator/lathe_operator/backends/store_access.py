@@ -56,15 +56,23 @@ class NamespaceAccess:
             store.endpoint, store.access_key, store.secret_key, store.bucket, secure=store.secure, region=store.region
         )
         self._ensured: dict[str, float] = {}  # namespace: when it was last made sure of
+        self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def ensure(self, namespace: str) -> None:
-        with self._lock:  # one at a time: two threads minting at once would leave a key behind
-            ensured = self._ensured.get(namespace)
-            if ensured is not None and time.monotonic() - ensured < self.recheck:
+        if self._recent(namespace):
+            return
+        with self._lock:
+            lock = self._locks.setdefault(namespace, threading.Lock())
+        with lock:  # one mint per namespace at a time (two at once would leave a key behind); others go on
+            if self._recent(namespace):
                 return
             self._ensure(namespace)
             self._ensured[namespace] = time.monotonic()
+
+    def _recent(self, namespace: str) -> bool:
+        ensured = self._ensured.get(namespace)
+        return ensured is not None and time.monotonic() - ensured < self.recheck
 
     def _ensure(self, namespace: str) -> None:
         self.bucket.ensure_bucket()  # once per operator
@@ -72,32 +80,35 @@ class NamespaceAccess:
         self.iam.create_user(user)
         self.iam.put_user_policy(user, identity.POLICY, identity.policy(self.store.bucket, namespace))
         names = [self.store.secret_name] + ([self.seldon_secret] if self.seldon_secret else [])
-        found = {name: self.kube.metadata("v1", "Secret", namespace, name) for name in names}
-        for name, metadata in found.items():
+        for name in names:
+            metadata = self.kube.metadata("v1", "Secret", namespace, name)
             if metadata is not None and not identity.lathes(metadata):
                 raise StoreSecretConflict(
                     f"Secret {name} in {namespace} was not written by Lathe; with store isolation the operator"
                     " writes it: delete it, and Lathe writes one with this namespace's own keys"
                 )
         held = self.kube.data("Secret", namespace, self.store.secret_name) or {}
-        keys = self.iam.access_keys(user)
         access, secret = held.get("accessKey", ""), held.get("secretKey", "")
-        if access in keys and secret:
-            if all(m is not None for m in found.values()):
-                return
-        else:
-            for key in keys:
+        if not (access in self.iam.access_keys(user) and secret):
+            for key in self.iam.all_access_keys(user):  # a killed operator's, or a revoked one
                 self.iam.delete_access_key(user, key)
             access, secret = self.iam.create_access_key(user)
-        self.kube.apply(identity.store_secret(namespace, self.store.secret_name, user, access, secret))
+            self.kube.apply(identity.store_secret(namespace, self.store.secret_name, user, access, secret))
         if self.seldon_secret:
-            self.kube.apply(identity.seldon_secret(namespace, self.seldon_secret, user, access, secret, self.store))
+            seldon = self.kube.data("Secret", namespace, self.seldon_secret) or {}
+            if seldon.get(identity.SELDON_KEY) != access:  # written after the store Secret: catch up with it
+                self.kube.apply(identity.seldon_secret(namespace, self.seldon_secret, user, access, secret, self.store))
 
 
 def store_access(
-    kube: Kube, store: StoreSettings, isolation: str, iam_endpoint: str, seldon_secret: str = ""
+    kube: Kube,
+    store: StoreSettings,
+    isolation: str,
+    iam_endpoint: str,
+    seldon_secret: str = "",
+    iam_region: str = "us-east-1",
 ) -> StoreAccess:
     if isolation != "namespace":
         return SharedAccess()
-    iam = IamClient(iam_endpoint, store.access_key, store.secret_key, store.region)
+    iam = IamClient(iam_endpoint, store.access_key, store.secret_key, iam_region)
     return NamespaceAccess(kube, iam, store, seldon_secret)

@@ -22,6 +22,7 @@ from lathe_core.store import StoreAccessDenied, StoreError, StoreUnavailable
 VERSION = "2010-05-08"
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
 DENIED = {"AccessDenied", "InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId"}
+BUSY = {"Throttling", "ServiceUnavailable", "RequestLimitExceeded"}
 
 
 def _hmac(key: bytes, text: str) -> bytes:
@@ -71,6 +72,10 @@ def _quote(text: str) -> str:
 
 
 class IamError(StoreError):
+    """A refusal of the IAM API (its code: EntityAlreadyExists, NoSuchEntity, LimitExceeded...)."""
+
+    reason = "StoreIdentityFailed"
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"IAM {code}: {message}")
         self.code = code
@@ -110,13 +115,16 @@ class IamClient:
             response = self.http.request("POST", self.endpoint + "/", body=body, headers=headers)
         except urllib3.exceptions.HTTPError as error:
             raise StoreUnavailable(f"IAM at {self.endpoint} unreachable: {error}") from error
-        root = _strip(ET.fromstring(response.data or b"<Empty/>"))
+        try:
+            root = _strip(ET.fromstring(response.data or b"<Empty/>"))
+        except ET.ParseError as error:  # a proxy's error page, or not an IAM API at all
+            raise StoreUnavailable(f"IAM at {self.endpoint} answered {response.status} without XML: {error}") from error
         if response.status >= 400:
             code = root.findtext(".//Code") or str(response.status)
             message = root.findtext(".//Message") or ""
             if code in DENIED:
                 raise StoreAccessDenied(f"IAM at {self.endpoint}: {code}: {message}")
-            if response.status >= 500:
+            if response.status >= 500 or code in BUSY:
                 raise StoreUnavailable(f"IAM at {self.endpoint}: {code}: {message}")
             raise IamError(code, message)
         return root
@@ -135,6 +143,11 @@ class IamClient:
         self.call("PutUserPolicy", UserName=user, PolicyName=name, PolicyDocument=json.dumps(document))
 
     def access_keys(self, user: str) -> list[str]:
+        """The user's active keys (an inactive one opens nothing)."""
+        found = self.call("ListAccessKeys", UserName=user).iter("member")
+        return [m.findtext("AccessKeyId") or "" for m in found if (m.findtext("Status") or "Active") == "Active"]
+
+    def all_access_keys(self, user: str) -> list[str]:
         return [e.text or "" for e in self.call("ListAccessKeys", UserName=user).iter("AccessKeyId")]
 
     def create_access_key(self, user: str) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from lathe_core.settings import StoreSettings
 POLICY = "lathe-namespace"  # the inline policy's name
 IDENTITY = "lathe.dev/store-identity"  # annotation on the Secrets: the user their keys belong to
 MANAGED = {"app.kubernetes.io/managed-by": "lathe"}
+SELDON_KEY = "RCLONE_CONFIG_S3_ACCESS_KEY_ID"
 OBJECT_ACTIONS = [
     "s3:GetObject",
     "s3:PutObject",
@@ -29,11 +30,12 @@ OBJECT_ACTIONS = [
 
 
 def user_name(namespace: str) -> str:
-    """``lathe-<namespace>``; IAM user names stop at 64 characters, namespace names at 63."""
+    """``lathe-<namespace>``; IAM user names stop at 64 characters, namespace names at 63. A longer one is
+    ``lathe--<start>-<hash>``: no namespace begins with "-", so no short name can take it."""
     name = f"lathe-{namespace}"
     if len(name) <= 64:
         return name
-    return f"lathe-{namespace[:48]}-{hashlib.sha256(namespace.encode()).hexdigest()[:9]}"
+    return f"lathe--{namespace[:47]}-{hashlib.sha256(namespace.encode()).hexdigest()[:9]}"
 
 
 def policy(bucket: str, namespace: str) -> dict[str, Any]:
@@ -78,7 +80,7 @@ def seldon_secret(
             "RCLONE_CONFIG_S3_ENV_AUTH": "false",
             "RCLONE_CONFIG_S3_ENDPOINT": f"{scheme}://{store.endpoint}",
             "RCLONE_CONFIG_S3_REGION": store.region,
-            "RCLONE_CONFIG_S3_ACCESS_KEY_ID": access_key,
+            SELDON_KEY: access_key,
             "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": secret_key,
         },
     )

@@ -114,7 +114,6 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
     try:
         plan = reconcile.plan(dataset, _observe(memo, dataset, versions), memo.sources)
         if plan.start is not None:
-            memo.access.ensure(dataset.namespace)  # the store Secret the Job reads
             try:
                 if memo.executor.start(plan.start):
                     logger.info("Started ingest run %s", plan.start.name)

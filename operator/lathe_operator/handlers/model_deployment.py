@@ -86,6 +86,7 @@ def _serve(
         )
         restarts = memo.local_serving.restarts(md.namespace, md.name)
     elif memo.config.serving == "kubernetes":
+        memo.access.ensure(md.namespace)  # the store Secret the model server pods read
         image, store = memo.config.serving_image, memo.config.store
         for manifest in serving_kubernetes.manifests(
             md, serve.traffic, serve.shadow, image=image, store=store, secret=store.secret_name, checksums=recorded
@@ -96,6 +97,7 @@ def _serve(
         state, message, endpoint = serving_kubernetes.observe(found, md, pods)
         restarts = serving_kubernetes.restarts(pods)
     else:
+        memo.access.ensure(md.namespace)  # the storage Secret Seldon's initializer reads
         uris = {v: memo.store.uri(layout.model_file(md.namespace, md.spec.model.name, v)) for v in versions}
         manifest = seldon.seldon_deployment(
             md,
@@ -138,7 +140,6 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
     md: ModelDeployment = canary.effective(parse(ModelDeployment, body))  # an annotated candidate included
     registry = ModelRegistry(memo.store, md.namespace, md.spec.model.name)
     try:
-        memo.access.ensure(md.namespace)  # the store Secret model servers and run Jobs read
         known = set(registry.versions())
         observed = reconcile.DeploymentObserved(
             now=now(), missing=[v for v in reconcile.versions(md) if v not in known]

@@ -67,7 +67,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     seldon_secret = config.serving_storage_secret if config.serving == "seldon" else ""
     # each namespace's store Secret: an administrator's (shared) or its own identity (namespace)
     memo.access = store_access(
-        memo.kube, config.store, config.store_isolation, config.store_iam_endpoint, seldon_secret
+        memo.kube,
+        config.store,
+        config.store_isolation,
+        config.store_iam_endpoint,
+        seldon_secret,
+        config.store_iam_region,
     )
     memo.sources = SourcePolicy(config.store, config.source_endpoints)  # what Dataset sources may reach
     memo.processes = processes = LocalProcesses(runs_dir(config))  # logs where `lathe logs` finds them
@@ -102,6 +107,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
             ),
             pods.blocked,
             service_account=config.job_service_account,
+            store_access=memo.access.ensure,
         )
         memo.pipelines["job"] = JobPipelines(training, jobs.training_request)
         memo.executor = JobExecutor(
@@ -115,6 +121,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
             ),
             pods.blocked,
             service_account=config.job_service_account,
+            store_access=memo.access.ensure,
         )
     if memo.config.metrics_port:
         start_http_server(memo.config.metrics_port)

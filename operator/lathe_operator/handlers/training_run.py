@@ -92,7 +92,6 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
         )
         plan = reconcile.plan(run, observed)
         if plan.submit is not None:
-            memo.access.ensure(run.namespace)  # the store Secret the pipeline's steps read
             name = plan.submit.run
             arguments = reconcile.pipeline_arguments(run, plan.submit, registry.report_key(name), _lineage(memo, run))
             run_id = backend.submit(

@@ -86,7 +86,11 @@ def run(
         "gates": gate_results,
         "parity": train_summary["parity"],
         "baselineVersion": baseline,
-        "training": {k: train_summary.get(k) for k in ("device", "params", "seconds", "history", "cuda", "framework")},
+        "training": {
+            k: train_summary.get(k)
+            for k in ("device", "params", "seconds", "history", "cuda", "framework")
+            if k in train_summary
+        },
         "columns": meta,
         "reference": {"predictions": prediction_reference(predicted, meta.get("classes") or [])},
         "libraries": versions(),

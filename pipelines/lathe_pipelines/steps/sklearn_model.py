@@ -61,11 +61,11 @@ def estimator(name: str, parameters: dict[str, Any], seed: int) -> Any:
         )
     model_class = known[name]
     parameters = dict(parameters)
-    if "random_state" in model_class().get_params() and "random_state" not in parameters:
-        parameters["random_state"] = seed
     try:
+        if "random_state" in model_class().get_params() and "random_state" not in parameters:
+            parameters["random_state"] = seed
         return model_class(**parameters)
-    except TypeError as error:  # an argument the class does not take
+    except TypeError as error:  # an argument the class does not take, or one it needs (a meta-estimator's)
         raise TrainingFailed("InvalidHyperparameters", f"{name}: {error}") from error
 
 

@@ -95,6 +95,15 @@ class ModelSpec(ApiModel):
     )
     seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Seed for the split, initialisation and shuffling.")
 
+    def dump(self) -> dict[str, Any]:
+        """As written: a scikit-learn model without PyTorch's defaults (type, hyperparameters), which the
+        API server would refuse in a TrainingRun made from it (a retrain) and a card would misreport."""
+        found = super().dump()
+        if self.framework == "sklearn":
+            found.pop("type", None)
+            found.pop("hyperparameters", None)
+        return found
+
 
 class TrainingResources(ApiModel):
     """The node pool and resources of the training step."""
