@@ -117,8 +117,9 @@ def test_each_namespace_gets_an_identity_confined_to_its_own_prefixes(
     assert held(api, namespace) == mine and iam.access_keys(user) == [mine["accessKey"]]
 
     # An operator killed between the two Secrets: the Seldon one catches up with the store one.
-    stale = {identity_key: base64.b64encode(b"a deleted key").decode() for identity_key in [store_identity.SELDON_KEY]}
-    kube_client.CoreV1Api(api).patch_namespaced_secret("lathe-seldon-storage", namespace, {"data": stale})
+    stale = store_identity.seldon_secret(namespace, "lathe-seldon-storage", user, "a deleted key", "x", store)
+    KubeClient(api).apply(stale)  # as an earlier mint wrote it
+    assert held(api, namespace, "lathe-seldon-storage")[store_identity.SELDON_KEY] == "a deleted key"
     NamespaceAccess(KubeClient(api), iam, store, "lathe-seldon-storage").ensure(namespace)
     assert held(api, namespace, "lathe-seldon-storage")[store_identity.SELDON_KEY] == mine["accessKey"]
     assert held(api, namespace) == mine and iam.access_keys(user) == [mine["accessKey"]]
