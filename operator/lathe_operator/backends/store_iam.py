@@ -104,7 +104,7 @@ class IamClient:
             "POST",
             url.path or "/",
             "",
-            {k: v for k, v in headers.items()},
+            headers,
             body,
             access_key=self.access_key,
             secret_key=self.secret_key,

@@ -96,36 +96,26 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     if config.executor == "local":
         memo.executor = LocalExecutor(memo.kube, config.store, processes)
     else:
-        training = JobExecutor(
-            memo.kube,
-            partial(
-                jobs.manifest,
-                image=config.pipelines_image,
-                service_account=config.job_service_account,
-                store=config.store,
-                deadline=config.job_deadline_seconds,
-            ),
-            pods.blocked,
-            service_account=config.job_service_account,
-            store_access=memo.access.ensure,
-        )
-        memo.pipelines["job"] = JobPipelines(training, jobs.training_request)
-        memo.executor = JobExecutor(
-            memo.kube,
-            partial(
-                jobs.manifest,
-                image=config.jobs_image,
-                service_account=config.job_service_account,
-                store=config.store,
-                deadline=config.job_deadline_seconds,
-            ),
-            pods.blocked,
-            service_account=config.job_service_account,
-            store_access=memo.access.ensure,
-        )
+        memo.pipelines["job"] = JobPipelines(_job_executor(memo, config.pipelines_image), jobs.training_request)
+        memo.executor = _job_executor(memo, config.jobs_image)
     if memo.config.metrics_port:
         start_http_server(memo.config.metrics_port)
         logger.info("Started metrics endpoint on port %d", memo.config.metrics_port)
+
+
+def _job_executor(memo: kopf.Memo, image: str) -> JobExecutor:
+    """Run Jobs of one image (the jobs image; the pipelines image for the job pipeline backend)."""
+    config = memo.config
+    render = partial(
+        jobs.manifest,
+        image=image,
+        service_account=config.job_service_account,
+        store=config.store,
+        deadline=config.job_deadline_seconds,
+    )
+    return JobExecutor(
+        memo.kube, render, pods.blocked, service_account=config.job_service_account, store_access=memo.access.ensure
+    )
 
 
 @kopf.on.probe(id="kube")

@@ -64,10 +64,17 @@ def parity(model: Classifier, path: Path, x: np.ndarray, atol: float = 1e-4) -> 
     actual = session.run([OUTPUT], {INPUT: x.astype("float32")})[0]
     diff = float(np.abs(actual - expected).max())
     agreement = float((actual.argmax(1) == expected.argmax(1)).mean())
+    return verdict("PyTorch", "logit", diff, agreement, len(x), atol)
+
+
+def verdict(
+    framework: str, values: str, diff: float, agreement: float, rows: int, atol: float
+) -> dict[str, float | int]:
+    """The parity figures the card keeps; TrainingFailed (ParityMismatch) past ``atol`` or on any other class."""
     if diff > atol or agreement < 1.0:
         raise TrainingFailed(
             "ParityMismatch",
-            f"onnxruntime differs from PyTorch: max |logit diff| {diff:.2e} > {atol:.0e} "
+            f"onnxruntime differs from {framework}: max |{values} diff| {diff:.2e} > {atol:.0e} "
             f"or argmax agreement {agreement:.4f} < 1",
         )
-    return {"maxAbsDiff": diff, "argmaxAgreement": agreement, "rows": len(x), "atol": atol}
+    return {"maxAbsDiff": diff, "argmaxAgreement": agreement, "rows": rows, "atol": atol}
