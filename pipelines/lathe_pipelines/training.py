@@ -24,6 +24,7 @@ from .components.evaluate import evaluate_model
 from .components.prepare import prepare_data
 from .components.register import gate_and_register
 from .components.train import train_model
+from .components.trainer import check_trainer_model, container, run_trainer, stage_trainer_input
 
 GPU_RESOURCE = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # node label that names the GPU model
@@ -35,19 +36,51 @@ def build(
     store_env: dict[str, str] | None = None,
     caching: bool = False,
     accelerator_label: str = ACCELERATOR_LABEL,
+    local: bool = False,
 ) -> Callable[..., Any]:
-    """The pipeline function for these resources (TrainingRun ``spec.resources`` in YAML form).
+    """The pipeline function for these resources (TrainingRun ``spec.resources`` in YAML form, with
+    ``trainer``, its ``spec.trainer``, when the team brings its own training code).
 
     ``gpus`` becomes an nvidia.com/gpu limit on the training step and ``acceleratorType``
     a node selector on ``accelerator_label``, as Kubeflow documents for GPU node pools.
+    ``local``: for kfp.local, which runs no container of its own: the trainer's command runs as a process.
     """
     resources = resources or {}
+    trainer = resources.get("trainer")
 
     def store_access(task: dsl.PipelineTask) -> dsl.PipelineTask:
         kubernetes.use_secret_as_env(task, secret_name=store_secret, secret_key_to_env=SECRET_KEYS)
         for name, value in (store_env or {}).items():
             task.set_env_variable(name, value)
         return task.set_caching_options(caching)
+
+    def own_trainer(prepared: dsl.PipelineTask, seed: Any, version: Any, report_key: Any) -> dsl.PipelineTask:
+        """Stage the input, run the team's trainer on the training pool, check its model: the task whose
+        outputs are the training step's (``onnx`` and the summary). The trainer itself gets no store keys."""
+        columns = prepared.outputs["Output"]
+        staged = stage_trainer_input(
+            splits=prepared.outputs["splits"], columns=columns, seed=seed, dataset_version=version
+        ).set_caching_options(caching)
+        if local:
+            ran = run_trainer(trainer_input=staged.outputs["trainer_input"], trainer=trainer, report_key=report_key)
+            store_access(ran)  # for its failure report: the command's own environment is the trainer's alone
+            seconds = ran.output
+        else:
+            ran = container(trainer)(trainer_input=staged.outputs["trainer_input"]).set_caching_options(caching)
+            for name, value in (trainer.get("env") or {}).items():
+                ran.set_env_variable(name, value)
+            seconds = -1.0
+        place(ran, resources, accelerator_label)
+        return store_access(
+            check_trainer_model(
+                splits=prepared.outputs["splits"],
+                columns=columns,
+                trainer_output=ran.outputs["trainer_output"],
+                trainer=trainer,
+                seconds=seconds,
+                report_key=report_key,
+            )
+        )
 
     @dsl.pipeline(name="lathe-training", description="Train, evaluate, export to ONNX, gate and register a model")
     def training_pipeline(
@@ -67,16 +100,19 @@ def build(
         prepared = store_access(
             prepare_data(namespace=namespace, dataset=dataset, version=dataset_version, target=target, seed=seed)
         )
-        trained = store_access(
-            train_model(
-                splits=prepared.outputs["splits"],
-                model_type=model_type,
-                hyperparameters=hyperparameters,
-                seed=seed,
-                report_key=report_key,
+        if trainer:
+            trained = own_trainer(prepared, seed, dataset_version, report_key)
+        else:
+            trained = store_access(
+                train_model(
+                    splits=prepared.outputs["splits"],
+                    model_type=model_type,
+                    hyperparameters=hyperparameters,
+                    seed=seed,
+                    report_key=report_key,
+                )
             )
-        )
-        place(trained, resources, accelerator_label)
+            place(trained, resources, accelerator_label)
         evaluated = evaluate_model(splits=prepared.outputs["splits"], onnx=trained.outputs["onnx"]).set_caching_options(
             caching
         )
@@ -168,5 +204,5 @@ def run_local(arguments: dict[str, Any], pipeline_root: str, resources: dict[str
     with warnings.catch_warnings():
         # This environment is the pipelines image's (same lock file), which kfp cannot know.
         warnings.filterwarnings("ignore", message=".*custom or non-Python base image", category=RuntimeWarning)
-        task = build(resources)(**arguments)
+        task = build(resources, local=True)(**arguments)
     return dict(json.loads(task.output))

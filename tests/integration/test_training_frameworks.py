@@ -1,4 +1,5 @@
-"""A scikit-learn TrainingRun end to end in local mode: trained by kfp.local, gated, registered, served, scored.
+"""scikit-learn, XGBoost and LightGBM TrainingRuns end to end in local mode: each trained by kfp.local, gated,
+registered, served, scored in batch and bundled for the edge.
 
 The framework's own predictions are the reference: the test fits the same estimator (same
 parameters, same seed) on the same split of the same Dataset version, and the model server's
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from lathe_core.datasets import DatasetVersions
@@ -32,55 +34,68 @@ from tests.integration.test_training_run import ready
 from tests.servers.s3 import S3Server
 
 RUN = load_yaml(ROOT / "examples/02-training-run/trainingrun-sklearn.yaml")
-PARAMETERS = RUN["spec"]["model"]["parameters"]
-SEED = RUN["spec"]["model"]["seed"]
+# Each framework's example: its estimator class, its name on the card, its distribution and its converter's.
+EXAMPLES = {
+    "sklearn": ("RandomForestClassifier", "scikit-learn", "scikit-learn", "skl2onnx"),
+    "xgboost": ("XGBClassifier", "XGBoost", "xgboost-cpu", "onnxmltools"),
+    "lightgbm": ("LGBMClassifier", "LightGBM", "lightgbm", "onnxmltools"),
+}
 
 
-def forest_run(name: str, **model: Any) -> str:
+def forest_run(name: str, example: dict[str, Any] = RUN, **model: Any) -> str:
     """The example, trained by the local pipeline backend."""
-    manifest = copy.deepcopy(RUN)
+    manifest = copy.deepcopy(example)
     manifest["metadata"]["name"] = name
     manifest["spec"]["pipeline"] = {"backend": "local"}
     manifest["spec"]["model"].update(model)
     return yaml.safe_dump(manifest)
 
 
-def deployment(name: str, **spec: Any) -> str:
+def deployment(name: str, model: str, **spec: Any) -> str:
     manifest = {
         "apiVersion": "lathe.dev/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": name},
-        "spec": {"model": {"name": "digits-forest", "version": 1}, **spec},
+        "spec": {"model": {"name": model, "version": 1}, **spec},
     }
     return yaml.safe_dump(manifest)
 
 
-def test_a_scikit_learn_model_is_trained_gated_registered_served_and_scored(
-    kubectl: Kubectl, namespace: str, raw: Any, local_operator: Any, s3: S3Server
+@pytest.mark.parametrize("framework", list(EXAMPLES))
+def test_a_framework_model_is_trained_gated_registered_served_and_scored(
+    kubectl: Kubectl, namespace: str, raw: Any, local_operator: Any, s3: S3Server, framework: str
 ) -> None:
+    estimator, library, distribution, converter = EXAMPLES[framework]
+    example = (
+        RUN if framework == "sklearn" else load_yaml(ROOT / f"examples/02-training-run/trainingrun-{framework}.yaml")
+    )
+    run, model = example["metadata"]["name"], example["spec"]["model"]["name"]
+    parameters, seed = example["spec"]["model"]["parameters"], example["spec"]["model"]["seed"]
     raw(digits())
     local_operator()
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=dataset(raw.bucket))
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=forest_run("digits-forest-1"))  # the example
-    eventually(lambda: ready(kubectl, namespace, "digits-forest-1") == ("True", "Registered"), timeout=300)
-    found = kubectl.get("trainingrun", "digits-forest-1", "-n", namespace)["status"]
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=forest_run(run, example))  # the example
+    eventually(lambda: ready(kubectl, namespace, run) == ("True", "Registered"), timeout=300)
+    found = kubectl.get("trainingrun", run, "-n", namespace)["status"]
     assert found["metrics"]["accuracy"] > 0.9 and found["model"]["version"] == 1
 
     store = S3Store(s3.endpoint, s3.access_key, s3.secret_key, f"lathe-{namespace}")
-    card = ModelRegistry(store, namespace, "digits-forest").card(1)
-    assert card["training"]["framework"]["name"] == "scikit-learn" and card["training"]["device"] == "cpu"
+    card = ModelRegistry(store, namespace, model).card(1)
+    assert card["training"]["framework"]["name"] == library and card["training"]["device"] == "cpu"
     assert card["parity"]["maxAbsDiff"] <= 1e-5 and card["parity"]["argmaxAgreement"] == 1.0
-    assert card["model"]["estimator"] == "RandomForestClassifier" and card["model"]["parameters"] == PARAMETERS
-    assert "scikit-learn" in card["libraries"] and "skl2onnx" in card["libraries"]
+    assert card["model"]["framework"] == framework and card["model"]["parameters"] == parameters
+    assert card["model"].get("estimator", estimator) == estimator and "type" not in card["model"]
+    assert distribution in card["libraries"] and converter in card["libraries"]
 
     # The framework's own model: the same estimator, parameters and seed on the same split.
     frame = pq.read_table(io.BytesIO(DatasetVersions(store, namespace, "digits").data(found["datasetVersion"])))
     data = frame.to_pandas()
-    parts = split(data, "label", SEED)
+    parts = split(data, "label", seed)
     own = sklearn_model.fit(
-        "RandomForestClassifier",
-        PARAMETERS,
-        SEED,
+        framework,
+        estimator,
+        parameters,
+        seed,
         np.concatenate([parts.x_train, parts.x_val]),
         np.concatenate([parts.y_train, parts.y_val]),
         10,
@@ -89,17 +104,17 @@ def test_a_scikit_learn_model_is_trained_gated_registered_served_and_scored(
     expected = own.predict_proba(rows)
 
     # Served online by Lathe's model server.
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("forest"))
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("forest", model))
     eventually(lambda: deployment_ready(kubectl, namespace, "forest")[0] == "True", timeout=120)
     url = base(status(kubectl, namespace, "forest")["endpoint"])
     code, answer = call(url, "/api/v1.0/predictions", {"data": {"ndarray": rows[:200].tolist()}})
     assert code == 200, answer
     assert np.abs(np.array(answer["data"]["ndarray"]) - expected[:200]).max() <= 1e-5
-    assert answer["meta"]["requestPath"]["model"] == "digits-forest:1"
+    assert answer["meta"]["requestPath"]["model"] == f"{model}:1"
 
     # Scored in batch over the whole Dataset version.
     batch = {"dataset": {"name": "digits", "version": found["datasetVersion"]}, "chunkRows": 600}
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("forest-batch", mode="batch", batch=batch))
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("forest-batch", model, mode="batch", batch=batch))
     eventually(lambda: deployment_ready(kubectl, namespace, "forest-batch") == ("True", "Scored"), timeout=180)
     prefix = status(kubectl, namespace, "forest-batch")["outputUri"].split("/", 3)[3]
     manifest = json.loads(store.get(prefix + "manifest.json"))
@@ -108,9 +123,8 @@ def test_a_scikit_learn_model_is_trained_gated_registered_served_and_scored(
     assert scored.shape == expected.shape and np.abs(scored - expected).max() <= 1e-5
 
     # An edge bundle with its int8 copy (a tree ensemble has no weights to quantize: the copy matches).
-    kubectl.run(
-        "apply", "-n", namespace, "-f", "-", stdin=deployment("forest-edge", mode="edge", edge={"quantize": True})
-    )
+    edge = deployment("forest-edge", model, mode="edge", edge={"quantize": True})
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=edge)
     eventually(lambda: deployment_ready(kubectl, namespace, "forest-edge") == ("True", "Bundled"), timeout=180)
     edge = next(c for c in status(kubectl, namespace, "forest-edge")["conditions"] if c["type"] == "Ready")
     assert "int8 accuracy delta +0.0000" in edge["message"], edge
@@ -135,9 +149,11 @@ def test_parameters_the_estimator_refuses_end_the_run_with_its_message(
 def test_the_api_server_refuses_a_framework_without_what_it_needs(kubectl: Kubectl, namespace: str) -> None:
     cases = [
         ({"framework": "sklearn", "estimator": None}, "framework sklearn needs estimator"),
-        ({"framework": "pytorch"}, "estimator and parameters are for framework sklearn"),
+        ({"framework": "pytorch"}, "estimator and parameters are for frameworks sklearn, xgboost"),
         ({"hyperparameters": {"epochs": 3}}, "hyperparameters are PyTorch's"),
-        ({"framework": "xgboost"}, "Unsupported value"),
+        ({"framework": "xgboost"}, "framework xgboost takes estimator XGBClassifier"),
+        ({"framework": "lightgbm", "estimator": "LGBMRegressor"}, "framework lightgbm takes estimator LGBMClassifier"),
+        ({"framework": "catboost"}, "Unsupported value"),
         ({"estimator": "sklearn.ensemble.RandomForestClassifier"}, "spec.model.estimator"),
     ]
     for change, message in cases:

@@ -1,4 +1,5 @@
-"""scikit-learn classifiers through Lathe's ONNX contract: the export, its parity, and the refusals."""
+"""scikit-learn API classifiers (scikit-learn's, XGBoost's, LightGBM's) through Lathe's ONNX contract: the
+export, its parity, and the refusals."""
 
 from __future__ import annotations
 
@@ -19,17 +20,19 @@ X = X.astype(np.float32)
 
 
 @pytest.mark.parametrize(
-    ("name", "parameters"),
+    ("framework", "name", "parameters"),
     [
-        ("RandomForestClassifier", {"n_estimators": 20, "max_depth": 8}),
-        ("HistGradientBoostingClassifier", {"max_iter": 15}),
-        ("LogisticRegression", {"max_iter": 300, "C": 0.5}),
+        ("sklearn", "RandomForestClassifier", {"n_estimators": 20, "max_depth": 8}),
+        ("sklearn", "HistGradientBoostingClassifier", {"max_iter": 15}),
+        ("sklearn", "LogisticRegression", {"max_iter": 300, "C": 0.5}),
+        ("xgboost", "XGBClassifier", {"n_estimators": 20, "max_depth": 3}),
+        ("lightgbm", "LGBMClassifier", {"n_estimators": 20, "num_leaves": 7, "min_data_in_leaf": 5}),
     ],
 )
-def test_the_export_is_lathes_contract_and_agrees_with_scikit_learn(
-    tmp_path: Path, name: str, parameters: dict[str, object]
+def test_the_export_is_lathes_contract_and_agrees_with_the_framework(
+    tmp_path: Path, framework: str, name: str, parameters: dict[str, object]
 ) -> None:
-    model = sklearn_model.fit(name, parameters, 7, X[:1200], Y[:1200], 10)
+    model = sklearn_model.fit(framework, name, parameters, 7, X[:1200], Y[:1200], 10)
     path = tmp_path / "model.onnx"
     sha256 = sklearn_model.export(model, X.shape[1], path)
     graph = onnx.load(path)
@@ -41,42 +44,68 @@ def test_the_export_is_lathes_contract_and_agrees_with_scikit_learn(
     logits = session.run(None, {"input": X[1200:]})[0]  # outputs[0], as the model server reads it
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert np.abs(probabilities - model.predict_proba(X[1200:])).max() < 1e-5
-    checked = sklearn_model.parity(model, path, X[1200:])
+    checked = sklearn_model.parity(model, path, X[1200:], framework=framework)
     assert checked["maxAbsDiff"] < 1e-5 and checked["argmaxAgreement"] == 1.0 and len(sha256) == 64
     assert model.get_params().get("random_state", 7) == 7  # the run's seed where the estimator takes one
 
 
 def test_parity_fails_when_the_graph_disagrees(tmp_path: Path) -> None:
-    model = sklearn_model.fit("LogisticRegression", {"max_iter": 300}, 0, X[:1200], Y[:1200], 10)
-    other = sklearn_model.fit("LogisticRegression", {"max_iter": 300, "C": 1e-4}, 0, X[:1200], Y[:1200], 10)
+    model = sklearn_model.fit("sklearn", "LogisticRegression", {"max_iter": 300}, 0, X[:1200], Y[:1200], 10)
+    other = sklearn_model.fit("sklearn", "LogisticRegression", {"max_iter": 300, "C": 1e-4}, 0, X[:1200], Y[:1200], 10)
     sklearn_model.export(other, X.shape[1], tmp_path / "model.onnx")
     with pytest.raises(TrainingFailed, match="differs from scikit-learn") as failed:
         sklearn_model.parity(model, tmp_path / "model.onnx", X[1200:])
     assert failed.value.reason == "ParityMismatch"
 
 
+SK, XGB, LGBM = "sklearn", "xgboost", "lightgbm"
+
+
 @pytest.mark.parametrize(
-    ("name", "parameters", "reason", "message"),
+    ("framework", "name", "parameters", "reason", "message"),
     [
-        ("RandomForest", {}, "UnknownModelType", "'RandomForest' is not a scikit-learn classifier"),
-        ("RandomForestRegressor", {}, "UnknownModelType", "is not a scikit-learn classifier"),
-        ("RandomForestClassifier", {"n_estimators": -1}, "InvalidHyperparameters", "'n_estimators' parameter"),
-        ("RandomForestClassifier", {"trees": 5}, "InvalidHyperparameters", "unexpected keyword argument 'trees'"),
-        ("RandomForestClassifier", {"max_depth": {"a": 1}}, "InvalidHyperparameters", "numbers, strings or booleans"),
-        ("RidgeClassifier", {}, "UnsupportedModel", "gives no probabilities"),
-        ("StackingClassifier", {}, "InvalidHyperparameters", "estimators"),  # a meta-estimator needs estimators
+        (SK, "RandomForest", {}, "UnknownModelType", "'RandomForest' is not a scikit-learn classifier"),
+        (SK, "RandomForestRegressor", {}, "UnknownModelType", "is not a scikit-learn classifier"),
+        (SK, "RandomForestClassifier", {"n_estimators": -1}, "InvalidHyperparameters", "'n_estimators' parameter"),
+        (SK, "RandomForestClassifier", {"trees": 5}, "InvalidHyperparameters", "unexpected keyword argument 'trees'"),
+        (SK, "RandomForestClassifier", {"max_depth": {"a": 1}}, "InvalidHyperparameters", "numbers, strings or"),
+        (SK, "RidgeClassifier", {}, "UnsupportedModel", "gives no probabilities"),
+        (SK, "StackingClassifier", {}, "InvalidHyperparameters", "estimators"),  # a meta-estimator needs estimators
+        (XGB, "XGBRFClassifier", {}, "UnknownModelType", "'XGBRFClassifier' is not an XGBoost classifier"),
+        (XGB, "XGBRegressor", {}, "UnknownModelType", r"not an XGBoost classifier \(e.g. XGBClassifier\)"),
+        (XGB, "XGBClassifier", {"max_depth": -3}, "InvalidHyperparameters", "max_depth should be greater equal to 0"),
+        (XGB, "XGBClassifier", {"n_estimator": 5}, "InvalidHyperparameters", 'Parameters: { "n_estimator" } are not'),
+        (LGBM, "LGBMClassifier", {"num_leaves": 1}, "InvalidHyperparameters", r"Check failed: \(num_leaves\) > \(1\)"),
+        (
+            LGBM,
+            "LGBMClassifier",
+            {"num_leafs": 9},
+            "InvalidHyperparameters",
+            r"LightGBM has no parameter \['num_leafs'\]",
+        ),
     ],
 )
-def test_refusals_name_what_is_wrong(name: str, parameters: dict[str, object], reason: str, message: str) -> None:
+def test_refusals_name_what_is_wrong(
+    framework: str, name: str, parameters: dict[str, object], reason: str, message: str
+) -> None:
     with pytest.raises(TrainingFailed, match=message) as failed:
-        sklearn_model.fit(name, parameters, 0, X[:300], Y[:300], 10)
+        sklearn_model.fit(framework, name, parameters, 0, X[:300], Y[:300], 10)
     assert failed.value.reason == reason
+
+
+def test_a_framework_that_is_not_installed_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # what an image without LightGBM gives importlib
+    with pytest.raises(TrainingFailed, match="LightGBM is not installed in this image") as failed:
+        sklearn_model.fit("lightgbm", "LGBMClassifier", {}, 0, X[:300], Y[:300], 10)
+    assert failed.value.reason == "FrameworkNotInstalled"
 
 
 def test_a_training_split_missing_a_class_is_refused() -> None:
     some = Y[:600] < 9
     with pytest.raises(TrainingFailed, match="has classes") as failed:
-        sklearn_model.fit("LogisticRegression", {"max_iter": 200}, 0, X[:600][some], Y[:600][some], 10)
+        sklearn_model.fit("sklearn", "LogisticRegression", {"max_iter": 200}, 0, X[:600][some], Y[:600][some], 10)
     assert failed.value.reason == "MissingClasses"
 
 
@@ -116,3 +145,7 @@ def test_parameters_keep_their_types_through_kfps_structs() -> None:
     assert found == spec and {k: type(v) for k, v in found.items()} == {k: type(v) for k, v in spec.items()}
     with pytest.raises(TrainingFailed, match="JSON text"):
         sklearn_model.parameters({"max_depth": 12.0})
+    run.spec.model.framework, run.spec.model.estimator = "xgboost", None  # XGBoost's default classifier
+    assert pipeline_arguments(run, Submit("b", "sha256:" + "a" * 64, "label"), "", {})["model_type"] == (
+        "xgboost:XGBClassifier"
+    )

@@ -61,6 +61,7 @@ def _lineage(memo: kopf.Memo, namespace: str, deployment: reconcile.DeploymentVi
         dataset_spec=(found or {}).get("spec"),
         run_spec=(trained or {}).get("spec"),
         model_spec=card.get("model") or {},
+        trainer_spec=card.get("trainer"),
         target=(card.get("columns") or {}).get("target"),
     )
 

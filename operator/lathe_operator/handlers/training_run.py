@@ -98,7 +98,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
                 run.namespace,
                 name,
                 arguments,
-                run.spec.resources.dump(),
+                reconcile.pipeline_settings(run),
                 run.spec.pipeline.caching,
                 run.spec.pipeline.experiment,
                 owner=owner_reference(run),

@@ -51,6 +51,7 @@ class Lineage:
     dataset_spec: dict[str, Any] | None = None  # the training Dataset's spec, while the object exists
     run_spec: dict[str, Any] | None = None  # the TrainingRun's spec, while the object exists
     model_spec: dict[str, Any] = field(default_factory=dict)  # the card's copy of spec.model
+    trainer_spec: dict[str, Any] | None = None  # and of spec.trainer, when the team's code trained it
     target: str | None = None  # the label column the model learned
 
 
@@ -300,7 +301,8 @@ def training_run_manifest(monitor: DriftMonitor, lineage: Lineage | None, record
     """The served model's run spec, the template over it, on the published version, registered under the
     served model's name (the deployment can only serve versions of that model)."""
     assert monitor.spec.retrain is not None and lineage is not None and record.dataset
-    base = lineage.run_spec or {"model": lineage.model_spec}
+    kept = {"model": lineage.model_spec, **({"trainer": lineage.trainer_spec} if lineage.trainer_spec else {})}
+    base = lineage.run_spec or kept
     spec = _merged(base, monitor.spec.retrain.training_run_template)
     spec["dataset"] = {"name": record.dataset, "version": record.dataset_version}
     spec["model"] = {**(spec.get("model") or {}), "name": lineage.model}

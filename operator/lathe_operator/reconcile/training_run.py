@@ -158,15 +158,34 @@ def _pipeline(run: TrainingRun, pipeline: RunState, now: datetime) -> Outcome:
     return Outcome(cond.failed("PipelineFailed", f"Pipeline run {run_name(run)} failed: {pipeline.message}"), update)
 
 
-def _model_arguments(model: ModelSpec) -> dict[str, Any]:
+def pipeline_settings(run: TrainingRun) -> dict[str, Any]:
+    """The training step's compile-time settings (kfp fixes a step's image, command and placement when the
+    pipeline compiles): ``spec.resources``, and ``trainer`` when the team brings its own training code."""
+    settings = run.spec.resources.dump()
+    if run.spec.trainer is not None:
+        settings["trainer"] = run.spec.trainer.dump()
+    return settings
+
+
+def _model_arguments(model: ModelSpec, trainer: bool = False) -> dict[str, Any]:
     """The pipeline's ``model_type`` and ``hyperparameters``: a PyTorch architecture and its knobs, or
-    ``sklearn:<estimator>`` and the estimator's parameters as JSON text: kfp carries a dict parameter as a
+    ``<framework>:<estimator>`` (sklearn, xgboost, lightgbm) and the estimator's parameters as JSON text: kfp carries a dict parameter as a
     protobuf Struct, whose numbers are all doubles, so max_depth 12 would arrive as 12.0 (which scikit-learn
-    refuses) and max_features 1 (one feature) as 1.0 (every feature)."""
-    if model.framework == "sklearn":
+    refuses) and max_features 1 (one feature) as 1.0 (every feature). A trainer container's run: ``trainer``."""
+    if trainer:
+        return {"model_type": "trainer", "hyperparameters": {}}
+    if model.framework != "pytorch":
         parameters = json.dumps(model.parameters or {}, sort_keys=True)
-        return {"model_type": f"sklearn:{model.estimator}", "hyperparameters": {"json": parameters}}
+        return {"model_type": f"{model.framework}:{model.classifier}", "hyperparameters": {"json": parameters}}
     return {"model_type": model.type, "hyperparameters": model.hyperparameters.dump()}
+
+
+def _written(run: TrainingRun) -> dict[str, Any]:
+    """The model as the card keeps it (and a retrain's TrainingRun is made from): a trainer's run has only the
+    name and seed that the API server lets it have (the card keeps the trainer beside it)."""
+    if run.spec.trainer is None:
+        return run.spec.model.dump()
+    return {"name": run.spec.model.name, "seed": run.spec.model.seed}
 
 
 def pipeline_arguments(run: TrainingRun, submit: Submit, report_key: str, lineage: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +197,7 @@ def pipeline_arguments(run: TrainingRun, submit: Submit, report_key: str, lineag
         "dataset_version": submit.dataset_version,
         "target": submit.target,
         "model_name": spec.model.name,
-        **_model_arguments(spec.model),
+        **_model_arguments(spec.model, trainer=spec.trainer is not None),
         "seed": spec.model.seed,
         "gates": [g.dump() for g in spec.gates],
         "baseline_version": spec.baseline_version or 0,
@@ -192,7 +211,8 @@ def pipeline_arguments(run: TrainingRun, submit: Submit, report_key: str, lineag
                 "generation": run.generation,
             },
             "dataset": {"name": spec.dataset.name, "version": submit.dataset_version},
-            "model": spec.model.dump(),
+            "model": _written(run),
+            **({"trainer": spec.trainer.dump()} if spec.trainer is not None else {}),
             "seed": spec.model.seed,
             **lineage,
         },

@@ -14,7 +14,21 @@ from lathe_core.stores import open_configured_store
 from . import reports
 from .gate import describe, evaluate
 
-LIBRARIES = ("torch", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "kfp", "great-expectations")
+LIBRARIES = (
+    "torch",
+    "scikit-learn",
+    "skl2onnx",
+    "xgboost",
+    "xgboost-cpu",
+    "lightgbm",
+    "onnxmltools",
+    "onnx",
+    "onnxruntime",
+    "numpy",
+    "pandas",
+    "kfp",
+    "great-expectations",
+)
 
 
 def versions() -> dict[str, str]:

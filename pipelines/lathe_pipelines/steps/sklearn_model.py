@@ -1,4 +1,5 @@
-"""scikit-learn classifiers: fit one with the TrainingRun's parameters, export it with skl2onnx to Lathe's contract.
+"""scikit-learn API classifiers (scikit-learn's own, XGBoost's and LightGBM's): fit one with the TrainingRun's
+parameters, export it with skl2onnx (onnxmltools' converters for the boosters) to Lathe's contract.
 
 Lathe's ONNX contract (``export.INPUT``, ``export.OUTPUT``): one float input ``input`` of
 shape [batch, features] and, as the only output, ``logits`` of shape [batch, classes] that a
@@ -6,6 +7,9 @@ softmax turns into class probabilities. A classifier's probabilities p become lo
 softmax of log(p) is p again, so serving, batch scoring, the edge runner and evaluation read
 a scikit-learn model exactly as a PyTorch one. Parity: onnxruntime's probabilities against
 ``predict_proba`` on the held-out rows.
+
+``model_type`` names one: ``<framework>:<class name>``, e.g. ``sklearn:RandomForestClassifier`` or
+``xgboost:XGBClassifier``.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from . import boosting
 from .errors import TrainingFailed
 from .export import INPUT, OPSET, OUTPUT, verdict
 
-PREFIX = "sklearn:"  # model_type of a scikit-learn estimator: sklearn:<class name>
+FRAMEWORKS = ("sklearn", "xgboost", "lightgbm")
+NAMES = {"sklearn": "scikit-learn", **boosting.NAMES}
+ARTICLES = {"xgboost": "an"}
 FLOOR = 1e-30  # log(0) would be -inf; a class the model gives no chance keeps e**-69 instead
 SCALARS = (bool, int, float, str, type(None))
 
@@ -34,33 +41,46 @@ def parameters(hyperparameters: dict[str, Any]) -> dict[str, Any]:
     try:
         found = json.loads(hyperparameters["json"])
     except (KeyError, TypeError, ValueError) as error:
-        raise TrainingFailed(
-            "InvalidHyperparameters", f"scikit-learn parameters must come as JSON text: {error}"
-        ) from error
+        raise TrainingFailed("InvalidHyperparameters", f"model parameters must come as JSON text: {error}") from error
     if not isinstance(found, dict):
-        raise TrainingFailed("InvalidHyperparameters", "scikit-learn parameters must be a mapping")
+        raise TrainingFailed("InvalidHyperparameters", "model parameters must be a mapping")
     return found
 
 
-def classifiers() -> dict[str, type]:
+def split(model_type: str) -> tuple[str, str] | None:
+    """(framework, class name) of a scikit-learn API model_type; None for a PyTorch architecture."""
+    framework, _, name = model_type.partition(":")
+    return (framework, name) if framework in FRAMEWORKS and name else None
+
+
+def classifiers(framework: str = "sklearn") -> dict[str, type]:
+    if framework != "sklearn":
+        return boosting.classifiers(framework)
     from sklearn.utils import all_estimators
 
     return dict(all_estimators(type_filter="classifier"))
 
 
-def estimator(name: str, parameters: dict[str, Any], seed: int) -> Any:
+def estimator(framework: str, name: str, parameters: dict[str, Any], seed: int) -> Any:
     """The named classifier with these constructor parameters (``random_state`` defaults to the seed)."""
-    known = classifiers()
+    known = classifiers(framework)
     if name not in known:
-        examples = ", ".join(n for n in ("RandomForestClassifier", "HistGradientBoostingClassifier") if n in known)
-        raise TrainingFailed("UnknownModelType", f"{name!r} is not a scikit-learn classifier (e.g. {examples})")
+        some = known if framework != "sklearn" else ("RandomForestClassifier", "HistGradientBoostingClassifier")
+        examples = ", ".join(n for n in some if n in known)
+        raise TrainingFailed(
+            "UnknownModelType",
+            f"{name!r} is not {ARTICLES.get(framework, 'a')} {NAMES[framework]} classifier (e.g. {examples})",
+        )
     nested = sorted(k for k, v in parameters.items() if not isinstance(v, SCALARS))
     if nested:
         raise TrainingFailed(
             "InvalidHyperparameters", f"{name} parameters must be numbers, strings or booleans: {nested}"
         )
     model_class = known[name]
-    parameters = dict(parameters)
+    unknown = boosting.unknown(framework, model_class, parameters)
+    if unknown:
+        raise TrainingFailed("InvalidHyperparameters", f"{name}: {NAMES[framework]} has no parameter {unknown}")
+    parameters = {**boosting.defaults(framework), **parameters}
     try:
         if "random_state" in model_class().get_params() and "random_state" not in parameters:
             parameters["random_state"] = seed
@@ -69,12 +89,16 @@ def estimator(name: str, parameters: dict[str, Any], seed: int) -> Any:
         raise TrainingFailed("InvalidHyperparameters", f"{name}: {error}") from error
 
 
-def fit(name: str, parameters: dict[str, Any], seed: int, x: np.ndarray, y: np.ndarray, classes: int) -> Any:
-    model = estimator(name, parameters, seed)
+def fit(
+    framework: str, name: str, parameters: dict[str, Any], seed: int, x: np.ndarray, y: np.ndarray, classes: int
+) -> Any:
+    model = estimator(framework, name, parameters, seed)
+    rejects = (ValueError, TypeError) + (boosting.errors(framework) if framework != "sklearn" else ())
     try:
-        model.fit(x, y)
-    except (ValueError, TypeError) as error:  # scikit-learn's InvalidParameterError is a ValueError
-        raise TrainingFailed("InvalidHyperparameters", f"{name}: {error}") from error
+        with boosting.fitting(framework, name):
+            model.fit(x, y)
+    except rejects as error:  # scikit-learn's InvalidParameterError is a ValueError; so is XGBoost's error
+        raise TrainingFailed("InvalidHyperparameters", f"{name}: {str(error).strip()}") from error
     if not hasattr(model, "predict_proba"):
         raise TrainingFailed("UnsupportedModel", f"{name} gives no probabilities (predict_proba); Lathe serves those")
     if list(model.classes_) != list(range(classes)):
@@ -89,6 +113,8 @@ def export(model: Any, features: int, path: Path) -> str:
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
+    if not type(model).__module__.startswith("sklearn"):
+        boosting.register(type(model))
     try:
         with warnings.catch_warnings():
             # skl2onnx 1.20 hands protobuf numpy booleans for a gradient-boosting tree's int attributes
@@ -101,7 +127,7 @@ def export(model: Any, features: int, path: Path) -> str:
                 target_opset={"": OPSET, "ai.onnx.ml": 3},
             )
     except Exception as error:  # skl2onnx raises many kinds for what it cannot convert
-        raise TrainingFailed("ExportFailed", f"skl2onnx cannot convert {type(model).__name__}: {error}") from error
+        raise TrainingFailed("ExportFailed", f"cannot convert {type(model).__name__} to ONNX: {error}") from error
     probabilities = next(o.name for o in graph.graph.output if "prob" in o.name)
     # One import per domain, the default one included: skl2onnx may list "" twice for a tree ensemble, which
     # onnxruntime loads but its quantizer (edge bundles) refuses, and Max and Log below need it.
@@ -124,7 +150,9 @@ def export(model: Any, features: int, path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def parity(model: Any, path: Path, x: np.ndarray, atol: float = 1e-5) -> dict[str, float | int]:
+def parity(
+    model: Any, path: Path, x: np.ndarray, atol: float = 1e-5, framework: str = "sklearn"
+) -> dict[str, float | int]:
     """Max absolute probability difference, and agreement on the class wherever scikit-learn's top two differ."""
     expected = model.predict_proba(x)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -135,24 +163,30 @@ def parity(model: Any, path: Path, x: np.ndarray, atol: float = 1e-5) -> dict[st
     top = np.sort(expected, axis=1)
     clear = top[:, -1] - top[:, -2] > 2 * atol if expected.shape[1] > 1 else np.ones(len(x), dtype=bool)
     agreement = float((actual.argmax(1) == expected.argmax(1))[clear].mean()) if clear.any() else 1.0
-    return verdict("scikit-learn", "probability", diff, agreement, len(x), atol)
+    return verdict(NAMES[framework], "probability", diff, agreement, len(x), atol)
 
 
 def run(
-    data: Any, classes: int, name: str, parameters: dict[str, Any], seed: int, model_path: str, onnx_path: str
+    data: Any,
+    classes: int,
+    model_type: str,
+    parameters: dict[str, Any],
+    seed: int,
+    model_path: str,
+    onnx_path: str,
 ) -> dict[str, Any]:
     """Fit on the train split, save the estimator (joblib) and model.onnx; the train step's summary."""
     import joblib
-    import sklearn
 
+    framework, name = split(model_type) or ("sklearn", model_type)
     started = time.monotonic()
     x_train = np.concatenate([data["x_train"], data["x_val"]])  # no early stopping here: validation rows train too
     y_train = np.concatenate([data["y_train"], data["y_val"]])
-    model = fit(name, parameters, seed, x_train, y_train, classes)
+    model = fit(framework, name, parameters, seed, x_train, y_train, classes)
     seconds = time.monotonic() - started
     joblib.dump(model, model_path)
     sha256 = export(model, int(x_train.shape[1]), Path(onnx_path))
-    checked = parity(model, Path(onnx_path), data["x_test"])
+    checked = parity(model, Path(onnx_path), data["x_test"], framework=framework)
     params = {k: v for k, v in model.get_params().items() if isinstance(v, SCALARS)}
     return {
         "device": "cpu",
@@ -161,6 +195,14 @@ def run(
         "params": {"estimator": name, **params},
         "seconds": round(seconds, 3),
         "history": [],
-        "framework": {"name": "scikit-learn", "version": sklearn.__version__},
+        "framework": {"name": NAMES[framework], "version": version(framework)},
         "cuda": None,
     }
+
+
+def version(framework: str) -> str:
+    if framework != "sklearn":
+        return boosting.version(framework)
+    import sklearn
+
+    return str(sklearn.__version__)

@@ -1,5 +1,6 @@
 """Step: train on the split, save the model (model.pt: weights plus architecture; a scikit-learn estimator:
-joblib), export model.onnx and check parity. ``model_type``: mlp, logistic, or sklearn:<classifier>."""
+joblib), export model.onnx and check parity. ``model_type``: mlp, logistic, or
+<framework>:<classifier> (sklearn, xgboost, lightgbm)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,10 @@ def run(
 ) -> str:
     data = np.load(splits_path)
     classes = int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
-    if model_type.startswith(sklearn_model.PREFIX):
+    if sklearn_model.split(model_type):
         with reports.failures(report_key, "train"):
-            name = model_type.removeprefix(sklearn_model.PREFIX)
             parameters = sklearn_model.parameters(hyperparameters)
-            summary = sklearn_model.run(data, classes, name, parameters, seed, model_path, onnx_path)
+            summary = sklearn_model.run(data, classes, model_type, parameters, seed, model_path, onnx_path)
         return json.dumps(summary)
     with reports.failures(report_key, "train"):
         trained = train(

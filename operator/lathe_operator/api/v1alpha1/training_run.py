@@ -48,8 +48,9 @@ class Hyperparameters(ApiModel):
 
 
 class ModelSpec(ApiModel):
-    """What to train: a PyTorch architecture (type, hyperparameters) or a scikit-learn classifier (estimator,
-    parameters); either way exported to ONNX, checked for parity, gated and registered alike."""
+    """What to train: a PyTorch architecture (type, hyperparameters) or a scikit-learn API classifier
+    (scikit-learn's, XGBoost's or LightGBM's: estimator, parameters); either way exported to ONNX, checked for
+    parity, gated and registered alike."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
@@ -60,22 +61,34 @@ class ModelSpec(ApiModel):
                     fieldPath=".estimator",
                 ),
                 rule(
-                    "self.framework == 'sklearn' || (!has(self.estimator) && !has(self.parameters))",
-                    "estimator and parameters are for framework sklearn; pytorch takes type and hyperparameters",
+                    "self.framework != 'pytorch' || (!has(self.estimator) && !has(self.parameters))",
+                    "estimator and parameters are for frameworks sklearn, xgboost and lightgbm; "
+                    "pytorch takes type and hyperparameters",
                     fieldPath=".framework",
                 ),
                 rule(
-                    "self.framework != 'sklearn' || !has(self.hyperparameters)",
-                    "hyperparameters are PyTorch's; a scikit-learn estimator takes parameters",
+                    "self.framework == 'pytorch' || !has(self.hyperparameters)",
+                    "hyperparameters are PyTorch's; a scikit-learn, XGBoost or LightGBM estimator takes parameters",
                     fieldPath=".hyperparameters",
+                ),
+                rule(
+                    "self.framework != 'xgboost' || !has(self.estimator) || self.estimator == 'XGBClassifier'",
+                    "framework xgboost takes estimator XGBClassifier (the default)",
+                    fieldPath=".estimator",
+                ),
+                rule(
+                    "self.framework != 'lightgbm' || !has(self.estimator) || self.estimator == 'LGBMClassifier'",
+                    "framework lightgbm takes estimator LGBMClassifier (the default)",
+                    fieldPath=".estimator",
                 ),
             ]
         }
     }
 
     name: Name = Field(description="Registered model name; versions are numbered under it.")
-    framework: Literal["pytorch", "sklearn"] = Field(
-        default="pytorch", description="pytorch (type, hyperparameters) or sklearn (estimator, parameters)."
+    framework: Literal["pytorch", "sklearn", "xgboost", "lightgbm"] = Field(
+        default="pytorch",
+        description="pytorch (type, hyperparameters), or sklearn, xgboost or lightgbm (estimator, parameters).",
     )
     type: Literal["mlp", "logistic"] = Field(default="mlp", description="PyTorch architecture: mlp or logistic.")
     hyperparameters: Hyperparameters = Field(
@@ -85,7 +98,8 @@ class ModelSpec(ApiModel):
         default=None,
         pattern=r"^[A-Z][A-Za-z0-9]*$",
         max_length=64,
-        description="scikit-learn classifier class, e.g. RandomForestClassifier or HistGradientBoostingClassifier.",
+        description="Classifier class: scikit-learn's, e.g. RandomForestClassifier (required for sklearn); "
+        "XGBClassifier (xgboost's default); LGBMClassifier (lightgbm's default).",
     )
     parameters: dict[str, Any] | None = Field(
         default=None,
@@ -95,14 +109,42 @@ class ModelSpec(ApiModel):
     )
     seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Seed for the split, initialisation and shuffling.")
 
+    @property
+    def classifier(self) -> str | None:
+        """The estimator class to train; XGBoost's and LightGBM's have a default."""
+        return self.estimator or DEFAULT_ESTIMATORS.get(self.framework)
+
     def dump(self) -> dict[str, Any]:
-        """As written: a scikit-learn model without PyTorch's defaults (type, hyperparameters), which the
+        """As written: a scikit-learn API model without PyTorch's defaults (type, hyperparameters), which the
         API server would refuse in a TrainingRun made from it (a retrain) and a card would misreport."""
         found = super().dump()
-        if self.framework == "sklearn":
+        if self.framework != "pytorch":
             found.pop("type", None)
             found.pop("hyperparameters", None)
         return found
+
+
+DEFAULT_ESTIMATORS = {"xgboost": "XGBClassifier", "lightgbm": "LGBMClassifier"}
+
+
+class TrainerSpec(ApiModel):
+    """The team's own training code in a container. It reads the pinned version's train and validation
+    splits from $LATHE_INPUT (train.parquet, validation.parquet, schema.json) and writes model.onnx, and
+    optionally metrics.json, to $LATHE_OUTPUT; Lathe then evaluates the ONNX model on the held-out test split,
+    gates and registers it as it does its own. With the local and Job pipeline backends the command runs as a
+    process where the pipeline runs (the image is not used): docs/training.md."""
+
+    image: str = Field(min_length=1, max_length=512, description="Container image, e.g. ghcr.io/acme/trainer:1.4.")
+    command: list[Annotated[str, Field(max_length=4096)]] = Field(
+        min_length=1, max_length=64, description="Entrypoint and its arguments, e.g. [python, train.py]."
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=256, description="More arguments, after command's."
+    )
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)], str] = Field(
+        default_factory=dict, max_length=64, description="Extra environment variables (LATHE_* are Lathe's)."
+    )
+    working_dir: str | None = Field(default=None, max_length=1024, description="Working directory of the command.")
 
 
 class TrainingResources(ApiModel):
@@ -168,11 +210,34 @@ class PipelineSettings(ApiModel):
 class TrainingRunSpec(ApiModel):
     """What to train, on which data, where, and what it must achieve."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule(
+                    "!has(self.trainer) || (self.model.framework == 'pytorch' && !has(self.model.estimator) "
+                    "&& !has(self.model.parameters) && !has(self.model.hyperparameters) && self.model.type == 'mlp')",
+                    "a trainer trains the model itself: spec.model takes only name and seed",
+                    fieldPath=".trainer",
+                ),
+                rule(
+                    "!has(self.trainer) || !self.trainer.env.exists(k, k.startsWith('LATHE_'))",
+                    "trainer env names starting LATHE_ are Lathe's ($LATHE_INPUT, $LATHE_OUTPUT)",
+                    fieldPath=".trainer.env",
+                ),
+            ]
+        }
+    }
+
     dataset: DatasetRef = Field(
         description="The data to train on.", json_schema_extra={"x-kubernetes-validations": [IMMUTABLE]}
     )
     model: ModelSpec = Field(
         description="Model name, type, hyperparameters and seed.",
+        json_schema_extra={"x-kubernetes-validations": [IMMUTABLE]},
+    )
+    trainer: TrainerSpec | None = Field(
+        default=None,
+        description="Your own training code in a container, instead of model.framework's built-in training.",
         json_schema_extra={"x-kubernetes-validations": [IMMUTABLE]},
     )
     resources: TrainingResources = Field(default_factory=TrainingResources, description="Node pool and resources.")
