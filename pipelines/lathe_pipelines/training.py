@@ -64,7 +64,7 @@ def build(
         if local:
             ran = run_trainer(trainer_input=staged.outputs["trainer_input"], trainer=trainer, report_key=report_key)
             store_access(ran)  # for its failure report: the command's own environment is the trainer's alone
-            seconds = ran.output
+            seconds = ran.outputs["Output"]
         else:
             ran = container(trainer)(trainer_input=staged.outputs["trainer_input"]).set_caching_options(caching)
             for name, value in (trainer.get("env") or {}).items():

@@ -39,7 +39,7 @@ weights = rng.normal(0, 0.01, (len(features), classes)).astype("float32")
 bias = np.zeros(classes, "float32")
 onehot = np.eye(classes, dtype="float32")[y]
 z = (x[:, keep] - mean) / std
-for epoch in range(options.epochs):
+for _ in range(options.epochs):
     logits = z @ weights + bias
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
@@ -61,8 +61,12 @@ graph = helper.make_graph(
     [onnx.numpy_helper.from_array(v.astype("float32"), k) for k, v in constants.items()],
 )
 out.mkdir(parents=True, exist_ok=True)
-onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(out / "model.onnx"))
+# IR version 8 (opset 17): what onnxruntime 1.x loads; onnx would otherwise write its newest.
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+onnx.save(model, str(out / "model.onnx"))
 (out / "features.json").write_text(json.dumps(features))
 accuracy = float((((x_val[:, keep] - mean) / std @ weights + bias).argmax(axis=1) == y_val).mean())
-(out / "metrics.json").write_text(json.dumps({"validationAccuracy": accuracy, "epochs": options.epochs}))
+(out / "metrics.json").write_text(
+    json.dumps({"validationAccuracy": accuracy, "epochs": options.epochs, "device": "cpu"})
+)
 print(f"trained on {len(x)} rows, {len(features)} of {len(schema['features'])} features; validation {accuracy:.3f}")

@@ -102,7 +102,7 @@ def run(
         "baselineVersion": baseline,
         "training": {
             k: train_summary.get(k)
-            for k in ("device", "params", "seconds", "history", "cuda", "framework")
+            for k in ("device", "params", "seconds", "history", "cuda", "framework", "features", "trainerMetrics")
             if k in train_summary
         },
         "columns": meta,

@@ -186,8 +186,8 @@ def _normalized(path: Path, features: list[str], taken: list[str]) -> Any:
 def _hold(scores: np.ndarray, classes: int) -> None:
     if scores.ndim != 2 or scores.shape[1] != classes:
         raise TrainingFailed(
-            "InvalidModel", f"outputs[0] has shape {list(scores.shape)}: a classifier of {classes} classes gives "
-            f"[batch, {classes}]"
+            "InvalidModel",
+            f"outputs[0] has shape {list(scores.shape)}: a classifier of {classes} classes gives [batch, {classes}]",
         )
     if not np.isfinite(scores).all():
         raise TrainingFailed("InvalidModel", "outputs[0] has NaN or infinite scores on validation rows")

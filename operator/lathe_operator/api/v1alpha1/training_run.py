@@ -141,8 +141,16 @@ class TrainerSpec(ApiModel):
     args: list[Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=list, max_length=256, description="More arguments, after command's."
     )
-    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)], str] = Field(
-        default_factory=dict, max_length=64, description="Extra environment variables (LATHE_* are Lathe's)."
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Extra environment variables (LATHE_* are Lathe's).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                rule("self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))", "env names are letters, digits and _"),
+                rule("!self.exists(k, k.startsWith('LATHE_'))", "env names starting LATHE_ are Lathe's"),
+            ]
+        },
     )
     working_dir: str | None = Field(default=None, max_length=1024, description="Working directory of the command.")
 
@@ -218,11 +226,6 @@ class TrainingRunSpec(ApiModel):
                     "&& !has(self.model.parameters) && !has(self.model.hyperparameters) && self.model.type == 'mlp')",
                     "a trainer trains the model itself: spec.model takes only name and seed",
                     fieldPath=".trainer",
-                ),
-                rule(
-                    "!has(self.trainer) || !self.trainer.env.exists(k, k.startsWith('LATHE_'))",
-                    "trainer env names starting LATHE_ are Lathe's ($LATHE_INPUT, $LATHE_OUTPUT)",
-                    fieldPath=".trainer.env",
                 ),
             ]
         }
