@@ -3,7 +3,7 @@
     python runner.py [--int8] [--csv rows.csv | < rows.json]
 
 Reads rows (a JSON list of lists, or a CSV of numbers with the bundle's feature columns)
-and prints one JSON object per row: the predicted class and the class probabilities.
+and prints one JSON object per row: the predicted class and the class probabilities (a regressor: its value).
 The files are checked against SHA256SUMS before the model is loaded.
 """
 
@@ -48,6 +48,10 @@ def main() -> None:
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     rows = read_rows(args.csv, metadata["features"])
     logits = session.run(None, {session.get_inputs()[0].name: rows})[0]
+    if metadata.get("task") == "regression":  # one value per row, in the target's units
+        for value in logits.reshape(-1):
+            print(json.dumps({"value": round(float(value), 6)}))
+        return
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities = shifted / shifted.sum(axis=1, keepdims=True)
     classes = metadata["classes"]

@@ -87,12 +87,17 @@ def score(
                 else np.empty((0, 0), np.float32)
             )
             probabilities = model.infer(model.check(x, max_rows=None))
-            out = pa.table(
-                {
-                    "row": pa.array(np.arange(start, start + chunk.num_rows), pa.int64()),
+            rows_of = pa.array(np.arange(start, start + chunk.num_rows), pa.int64())
+            answers = (
+                {"value": pa.array(probabilities[:, 0].astype(np.float32), pa.float32())}
+                if model.regression
+                else {
                     "prediction": pa.array(model.labels(probabilities), pa.string()),
                     "probabilities": pa.array(list(probabilities.astype(np.float32)), pa.list_(pa.float32())),
-                },
+                }
+            )
+            out = pa.table(
+                {"row": rows_of, **answers},
                 metadata={
                     "lathe.dataset_version": dataset_version,
                     "lathe.model": model_name,
@@ -115,6 +120,7 @@ def score(
             "rows": rows,
             "parts": parts,
             "classes": names,
+            "task": model.card.get("task", "classification"),
         }
         store.put(layout.predictions_manifest(namespace, deployment, run), dumps(manifest))
     return {
@@ -148,6 +154,7 @@ def bundle(
             "sha256": model.card["sha256"],
             "features": model.card.get("columns", {}).get("features"),
             "classes": model.class_names(),
+            "task": model.card.get("task", "classification"),
             "dataset": model.card.get("dataset"),
             "createdAt": stamp(),
         }
@@ -186,9 +193,15 @@ def _quantize(store: ObjectStore, namespace: str, model: LatheModel, folder: Pat
     quantized = ort.InferenceSession(str(target), session_options(), providers=["CPUExecutionProvider"])
     x, y = _holdout(store, namespace, model)
     rows = model.check(x, max_rows=None)
+    data = target.read_bytes()
+    sizes = {"rows": int(len(y)), "bytes": len(data), "floatBytes": (folder / ONNX).stat().st_size}
+    if model.regression:  # mean absolute error in the target's units, float32 and int8
+        full = float(np.abs(model.infer(rows)[:, 0] - y).mean())
+        small = float(np.abs(quantized.run(None, {model.input_name: rows})[0].reshape(-1) - y).mean())
+        figures = {"mae": round(small, 6), "floatMae": round(full, 6), "maeDelta": round(small - full, 6)}
+        return data, {"type": "dynamic-int8", **figures, **sizes}
     full = float((model.infer(rows).argmax(1) == y).mean())  # y: class indices in the card's class order
     small = float((quantized.run(None, {model.input_name: rows})[0].argmax(1) == y).mean())  # argmax of logits
-    data = target.read_bytes()
     return data, {
         "type": "dynamic-int8",
         "accuracy": round(small, 6),
@@ -212,5 +225,6 @@ def _holdout(store: ObjectStore, namespace: str, model: LatheModel) -> tuple[np.
             "DatasetNotFound", f"the training data {dataset} is gone; cannot measure the int8 model's accuracy"
         )
     frame = pq.read_table(io.BytesIO(versions.data(str(dataset["version"]))), use_threads=False).to_pandas()
-    parts = split(frame, str(columns.get("target", "label")), int(card.get("seed", 0)))
+    task = str(card.get("task", "classification"))
+    parts = split(frame, str(columns.get("target", "label")), int(card.get("seed", 0)), task=task)
     return parts.x_test, parts.y_test

@@ -1,6 +1,6 @@
 """Small real datasets for examples, tests and the demo, from scikit-learn's bundled files (no download).
 
-python -m lathe_pipelines.sample_data digits out.csv
+python -m lathe_pipelines.sample_data digits|diabetes out.csv
 """
 
 from __future__ import annotations
@@ -22,11 +22,25 @@ def digits() -> pd.DataFrame:
     return frame
 
 
+def diabetes() -> pd.DataFrame:
+    """442 diabetes patients: ten baseline measurements (age, sex, bmi, bp, s1-s6; centred and scaled by
+    scikit-learn) and progression, a regression target (25-346)."""
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes()
+    frame = pd.DataFrame(bunch.data, columns=list(bunch.feature_names))
+    frame["progression"] = bunch.target.astype("float64")
+    return frame
+
+
+SETS = {"digits": digits, "diabetes": diabetes}
+
+
 def main(argv: list[str]) -> int:
     name, out = argv
-    if name != "digits":
-        raise SystemExit(f"unknown dataset {name!r}; known: digits")
-    digits().to_csv(Path(out), index=False)
+    if name not in SETS:
+        raise SystemExit(f"unknown dataset {name!r}; known: {', '.join(SETS)}")
+    SETS[name]().to_csv(Path(out), index=False)
     return 0
 
 

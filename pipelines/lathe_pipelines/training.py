@@ -96,9 +96,12 @@ def build(
         baseline_version: int,
         lineage: dict,
         report_key: str,
+        task: str = "classification",
     ) -> str:
         prepared = store_access(
-            prepare_data(namespace=namespace, dataset=dataset, version=dataset_version, target=target, seed=seed)
+            prepare_data(
+                namespace=namespace, dataset=dataset, version=dataset_version, target=target, seed=seed, task=task
+            )
         )
         if trainer:
             trained = own_trainer(prepared, seed, dataset_version, report_key)
@@ -110,12 +113,13 @@ def build(
                     hyperparameters=hyperparameters,
                     seed=seed,
                     report_key=report_key,
+                    task=task,
                 )
             )
             place(trained, resources, accelerator_label)
-        evaluated = evaluate_model(splits=prepared.outputs["splits"], onnx=trained.outputs["onnx"]).set_caching_options(
-            caching
-        )
+        evaluated = evaluate_model(
+            splits=prepared.outputs["splits"], onnx=trained.outputs["onnx"], task=task
+        ).set_caching_options(caching)
         registered = store_access(
             gate_and_register(
                 onnx=trained.outputs["onnx"],

@@ -22,6 +22,14 @@ import onnxruntime as ort
 MAX_ROWS = 10_000
 
 
+VALUE = "value"  # a regressor's output column
+
+
+def value_label(value: float) -> str:
+    """A regressor's answer as a label (logs, feedback): 7 significant digits, what float32 holds."""
+    return f"{value:.7g}"
+
+
 class ModelError(Exception):
     """Bad input or a model that may not be served; ``status_code`` and ``reason`` go to the client."""
 
@@ -108,8 +116,13 @@ class LatheModel:
             raise ModelError("InvalidInput", "inputs contain NaN, infinity or values beyond float32 range")
         return array
 
+    @property
+    def regression(self) -> bool:
+        """A regressor's card (task regression): one value per row, in the target's units, not probabilities."""
+        return self.card.get("task") == "regression"
+
     def predict(self, X: Any, names: Any = None, meta: Any = None) -> np.ndarray:  # noqa: N803
-        """Class probabilities, one row per input row."""
+        """Class probabilities (a regressor: its value), one row per input row."""
         return self.infer(self.check(X))
 
     def infer(self, rows: np.ndarray) -> np.ndarray:
@@ -117,16 +130,23 @@ class LatheModel:
         if self.session is None:
             raise ModelError("NotReady", "model is not loaded", 503)
         logits = self.session.run(None, {self.input_name: rows})[0]
+        if self.regression:
+            return logits.reshape(-1, 1)
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
 
     def labels(self, probabilities: np.ndarray) -> list[str]:
-        """The predicted class of each row, as the training data named it."""
+        """The predicted class of each row, as the training data named it; a regressor's value as text."""
+        if self.regression:
+            return [value_label(v) for v in probabilities[:, 0].tolist()]
         names = self.class_names()
         picks = probabilities.argmax(axis=1).tolist()
         return [names[i] if i < len(names) else str(i) for i in picks]
 
     def class_names(self) -> list[str]:
+        """The output's column names: the classes, or a regressor's one ``value``."""
+        if self.regression:
+            return [VALUE]
         return [str(c) for c in (self.card.get("columns") or {}).get("classes", [])]
 
     def health_status(self) -> dict[str, Any]:
@@ -140,7 +160,13 @@ class LatheModel:
             "versions": [str(self.version)],
             "platform": "onnxruntime",
             "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, self.features]}],
-            "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(self.class_names())]}],
+            "outputs": [
+                {
+                    "name": VALUE if self.regression else "probabilities",
+                    "datatype": "FP32",
+                    "shape": [-1, len(self.class_names())],
+                }
+            ],
         }
 
     def metrics(self) -> list[dict[str, Any]]:

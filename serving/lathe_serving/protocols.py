@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .answers import TAG, Answer
-from .model import MAX_ROWS, ModelError
+from .model import MAX_ROWS, VALUE, ModelError, value_label
 
 MAX_CLASS = 256  # characters in one class of feedback's truth
 
@@ -51,7 +51,10 @@ def seldon_answer(response: Any) -> tuple[Answer, str] | None:
         data, meta = response["data"], response["meta"]
         version = int(str(next(iter(meta["requestPath"].values()))).rsplit(":", 1)[1])
         names, tag = data["names"], meta["tags"][TAG]
-        labels = [str(names[max(range(len(row)), key=row.__getitem__)]) for row in data["ndarray"]]
+        if names == [VALUE]:  # a regressor's values
+            labels = [value_label(float(row[0])) for row in data["ndarray"]]
+        else:
+            labels = [str(names[max(range(len(row)), key=row.__getitem__)]) for row in data["ndarray"]]
         return (Answer(version, labels), tag) if isinstance(tag, str) else None
     except (KeyError, TypeError, ValueError, IndexError, StopIteration, AttributeError):
         return None

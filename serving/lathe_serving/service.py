@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import time
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
 from . import protocols
 from .answers import Answer, Answers, configured_key
@@ -68,6 +69,12 @@ class Metrics:
             "lathe_model_feedback_total",
             "Ground truth received, by whether the prediction was right",
             [*LABELS, "correct"],
+            registry=r,
+        )
+        self.error = Summary(  # its _sum over its _count is a regressor's live MAE
+            "lathe_model_feedback_absolute_error",
+            "Absolute error of a regressor's answers, from ground truth",
+            LABELS,
             registry=r,
         )
         self.unmatched = Counter(
@@ -221,9 +228,14 @@ class Service:
             if reason == "graded":
                 return {"matched": False, "reason": "this answer was graded already"}
         corrects: list[bool | None] = [None] * len(truth)
-        if answer is not None:
+        model = self.deployment.models.get(answer.version) if answer is not None else None
+        if answer is not None and model is not None and model.regression:
+            errors = regression_errors(truth, answer.labels)
             self.answers.graded_now(request_id)
-            model = self.deployment.models.get(answer.version)
+            for error in errors:
+                self.metrics.error.labels(**self.labels(model)).observe(error)
+        elif answer is not None:
+            self.answers.graded_now(request_id)
             corrects = [t == p for t, p in zip(truth, answer.labels, strict=True)]
             if model is not None:
                 for correct in corrects:
@@ -245,6 +257,8 @@ class Service:
                     )
         if answer is None:
             return {"matched": False, "reason": "no answer this deployment gave has this request id"}
+        if model is not None and model.regression:
+            return {"matched": True, "version": answer.version, "absoluteError": sum(errors) / len(errors)}
         return {"matched": True, "version": answer.version, "correct": sum(bool(c) for c in corrects)}
 
     async def flush_forever(self) -> None:
@@ -260,3 +274,14 @@ class Service:
                     await asyncio.get_running_loop().run_in_executor(None, self.sink.write, records)
                 except Exception:  # noqa: BLE001  (a store outage must not stop serving; the batch is dropped)
                     log.exception("Dropped %d request log records: the store refused them", len(records))
+
+
+def regression_errors(truth: list[str], answered: list[str]) -> list[float]:
+    """|truth - answer| per row of a regressor's answer; a truth that is not a number is refused."""
+    try:
+        values = [float(t) for t in truth]
+    except ValueError as error:
+        raise ModelError("InvalidRequest", f"a regressor's truth must be numbers: {error}") from error
+    if not all(math.isfinite(v) for v in values):
+        raise ModelError("InvalidRequest", "a regressor's truth must be finite numbers")
+    return [abs(t - float(a)) for t, a in zip(values, answered, strict=True)]

@@ -63,6 +63,7 @@ def test_a_teams_trainer_is_evaluated_gated_registered_served_and_scored(
     assert training["seconds"] > 0 and 0 < len(training["features"]) < len(card["columns"]["features"])
     assert card["trainer"]["command"] == RUN["spec"]["trainer"]["command"] and card["model"] == {
         "name": "digits-own",
+        "task": "classification",
         "seed": 42,
     }
     assert card["parity"]["checked"] is False
@@ -136,7 +137,7 @@ def test_what_a_trainer_gets_wrong_ends_the_run_with_why(
 def test_the_api_server_refuses_what_a_trainer_makes_meaningless(kubectl: Kubectl, namespace: str) -> None:
     cases = [
         ({"model": {"framework": "sklearn", "estimator": "RandomForestClassifier"}}, "spec.model takes only name"),
-        ({"model": {"hyperparameters": {"epochs": 3}}}, "spec.model takes only name and seed"),
+        ({"model": {"hyperparameters": {"epochs": 3}}}, "spec.model takes only name, task and seed"),
         ({"trainer": {"env": {"LATHE_INPUT": "/data"}}}, "env names starting LATHE_ are Lathe's"),
         ({"trainer": {"command": []}}, "spec.trainer.command"),
     ]

@@ -120,8 +120,10 @@ def _ended(md: ModelDeployment, report: dict[str, Any]) -> OfflineOutcome:
             f"{report.get('modelVersion')}: {report.get('uri')}"
         )
         return OfflineOutcome(cond.available("Scored", message), {**update, "rows_scored": report.get("rows")})
-    delta = report.get("quantization", {}).get("accuracyDelta")
+    quantization = report.get("quantization", {})
+    delta, mae = quantization.get("accuracyDelta"), quantization.get("maeDelta")
     extra = f"; int8 accuracy delta {delta:+.4f}" if isinstance(delta, (int, float)) else ""
+    extra = f"; int8 MAE delta {mae:+.4f}" if isinstance(mae, (int, float)) else extra
     return OfflineOutcome(
         cond.available("Bundled", f"Edge bundle {report.get('uri')} ({report.get('bytes')} bytes){extra}"), update
     )

@@ -185,7 +185,7 @@ def _written(run: TrainingRun) -> dict[str, Any]:
     name and seed that the API server lets it have (the card keeps the trainer beside it)."""
     if run.spec.trainer is None:
         return run.spec.model.dump()
-    return {"name": run.spec.model.name, "seed": run.spec.model.seed}
+    return {"name": run.spec.model.name, "task": run.spec.model.task, "seed": run.spec.model.seed}
 
 
 def pipeline_arguments(run: TrainingRun, submit: Submit, report_key: str, lineage: dict[str, Any]) -> dict[str, Any]:
@@ -198,6 +198,7 @@ def pipeline_arguments(run: TrainingRun, submit: Submit, report_key: str, lineag
         "target": submit.target,
         "model_name": spec.model.name,
         **_model_arguments(spec.model, trainer=spec.trainer is not None),
+        "task": spec.model.task,
         "seed": spec.model.seed,
         "gates": [g.dump() for g in spec.gates],
         "baseline_version": spec.baseline_version or 0,

@@ -14,8 +14,9 @@ def train_model(
     report_key: str,
     model: dsl.Output[dsl.Model],
     onnx: dsl.Output[dsl.Model],
+    task: str = "classification",
 ) -> str:
     """Write model.pt to ``model`` and model.onnx to ``onnx``; return device, history and parity as JSON."""
     from lathe_pipelines.steps import train as step
 
-    return step.run(splits.path, model_type, hyperparameters, seed, model.path, onnx.path, report_key)
+    return step.run(splits.path, model_type, hyperparameters, seed, model.path, onnx.path, report_key, task)

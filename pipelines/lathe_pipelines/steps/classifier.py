@@ -1,6 +1,7 @@
-"""Train a PyTorch classifier (MLP or logistic regression) deterministically, on CUDA when present.
+"""Train a PyTorch classifier (MLP or logistic regression) or regressor (MLP) deterministically, on CUDA when present.
 
-Input standardisation is part of the module, so the exported ONNX graph takes raw features.
+Input standardisation is part of the module, so the exported ONNX graph takes raw features; so is a regressor's
+target scale (it learns the standardised target and answers in the target's units).
 """
 
 from __future__ import annotations
@@ -22,10 +23,22 @@ DEFAULTS = {"hidden": [128, 64], "epochs": 20, "lr": 0.001, "batchSize": 64, "we
 
 
 class Classifier(nn.Module):
-    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: list[int], classes: int, dropout: float) -> None:
+    """``classes`` logits per row; a regressor (``scale``: the target's mean and standard deviation) one value."""
+
+    def __init__(
+        self,
+        mean: np.ndarray,
+        std: np.ndarray,
+        hidden: list[int],
+        classes: int,
+        dropout: float,
+        scale: tuple[float, float] | None = None,
+    ) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+        self.regressor = scale is not None
+        self.register_buffer("scale", torch.tensor(scale or (0.0, 1.0), dtype=torch.float32))
         layers: list[nn.Module] = []
         width = len(mean)
         for size in hidden:
@@ -35,7 +48,8 @@ class Classifier(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
+        out = self.net((x - self.mean) / self.std)
+        return out * self.scale[1] + self.scale[0] if self.regressor else out
 
 
 @dataclass
@@ -89,19 +103,29 @@ def train(
     seed: int,
     device: str | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    task: str = "classification",
 ) -> Trained:
-    """``on_epoch`` gets each epoch's figures with ``epochs``, the total, as training goes."""
+    """``on_epoch`` gets each epoch's figures with ``epochs``, the total, as training goes. A regressor
+    (``task``) learns one value per row with the mean squared error of the standardised target."""
     params = params_for(model_type, hyperparameters)
     seed_everything(seed)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     std = np.nanstd(x, axis=0)
+    regression = task == "regression"
+    scale = (float(y.mean()), float(y.std()) or 1.0) if regression else None
     model = Classifier(
-        np.nanmean(x, axis=0), np.where(std > 0, std, 1.0), list(params["hidden"]), classes, float(params["dropout"])
+        np.nanmean(x, axis=0),
+        np.where(std > 0, std, 1.0),
+        list(params["hidden"]),
+        1 if regression else classes,
+        float(params["dropout"]),
+        scale,
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weightDecay"]))
-    loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.tensor(x, device=device), torch.tensor(y, device=device)
-    xv, yv = torch.tensor(x_val, device=device), torch.tensor(y_val, device=device)
+    loss_fn = _standardised_mse(scale) if scale else nn.CrossEntropyLoss()
+    shape = (-1, 1) if regression else (-1,)
+    xt, yt = torch.tensor(x, device=device), torch.tensor(y, device=device).reshape(shape)
+    xv, yv = torch.tensor(x_val, device=device), torch.tensor(y_val, device=device).reshape(shape)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     trained = Trained(model, device, params)
     started = time.perf_counter()
@@ -128,12 +152,23 @@ def train(
         with torch.no_grad():
             logits = model(xv)
             val_loss = float(loss_fn(logits, yv))
-            val_accuracy = float((logits.argmax(1) == yv).float().mean())
-        trained.history.append(
-            {"epoch": epoch + 1, "trainLoss": train_loss, "valLoss": val_loss, "valAccuracy": val_accuracy}
-        )
+            if regression:
+                figure = {"valRmse": float(((logits - yv) ** 2).mean().sqrt())}
+            else:
+                figure = {"valAccuracy": float((logits.argmax(1) == yv).float().mean())}
+        trained.history.append({"epoch": epoch + 1, "trainLoss": train_loss, "valLoss": val_loss, **figure})
         if on_epoch is not None:
             on_epoch({**trained.history[-1], "epochs": int(params["epochs"])})
     trained.seconds = time.perf_counter() - started
     model.to("cpu").eval()
     return trained
+
+
+def _standardised_mse(scale: tuple[float, float]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Mean squared error in standard deviations of the target: the same learning rate suits any units."""
+    variance = scale[1] ** 2
+
+    def loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((predicted - target) ** 2).mean() / variance
+
+    return loss

@@ -15,6 +15,13 @@ from .classifier import Classifier
 from .errors import TrainingFailed
 
 INPUT, OUTPUT = "input", "logits"
+VALUE = "value"  # a regressor's only output: [batch, 1], in the target's units
+
+
+def output_name(task: str) -> str:
+    return VALUE if task == "regression" else OUTPUT
+
+
 OPSET = 18
 
 
@@ -26,6 +33,7 @@ def export(model: Classifier, features: int, path: Path, dynamo: bool = False) -
     here, which is most of a pipeline step). The parity check below guards either path.
     """
     example = torch.zeros(2, features, dtype=torch.float32)
+    output = VALUE if model.regressor else OUTPUT
     if dynamo:
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" noise
         program = torch.onnx.export(
@@ -33,7 +41,7 @@ def export(model: Classifier, features: int, path: Path, dynamo: bool = False) -
             (example,),
             dynamo=True,
             input_names=[INPUT],
-            output_names=[OUTPUT],
+            output_names=[output],
             opset_version=OPSET,
             dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
             verbose=False,
@@ -49,18 +57,23 @@ def export(model: Classifier, features: int, path: Path, dynamo: bool = False) -
                 str(path),
                 dynamo=False,
                 input_names=[INPUT],
-                output_names=[OUTPUT],
+                output_names=[output],
                 opset_version=OPSET,
-                dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+                dynamic_axes={INPUT: {0: "batch"}, output: {0: "batch"}},
             )
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def parity(model: Classifier, path: Path, x: np.ndarray, atol: float = 1e-4) -> dict[str, float | int]:
-    """Max absolute logit difference and argmax agreement on held-out rows; TrainingFailed past ``atol``."""
+    """Max absolute logit difference and argmax agreement on held-out rows; TrainingFailed past ``atol``.
+    A regressor's values are compared relative to the target's scale (``atol`` standard deviations)."""
     with torch.no_grad():
         expected = model(torch.tensor(x)).numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    if model.regressor:
+        actual = session.run([VALUE], {INPUT: x.astype("float32")})[0]
+        diff = float(np.abs(actual - expected).max() / float(model.scale[1]))
+        return verdict("PyTorch", "value (in target standard deviations)", diff, 1.0, len(x), atol)
     actual = session.run([OUTPUT], {INPUT: x.astype("float32")})[0]
     diff = float(np.abs(actual - expected).max())
     agreement = float((actual.argmax(1) == expected.argmax(1)).mean())

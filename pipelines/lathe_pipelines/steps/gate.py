@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .metrics import LOWER_IS_BETTER
+
 
 def evaluate(
     gates: list[dict[str, Any]], metrics: dict[str, float], baseline: dict[str, float] | None
@@ -16,8 +18,8 @@ def evaluate(
         low, high = gate.get("min"), gate.get("max")
         base = (baseline or {}).get(name)
         if gate.get("maxRegression") is not None and base is not None:
-            # Lower is better only for losses; for them a regression is an increase.
-            if name == "loss" or name.endswith("_loss"):
+            # Lower is better for losses and errors; for them a regression is an increase.
+            if name in LOWER_IS_BETTER or name.endswith("_loss"):
                 limit = base + gate["maxRegression"]
                 high = limit if high is None else min(high, limit)
             else:

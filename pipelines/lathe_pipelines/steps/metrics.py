@@ -1,8 +1,21 @@
-"""Classification metrics: accuracy, macro F1, per-class recall, cross-entropy loss."""
+"""Classification metrics (accuracy, macro F1, per-class recall, cross-entropy loss) and regression metrics
+(RMSE, MAE, R2: lower is better for the first two, which gates know: ``LOWER_IS_BETTER``)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+LOWER_IS_BETTER = ("loss", "rmse", "mae")
+
+
+def regression(values: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    errors = values.reshape(-1).astype("float64") - y.astype("float64")
+    spread = float(((y - y.mean()) ** 2).sum())
+    return {
+        "rmse": float(np.sqrt((errors**2).mean())),
+        "mae": float(np.abs(errors).mean()),
+        "r2": 1.0 - float((errors**2).sum()) / spread if spread else 0.0,
+    }
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -14,13 +14,15 @@ from lathe_core.stores import open_configured_store
 from .split import split
 
 
-def run(namespace: str, dataset: str, version: str, target: str, seed: int, out_path: str) -> str:
+def run(
+    namespace: str, dataset: str, version: str, target: str, seed: int, out_path: str, task: str = "classification"
+) -> str:
     versions = DatasetVersions(open_configured_store(), namespace, dataset)
     # No Arrow thread pool in this short-lived step: its teardown at interpreter exit has aborted
     # the process ("terminate called without an active exception") after the work was done.
     data = versions.data(version)
     frame = pq.read_table(io.BytesIO(data), use_threads=False).to_pandas(use_threads=False)
-    parts = split(frame, target, seed)
+    parts = split(frame, target, seed, task=task)
     with open(out_path, "wb") as out:
         np.savez(
             out,
@@ -36,6 +38,7 @@ def run(namespace: str, dataset: str, version: str, target: str, seed: int, out_
             "features": parts.features,
             "classes": parts.classes,
             "target": target,
+            "task": task,
             "rows": len(frame),
             "train": len(parts.y_train),
             "val": len(parts.y_val),

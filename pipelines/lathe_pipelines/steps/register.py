@@ -96,6 +96,7 @@ def run(
         return json.dumps(outcome)
     card = {
         "name": model_name,
+        "task": meta.get("task", "classification"),
         "metrics": measured,
         "gates": gate_results,
         "parity": train_summary["parity"],

@@ -26,7 +26,7 @@ import onnxruntime as ort
 
 from . import boosting
 from .errors import TrainingFailed
-from .export import INPUT, OPSET, OUTPUT, verdict
+from .export import INPUT, OPSET, OUTPUT, VALUE, output_name, verdict
 
 FRAMEWORKS = ("sklearn", "xgboost", "lightgbm")
 NAMES = {"sklearn": "scikit-learn", **boosting.NAMES}
@@ -53,23 +53,26 @@ def split(model_type: str) -> tuple[str, str] | None:
     return (framework, name) if framework in FRAMEWORKS and name else None
 
 
-def classifiers(framework: str = "sklearn") -> dict[str, type]:
+KINDS = {"classification": "classifier", "regression": "regressor"}
+
+
+def estimators(framework: str = "sklearn", task: str = "classification") -> dict[str, type]:
     if framework != "sklearn":
-        return boosting.classifiers(framework)
+        return boosting.estimators(framework, task)
     from sklearn.utils import all_estimators
 
-    return dict(all_estimators(type_filter="classifier"))
+    return dict(all_estimators(type_filter=KINDS[task]))
 
 
-def estimator(framework: str, name: str, parameters: dict[str, Any], seed: int) -> Any:
-    """The named classifier with these constructor parameters (``random_state`` defaults to the seed)."""
-    known = classifiers(framework)
+def estimator(framework: str, name: str, parameters: dict[str, Any], seed: int, task: str = "classification") -> Any:
+    """The named classifier (regressor) with these constructor parameters (``random_state`` defaults to the seed)."""
+    known = estimators(framework, task)
     if name not in known:
-        some = known if framework != "sklearn" else ("RandomForestClassifier", "HistGradientBoostingClassifier")
+        some = known if framework != "sklearn" else (f"RandomForest{KINDS[task].title()}", "Ridge", "SVC")
         examples = ", ".join(n for n in some if n in known)
         raise TrainingFailed(
             "UnknownModelType",
-            f"{name!r} is not {ARTICLES.get(framework, 'a')} {NAMES[framework]} classifier (e.g. {examples})",
+            f"{name!r} is not {ARTICLES.get(framework, 'a')} {NAMES[framework]} {KINDS[task]} (e.g. {examples})",
         )
     nested = sorted(k for k, v in parameters.items() if not isinstance(v, SCALARS))
     if nested:
@@ -90,15 +93,24 @@ def estimator(framework: str, name: str, parameters: dict[str, Any], seed: int) 
 
 
 def fit(
-    framework: str, name: str, parameters: dict[str, Any], seed: int, x: np.ndarray, y: np.ndarray, classes: int
+    framework: str,
+    name: str,
+    parameters: dict[str, Any],
+    seed: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    classes: int,
+    task: str = "classification",
 ) -> Any:
-    model = estimator(framework, name, parameters, seed)
+    model = estimator(framework, name, parameters, seed, task)
     rejects = (ValueError, TypeError) + (boosting.errors(framework) if framework != "sklearn" else ())
     try:
         with boosting.fitting(framework, name):
             model.fit(x, y)
     except rejects as error:  # scikit-learn's InvalidParameterError is a ValueError; so is XGBoost's error
         raise TrainingFailed("InvalidHyperparameters", f"{name}: {str(error).strip()}") from error
+    if task == "regression":
+        return model
     if not hasattr(model, "predict_proba"):
         raise TrainingFailed("UnsupportedModel", f"{name} gives no probabilities (predict_proba); Lathe serves those")
     if list(model.classes_) != list(range(classes)):
@@ -106,15 +118,17 @@ def fit(
     return model
 
 
-def export(model: Any, features: int, path: Path) -> str:
-    """Write model.onnx in Lathe's contract and return its sha256."""
+def export(model: Any, features: int, path: Path, task: str = "classification") -> str:
+    """Write model.onnx in Lathe's contract and return its sha256: a classifier's log-probabilities as
+    ``logits``, a regressor's predictions as ``value`` [batch, 1]."""
     import onnx
     from onnx import TensorProto, helper
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
     if not type(model).__module__.startswith("sklearn"):
-        boosting.register(type(model))
+        boosting.register(type(model), task)
+    options = {id(model): {"zipmap": False}} if task != "regression" else None
     try:
         with warnings.catch_warnings():
             # skl2onnx 1.20 hands protobuf numpy booleans for a gradient-boosting tree's int attributes
@@ -123,12 +137,12 @@ def export(model: Any, features: int, path: Path) -> str:
             graph = to_onnx(
                 model,
                 initial_types=[(INPUT, FloatTensorType([None, features]))],
-                options={id(model): {"zipmap": False}},
+                options=options,
                 target_opset={"": OPSET, "ai.onnx.ml": 3},
             )
     except Exception as error:  # skl2onnx raises many kinds for what it cannot convert
         raise TrainingFailed("ExportFailed", f"cannot convert {type(model).__name__} to ONNX: {error}") from error
-    probabilities = next(o.name for o in graph.graph.output if "prob" in o.name)
+    boosting.exact_thresholds(model, graph)
     # One import per domain, the default one included: skl2onnx may list "" twice for a tree ensemble, which
     # onnxruntime loads but its quantizer (edge bundles) refuses, and Max and Log below need it.
     versions = {"": OPSET}
@@ -136,26 +150,41 @@ def export(model: Any, features: int, path: Path) -> str:
         versions[entry.domain] = max(versions.get(entry.domain, 0), entry.version)
     del graph.opset_import[:]
     graph.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in sorted(versions.items()))
-    graph.graph.initializer.append(helper.make_tensor("lathe_floor", TensorProto.FLOAT, [], [FLOOR]))
-    graph.graph.node.extend(
-        [
-            helper.make_node("Max", [probabilities, "lathe_floor"], ["lathe_clipped"]),
-            helper.make_node("Log", ["lathe_clipped"], [OUTPUT]),
-        ]
-    )
-    del graph.graph.output[:]
-    graph.graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, len(model.classes_)]))
+    if task == "regression":
+        graph.graph.node.append(helper.make_node("Identity", [graph.graph.output[0].name], [VALUE]))
+        del graph.graph.output[:]
+        graph.graph.output.append(helper.make_tensor_value_info(VALUE, TensorProto.FLOAT, [None, 1]))
+    else:
+        probabilities = next(o.name for o in graph.graph.output if "prob" in o.name)
+        graph.graph.initializer.append(helper.make_tensor("lathe_floor", TensorProto.FLOAT, [], [FLOOR]))
+        graph.graph.node.extend(
+            [
+                helper.make_node("Max", [probabilities, "lathe_floor"], ["lathe_clipped"]),
+                helper.make_node("Log", ["lathe_clipped"], [OUTPUT]),
+            ]
+        )
+        del graph.graph.output[:]
+        shape = [None, len(model.classes_)]
+        graph.graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, shape))
     onnx.checker.check_model(graph)
     path.write_bytes(graph.SerializeToString())
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def parity(
-    model: Any, path: Path, x: np.ndarray, atol: float = 1e-5, framework: str = "sklearn"
+    model: Any, path: Path, x: np.ndarray, atol: float = 1e-5, framework: str = "sklearn", task: str = "classification"
 ) -> dict[str, float | int]:
-    """Max absolute probability difference, and agreement on the class wherever scikit-learn's top two differ."""
-    expected = model.predict_proba(x)
+    """Max absolute probability difference, and agreement on the class wherever scikit-learn's top two differ;
+    a regressor's values, relative to their spread (float32 thresholds against the framework's own)."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    if task == "regression":
+        expected = model.predict(x).reshape(-1, 1)
+        values = session.run([output_name(task)], {INPUT: x.astype("float32")})[0]
+        spread = float(expected.std()) or 1.0
+        return verdict(
+            NAMES[framework], "value / spread", float(np.abs(values - expected).max()) / spread, 1.0, len(x), atol * 10
+        )
+    expected = model.predict_proba(x)
     logits = session.run([OUTPUT], {INPUT: x.astype("float32")})[0]
     actual = np.exp(logits - logits.max(axis=1, keepdims=True))
     actual /= actual.sum(axis=1, keepdims=True)
@@ -174,6 +203,7 @@ def run(
     seed: int,
     model_path: str,
     onnx_path: str,
+    task: str = "classification",
 ) -> dict[str, Any]:
     """Fit on the train split, save the estimator (joblib) and model.onnx; the train step's summary."""
     import joblib
@@ -182,11 +212,11 @@ def run(
     started = time.monotonic()
     x_train = np.concatenate([data["x_train"], data["x_val"]])  # no early stopping here: validation rows train too
     y_train = np.concatenate([data["y_train"], data["y_val"]])
-    model = fit(framework, name, parameters, seed, x_train, y_train, classes)
+    model = fit(framework, name, parameters, seed, x_train, y_train, classes, task)
     seconds = time.monotonic() - started
     joblib.dump(model, model_path)
-    sha256 = export(model, int(x_train.shape[1]), Path(onnx_path))
-    checked = parity(model, Path(onnx_path), data["x_test"], framework=framework)
+    sha256 = export(model, int(x_train.shape[1]), Path(onnx_path), task)
+    checked = parity(model, Path(onnx_path), data["x_test"], framework=framework, task=task)
     params = {k: v for k, v in model.get_params().items() if isinstance(v, SCALARS)}
     return {
         "device": "cpu",

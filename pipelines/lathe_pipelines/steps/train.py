@@ -19,8 +19,9 @@ from .export import export, parity
 def load(model_path: str) -> Classifier:
     saved = torch.load(model_path, map_location="cpu", weights_only=True)
     arch = json.loads(saved["arch"])
+    scale = tuple(arch["scale"]) if arch.get("scale") else None
     model = Classifier(
-        np.zeros(arch["features"]), np.ones(arch["features"]), arch["hidden"], arch["classes"], arch["dropout"]
+        np.zeros(arch["features"]), np.ones(arch["features"]), arch["hidden"], arch["classes"], arch["dropout"], scale
     )
     model.load_state_dict(saved["state"])
     return model.eval()
@@ -34,13 +35,15 @@ def run(
     model_path: str,
     onnx_path: str,
     report_key: str = "",
+    task: str = "classification",
 ) -> str:
     data = np.load(splits_path)
-    classes = int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
+    regression = task == "regression"
+    classes = 0 if regression else int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
     if sklearn_model.split(model_type):
         with reports.failures(report_key, "train"):
             parameters = sklearn_model.parameters(hyperparameters)
-            summary = sklearn_model.run(data, classes, model_type, parameters, seed, model_path, onnx_path)
+            summary = sklearn_model.run(data, classes, model_type, parameters, seed, model_path, onnx_path, task)
         return json.dumps(summary)
     with reports.failures(report_key, "train"):
         trained = train(
@@ -53,12 +56,14 @@ def run(
             hyperparameters,
             seed,
             on_epoch=reports.progress(report_key),
+            task=task,
         )
     arch = {
         "features": int(data["x_train"].shape[1]),
         "hidden": list(trained.params["hidden"]),
-        "classes": classes,
+        "classes": 1 if regression else classes,
         "dropout": float(trained.params["dropout"]),
+        "scale": [float(v) for v in trained.model.scale] if regression else None,
     }
     torch.save({"state": trained.model.state_dict(), "arch": json.dumps(arch)}, model_path)
     with reports.failures(report_key, "train-model"):

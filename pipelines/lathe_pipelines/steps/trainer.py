@@ -3,10 +3,11 @@ has no container of its own for it (local and Job backends), and what Lathe chec
 
 The contract (docs/training.md):
   $LATHE_INPUT   train.parquet and validation.parquet (the feature columns, float32, and the target as a class
-                 index 0..k-1) and schema.json (features in order, target, class names, seed, dataset version);
-                 the test split stays with Lathe, which evaluates on it.
+                 index 0..k-1, or a float32 value for regression) and schema.json (task, features in order,
+                 target, class names, seed, dataset version); the test split stays with Lathe, which evaluates on it.
   $LATHE_OUTPUT  model.onnx: one float32 input [batch, features] and, first, float32 scores [batch, classes]
-                 that a softmax turns into probabilities (logits or log-probabilities); optionally
+                 that a softmax turns into probabilities (logits or log-probabilities), or for regression
+                 float32 values [batch, 1] or [batch]; optionally
                  features.json (the columns the model takes, in its input order, when not all of schema.json's
                  in that order) and metrics.json (the trainer's own figures, kept on the card).
 """
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import TrainingFailed
-from .export import INPUT, OUTPUT
+from .export import INPUT, output_name
 
 INPUT_ENV, OUTPUT_ENV = "LATHE_INPUT", "LATHE_OUTPUT"
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")  # not the store's keys: the trainer gets files
@@ -41,20 +42,22 @@ def stage(splits_path: str, columns: str, seed: int, dataset_version: str, out_d
 
     data, meta, out = np.load(splits_path), json.loads(columns), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    features, target = list(meta["features"]), str(meta["target"])
+    features, target, task = list(meta["features"]), str(meta["target"]), meta.get("task", "classification")
     for name, part in (("train", "train"), ("validation", "val")):
         x, y = data[f"x_{part}"], data[f"y_{part}"]
-        table = pa.table({**{f: x[:, i] for i, f in enumerate(features)}, target: y.astype("int64")})
+        labels = y.astype("float32" if task == "regression" else "int64")
+        table = pa.table({**{f: x[:, i] for i, f in enumerate(features)}, target: labels})
         pq.write_table(table, out / f"{name}.parquet")
     schema = {
-        "task": "classification",
+        "task": task,
         "features": features,
         "target": target,
         "classes": list(meta["classes"]),
         "seed": seed,
         "datasetVersion": dataset_version,
         "rows": {"train": int(len(data["y_train"])), "validation": int(len(data["y_val"]))},
-        "output": "model.onnx: input float32 [batch, features]; outputs[0] float32 [batch, classes], logits",
+        "output": "model.onnx: input float32 [batch, features]; outputs[0] float32 "
+        + ("[batch, 1] values" if task == "regression" else "[batch, classes], logits"),
     }
     (out / "schema.json").write_text(json.dumps(schema, indent=2))
 
@@ -97,18 +100,18 @@ def check(splits_path: str, columns: str, output_dir: str, onnx_path: str, train
     import onnxruntime as ort
 
     out, meta = Path(output_dir), json.loads(columns)
-    features, classes = list(meta["features"]), len(meta["classes"])
+    features, classes, task = list(meta["features"]), len(meta["classes"]), meta.get("task", "classification")
     if not (out / "model.onnx").is_file():
         found = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
         raise TrainingFailed("NoModel", f"the trainer wrote no model.onnx to ${OUTPUT_ENV} (it wrote {found})")
     taken = _features(out, features)
-    graph = _normalized(out / "model.onnx", features, taken)
+    graph = _normalized(out / "model.onnx", features, taken, task)
     try:
         session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-        scores = session.run([OUTPUT], {INPUT: np.load(splits_path)["x_val"].astype("float32")})[0]
+        scores = session.run([output_name(task)], {INPUT: np.load(splits_path)["x_val"].astype("float32")})[0]
     except Exception as error:  # onnxruntime's own kinds: a graph it cannot run on these rows
         raise TrainingFailed("InvalidModel", f"model.onnx does not run on the validation rows: {error}") from error
-    _hold(scores, classes)
+    _hold(scores, classes, task)
     Path(onnx_path).write_bytes(graph.SerializeToString())
     figures = _metrics(out)
     return {
@@ -140,7 +143,7 @@ def _features(out: Path, features: list[str]) -> list[str]:
     return taken
 
 
-def _normalized(path: Path, features: list[str], taken: list[str]) -> Any:
+def _normalized(path: Path, features: list[str], taken: list[str], task: str = "classification") -> Any:
     """The trainer's graph renamed to Lathe's input and output; a Gather picks its columns from every feature."""
     import onnx
     from onnx import TensorProto, helper
@@ -159,7 +162,8 @@ def _normalized(path: Path, features: list[str], taken: list[str]) -> Any:
     source, first = inputs[0], graph.graph.output[0]
     for what, value in (("input", source), ("outputs[0]", first)):
         kind = value.type.tensor_type
-        if kind.elem_type != TensorProto.FLOAT or len(kind.shape.dim) != 2:
+        ranks = (1, 2) if what != "input" and task == "regression" else (2,)
+        if kind.elem_type != TensorProto.FLOAT or len(kind.shape.dim) not in ranks:
             raise TrainingFailed("InvalidModel", f"model.onnx {what} {value.name!r} must be a float32 matrix")
     width = source.type.tensor_type.shape.dim[1].dim_value
     if width and width != len(taken):
@@ -170,20 +174,33 @@ def _normalized(path: Path, features: list[str], taken: list[str]) -> Any:
     indices = [features.index(f) for f in taken]
     graph.graph.initializer.append(helper.make_tensor("lathe_columns", TensorProto.INT64, [len(indices)], indices))
     head = helper.make_node("Gather", [INPUT, "lathe_columns"], [inner], axis=1)
-    tail = helper.make_node("Identity", [first.name], [OUTPUT])
+    output = output_name(task)
+    if task == "regression" and len(first.type.tensor_type.shape.dim) == 1:  # [batch] values: a column of them
+        graph.graph.initializer.append(helper.make_tensor("lathe_column", TensorProto.INT64, [2], [-1, 1]))
+        tail = helper.make_node("Reshape", [first.name, "lathe_column"], [output])
+    else:
+        tail = helper.make_node("Identity", [first.name], [output])
     nodes = [head, *graph.graph.node, tail]
     del graph.graph.node[:]
     graph.graph.node.extend(nodes)
     graph.graph.input.remove(source)
     graph.graph.input.insert(0, helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [None, len(features)]))
     del graph.graph.output[:]
-    graph.graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, None]))
+    graph.graph.output.append(helper.make_tensor_value_info(output, TensorProto.FLOAT, [None, None]))
     if all(o.domain != "" for o in graph.opset_import):  # Gather and Identity are in every opset of the default
         graph.opset_import.append(helper.make_opsetid("", 13))
     return graph
 
 
-def _hold(scores: np.ndarray, classes: int) -> None:
+def _hold(scores: np.ndarray, classes: int, task: str = "classification") -> None:
+    if task == "regression":
+        if scores.ndim != 2 or scores.shape[1] != 1:
+            raise TrainingFailed(
+                "InvalidModel", f"outputs[0] has shape {list(scores.shape)}: a regressor gives [batch, 1]"
+            )
+        if not np.isfinite(scores).all():
+            raise TrainingFailed("InvalidModel", "outputs[0] has NaN or infinite values on validation rows")
+        return
     if scores.ndim != 2 or scores.shape[1] != classes:
         raise TrainingFailed(
             "InvalidModel",

@@ -72,20 +72,33 @@ class ModelSpec(ApiModel):
                     fieldPath=".hyperparameters",
                 ),
                 rule(
-                    "self.framework != 'xgboost' || !has(self.estimator) || self.estimator == 'XGBClassifier'",
-                    "framework xgboost takes estimator XGBClassifier (the default)",
+                    "self.framework != 'xgboost' || !has(self.estimator) "
+                    "|| self.estimator == (self.task == 'regression' ? 'XGBRegressor' : 'XGBClassifier')",
+                    "framework xgboost takes estimator XGBClassifier (classification) or XGBRegressor "
+                    "(regression), the default for the task",
                     fieldPath=".estimator",
                 ),
                 rule(
-                    "self.framework != 'lightgbm' || !has(self.estimator) || self.estimator == 'LGBMClassifier'",
-                    "framework lightgbm takes estimator LGBMClassifier (the default)",
+                    "self.framework != 'lightgbm' || !has(self.estimator) "
+                    "|| self.estimator == (self.task == 'regression' ? 'LGBMRegressor' : 'LGBMClassifier')",
+                    "framework lightgbm takes estimator LGBMClassifier (classification) or LGBMRegressor "
+                    "(regression), the default for the task",
                     fieldPath=".estimator",
+                ),
+                rule(
+                    "self.task != 'regression' || self.framework != 'pytorch' || self.type == 'mlp'",
+                    "logistic is a classifier: regression trains an mlp (hidden: [] for a linear model)",
+                    fieldPath=".type",
                 ),
             ]
         }
     }
 
     name: Name = Field(description="Registered model name; versions are numbered under it.")
+    task: Literal["classification", "regression"] = Field(
+        default="classification",
+        description="classification (class probabilities from logits) or regression (a value per row).",
+    )
     framework: Literal["pytorch", "sklearn", "xgboost", "lightgbm"] = Field(
         default="pytorch",
         description="pytorch (type, hyperparameters), or sklearn, xgboost or lightgbm (estimator, parameters).",
@@ -98,8 +111,9 @@ class ModelSpec(ApiModel):
         default=None,
         pattern=r"^[A-Z][A-Za-z0-9]*$",
         max_length=64,
-        description="Classifier class: scikit-learn's, e.g. RandomForestClassifier (required for sklearn); "
-        "XGBClassifier (xgboost's default); LGBMClassifier (lightgbm's default).",
+        description="Estimator class: scikit-learn's, e.g. RandomForestClassifier or RandomForestRegressor "
+        "(required for sklearn); XGBClassifier or XGBRegressor (xgboost's default for the task); LGBMClassifier "
+        "or LGBMRegressor (lightgbm's).",
     )
     parameters: dict[str, Any] | None = Field(
         default=None,
@@ -112,7 +126,7 @@ class ModelSpec(ApiModel):
     @property
     def classifier(self) -> str | None:
         """The estimator class to train; XGBoost's and LightGBM's have a default."""
-        return self.estimator or DEFAULT_ESTIMATORS.get(self.framework)
+        return self.estimator or DEFAULT_ESTIMATORS.get((self.framework, self.task))
 
     def dump(self) -> dict[str, Any]:
         """As written: a scikit-learn API model without PyTorch's defaults (type, hyperparameters), which the
@@ -124,7 +138,12 @@ class ModelSpec(ApiModel):
         return found
 
 
-DEFAULT_ESTIMATORS = {"xgboost": "XGBClassifier", "lightgbm": "LGBMClassifier"}
+DEFAULT_ESTIMATORS = {
+    ("xgboost", "classification"): "XGBClassifier",
+    ("xgboost", "regression"): "XGBRegressor",
+    ("lightgbm", "classification"): "LGBMClassifier",
+    ("lightgbm", "regression"): "LGBMRegressor",
+}
 
 
 class TrainerSpec(ApiModel):
@@ -224,7 +243,7 @@ class TrainingRunSpec(ApiModel):
                 rule(
                     "!has(self.trainer) || (self.model.framework == 'pytorch' && !has(self.model.estimator) "
                     "&& !has(self.model.parameters) && !has(self.model.hyperparameters) && self.model.type == 'mlp')",
-                    "a trainer trains the model itself: spec.model takes only name and seed",
+                    "a trainer trains the model itself: spec.model takes only name, task and seed",
                     fieldPath=".trainer",
                 ),
             ]
