@@ -105,8 +105,9 @@ def test_canary_rolls_back_on_errors_latency_or_accuracy_and_retries_on_a_new_ge
         (VersionMetrics(500, 0.2, 3.0, 0.9), "error rate 20.00%"),
         (VersionMetrics(500, 0.0, 80.0, 0.9), "p99 80.0 ms > 50 ms"),
         (VersionMetrics(500, 0.0, 3.0, 0.5), "live accuracy 0.500 < 0.8"),
+        (VersionMetrics(500, 0.0, 3.0, None, 61.5), "live MAE 61.5 > 55"),
     ):
-        _, md = step(make({"canary": CANARY}))
+        _, md = step(make({"canary": {**CANARY, "analysis": {**CANARY["analysis"], "maxMae": 55}}}))
         plan, md = step(md, NOW + timedelta(minutes=2), metrics={4: bad, 3: GOOD})
         assert traffic(md) == [(3, 100)] and ready(md) == ("True", "CanaryRolledBack") and md.status.phase == "Degraded"
         event = next(e for e in plan.events if e.reason == "CanaryRolledBack")

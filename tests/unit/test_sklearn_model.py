@@ -149,3 +149,34 @@ def test_parameters_keep_their_types_through_kfps_structs() -> None:
     assert pipeline_arguments(run, Submit("b", "sha256:" + "a" * 64, "label"), "", {})["model_type"] == (
         "xgboost:XGBClassifier"
     )
+
+
+@pytest.mark.parametrize(
+    ("framework", "name", "parameters"),
+    [
+        ("sklearn", "RandomForestRegressor", {"n_estimators": 30}),
+        ("sklearn", "Ridge", {"alpha": 0.1}),
+        ("xgboost", "XGBRegressor", {"n_estimators": 60, "max_depth": 3}),
+        ("lightgbm", "LGBMRegressor", {"n_estimators": 80, "num_leaves": 7}),
+    ],
+)
+def test_a_regressor_exports_its_values_and_agrees_with_the_framework(
+    tmp_path: Path, framework: str, name: str, parameters: dict[str, object]
+) -> None:
+    """On float features (the diabetes data), where LightGBM's double thresholds rounded to the nearest float32
+    sent one row 0.8 the other way before they were written as the largest float32 below them."""
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    x = x.astype(np.float32)
+    model = sklearn_model.fit(framework, name, parameters, 42, x[:380], y[:380], 0, "regression")
+    path = tmp_path / "model.onnx"
+    sklearn_model.export(model, x.shape[1], path, "regression")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["value"]
+    for rows in (x[:380], x[380:]):  # training rows sit on the thresholds; held-out rows near them
+        values = session.run(None, {"input": rows})[0]
+        assert values.shape == (len(rows), 1) and np.abs(values[:, 0] - model.predict(rows)).max() < 1e-3
+    assert sklearn_model.parity(model, path, x[380:], framework=framework, task="regression")["maxAbsDiff"] < 1e-4
+    with pytest.raises(TrainingFailed, match="is not a scikit-learn regressor"):
+        sklearn_model.fit("sklearn", "RandomForestClassifier", {}, 0, x[:50], y[:50], 0, "regression")

@@ -29,6 +29,8 @@ def _lathe(namespace: str, deployment: str, version: int) -> dict[str, str]:
         "p99": f"histogram_quantile(0.99, sum by (le) (rate(lathe_model_request_seconds_bucket{{{selector}}}[W])))",
         "right": f'sum(increase(lathe_model_feedback_total{{{base},correct="true"}}[W]))',
         "feedback": f"sum(increase(lathe_model_feedback_total{{{base}}}[W]))",
+        "error_sum": f"sum(increase(lathe_model_feedback_absolute_error_sum{{{base}}}[W]))",
+        "error_count": f"sum(increase(lathe_model_feedback_absolute_error_count{{{base}}}[W]))",
     }
 
 
@@ -66,7 +68,8 @@ class PrometheusMetrics:
         return None if math.isnan(value) or math.isinf(value) else value
 
     def version(self, namespace: str, deployment: str, version: int, window: str) -> dict[str, float | None]:
-        """requests, error_rate, p99_ms and accuracy of one version over ``window`` (a Prometheus duration)."""
+        """requests, error_rate, p99_ms, accuracy and (a regressor's) mae of one version over ``window`` (a
+        Prometheus duration)."""
         queries = (_lathe if self.family == "lathe" else _seldon)(namespace, deployment, version)
         values = {k: self.query(q.replace("[W]", f"[{window}]")) for k, q in queries.items()}
         requests = values["requests"] or 0.0
@@ -76,4 +79,5 @@ class PrometheusMetrics:
             "error_rate": (values["errors"] or 0.0) / requests if requests else None,
             "p99_ms": values["p99"] * 1000 if values["p99"] is not None else None,
             "accuracy": (values["right"] or 0.0) / feedback if feedback else None,
+            "mae": (values.get("error_sum") or 0.0) / graded if (graded := values.get("error_count")) else None,
         }

@@ -35,6 +35,7 @@ class VersionMetrics:
     error_rate: float | None = None
     p99_ms: float | None = None
     accuracy: float | None = None
+    mae: float | None = None  # a regressor's live mean absolute error
 
     def describe(self) -> str:
         def fmt(value: float | None, pattern: str) -> str:
@@ -43,6 +44,7 @@ class VersionMetrics:
         return (
             f"{self.requests:.0f} requests, errors {fmt(self.error_rate, '{:.2%}')}, "
             f"p99 {fmt(self.p99_ms, '{:.1f} ms')}, accuracy {fmt(self.accuracy, '{:.3f}')}"
+            + (f", MAE {self.mae:.4g}" if self.mae is not None else "")
         )
 
 
@@ -260,6 +262,8 @@ def _failures(candidate: VersionMetrics, stable: VersionMetrics | None, md: Mode
         found.append(f"p99 {candidate.p99_ms:.1f} ms > {limits.max_p99_ms:g} ms")
     if limits.min_accuracy is not None and candidate.accuracy is not None and candidate.accuracy < limits.min_accuracy:
         found.append(f"live accuracy {candidate.accuracy:.3f} < {limits.min_accuracy:g}")
+    if limits.max_mae is not None and candidate.mae is not None and candidate.mae > limits.max_mae:
+        found.append(f"live MAE {candidate.mae:.4g} > {limits.max_mae:g}")
     return found
 
 

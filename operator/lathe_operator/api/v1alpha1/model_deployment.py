@@ -54,6 +54,12 @@ class Analysis(ApiModel):
     max_error_rate: float = Field(default=0.01, ge=0, le=1, description="Highest candidate error rate.")
     max_p99_ms: float | None = Field(default=None, gt=0, description="Highest candidate p99 latency in milliseconds.")
     min_accuracy: float | None = Field(default=None, ge=0, le=1, description="Lowest live accuracy from feedback.")
+    max_mae: float | None = Field(
+        default=None,
+        ge=0,
+        description="A regressor's highest live mean absolute error from feedback, in the target's units "
+        "(Lathe's model server; Seldon's executor reports no error).",
+    )
 
 
 class Canary(ApiModel):
@@ -218,6 +224,7 @@ class Figures(ApiModel):
     error_rate: float | None = Field(default=None, ge=0, le=1, description="Share of requests that failed.")
     p99_ms: float | None = Field(default=None, ge=0, description="99th percentile latency in milliseconds.")
     accuracy: float | None = Field(default=None, ge=0, le=1, description="Live accuracy from feedback.")
+    mae: float | None = Field(default=None, ge=0, description="A regressor's live mean absolute error from feedback.")
 
 
 class Measured(ApiModel):
