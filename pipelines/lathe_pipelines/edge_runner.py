@@ -2,7 +2,8 @@
 
     python runner.py [--int8] [--csv rows.csv | < rows.json]
 
-Reads rows (a JSON list of lists, or a CSV of numbers with the bundle's feature columns)
+Reads rows (a JSON list of lists or of objects by column name, or a CSV with the bundle's columns by name:
+the features' numbers, then the categorical columns' text)
 and prints one JSON object per row: the predicted class and the class probabilities (a regressor: its value).
 The files are checked against SHA256SUMS before the model is loaded.
 """
@@ -27,18 +28,30 @@ def verify() -> None:
             sys.exit(f"{name} does not match SHA256SUMS: the bundle is damaged")
 
 
-def read_rows(path: str, features: list) -> np.ndarray:
+def read_rows(path: str, features: list, categorical: list) -> list:
+    """Rows of raw values: the features' numbers, then the categorical columns' text (by name in a CSV)."""
     if path:
         with open(path, newline="") as handle:
-            reader = csv.DictReader(handle)
-            return np.array([[float(row[f]) for f in features] for row in reader], dtype=np.float32)
-    return np.asarray(json.load(sys.stdin), dtype=np.float32).reshape(-1, len(features))
+            return [[float(row[f]) for f in features] + [row[c] for c in categorical] for row in csv.DictReader(handle)]
+    rows = json.load(sys.stdin)
+    if rows and isinstance(rows[0], dict):  # objects by column name
+        return [[row[f] for f in features] + [row[c] for c in categorical] for row in rows]
+    return rows if rows and isinstance(rows[0], list) else [rows]
+
+
+def feeds(rows: list, features: list, categorical: list) -> dict:
+    """The model's inputs: ``input`` (numbers) and, with categorical columns, ``categories`` (text)."""
+    numbers = np.asarray([row[: len(features)] for row in rows], dtype=np.float32).reshape(len(rows), len(features))
+    if not categorical:
+        return {"input": numbers}
+    texts = np.asarray([["" if v is None else str(v) for v in row[len(features) :]] for row in rows], dtype=object)
+    return {**({"input": numbers} if features else {}), "categories": texts.reshape(len(rows), len(categorical))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--int8", action="store_true", help="use the quantized model")
-    parser.add_argument("--csv", default="", help="CSV file with a header naming the features")
+    parser.add_argument("--csv", default="", help="CSV file with a header naming the columns")
     args = parser.parse_args()
     verify()
     metadata = json.loads((HERE / "metadata.json").read_text())
@@ -46,8 +59,8 @@ def main() -> None:
     if not model.exists():
         sys.exit(f"{model.name} is not in this bundle")
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    rows = read_rows(args.csv, metadata["features"])
-    logits = session.run(None, {session.get_inputs()[0].name: rows})[0]
+    features, categorical = metadata["features"], metadata.get("categorical") or []
+    logits = session.run(None, feeds(read_rows(args.csv, features, categorical), features, categorical))[0]
     if metadata.get("task") == "regression":  # one value per row, in the target's units
         for value in logits.reshape(-1):
             print(json.dumps({"value": round(float(value), 6)}))

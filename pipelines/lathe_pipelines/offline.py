@@ -72,7 +72,7 @@ def score(
         model = _model(store, namespace, model_name, model_version, Path(tmp), recorded)
         features = model.card.get("columns", {}).get("features")
         table = pq.read_table(io.BytesIO(versions.data(dataset_version)), use_threads=False)
-        missing = [f for f in features or [] if f not in table.column_names]
+        missing = [f for f in [*(features or []), *model.categorical] if f not in table.column_names]
         if missing:
             raise OfflineFailed("SchemaMismatch", f"Dataset {dataset} lacks the model's features {missing[:10]}")
         names = model.class_names()
@@ -81,11 +81,14 @@ def score(
             chunk = table.slice(start, chunk_rows)
             if chunk.num_rows == 0:
                 break
-            x = (
-                np.column_stack([chunk.column(f).to_numpy(zero_copy_only=False).astype(np.float32) for f in features])
-                if features
-                else np.empty((0, 0), np.float32)
-            )
+            if model.categorical:  # raw columns by name: the graph encodes the text ones
+                x: Any = {f: chunk.column(f).to_pylist() for f in [*features, *model.categorical]}
+            elif features:
+                x = np.column_stack(
+                    [chunk.column(f).to_numpy(zero_copy_only=False).astype(np.float32) for f in features]
+                )
+            else:
+                x = np.empty((0, 0), np.float32)
             probabilities = model.infer(model.check(x, max_rows=None))
             rows_of = pa.array(np.arange(start, start + chunk.num_rows), pa.int64())
             answers = (
@@ -153,6 +156,7 @@ def bundle(
             "version": model_version,
             "sha256": model.card["sha256"],
             "features": model.card.get("columns", {}).get("features"),
+            "categorical": model.categorical,
             "classes": model.class_names(),
             "task": model.card.get("task", "classification"),
             "dataset": model.card.get("dataset"),
@@ -193,15 +197,16 @@ def _quantize(store: ObjectStore, namespace: str, model: LatheModel, folder: Pat
     quantized = ort.InferenceSession(str(target), session_options(), providers=["CPUExecutionProvider"])
     x, y = _holdout(store, namespace, model)
     rows = model.check(x, max_rows=None)
+    feeds = model.feeds(rows)
     data = target.read_bytes()
     sizes = {"rows": int(len(y)), "bytes": len(data), "floatBytes": (folder / ONNX).stat().st_size}
     if model.regression:  # mean absolute error in the target's units, float32 and int8
         full = float(np.abs(model.infer(rows)[:, 0] - y).mean())
-        small = float(np.abs(quantized.run(None, {model.input_name: rows})[0].reshape(-1) - y).mean())
+        small = float(np.abs(quantized.run(None, feeds)[0].reshape(-1) - y).mean())
         figures = {"mae": round(small, 6), "floatMae": round(full, 6), "maeDelta": round(small - full, 6)}
         return data, {"type": "dynamic-int8", **figures, **sizes}
     full = float((model.infer(rows).argmax(1) == y).mean())  # y: class indices in the card's class order
-    small = float((quantized.run(None, {model.input_name: rows})[0].argmax(1) == y).mean())  # argmax of logits
+    small = float((quantized.run(None, feeds)[0].argmax(1) == y).mean())  # argmax of logits
     return data, {
         "type": "dynamic-int8",
         "accuracy": round(small, 6),
@@ -213,8 +218,10 @@ def _quantize(store: ObjectStore, namespace: str, model: LatheModel, folder: Pat
     }
 
 
-def _holdout(store: ObjectStore, namespace: str, model: LatheModel) -> tuple[np.ndarray, np.ndarray]:
-    """The test split of the Dataset version the model was trained on (same split function, same seed)."""
+def _holdout(store: ObjectStore, namespace: str, model: LatheModel) -> tuple[Any, np.ndarray]:
+    """The test split of the Dataset version the model was trained on (same split function, same seed); with
+    categorical columns, as raw columns by name."""
+    from .steps.encoding import decode
     from .steps.split import split
 
     card = model.card
@@ -227,4 +234,9 @@ def _holdout(store: ObjectStore, namespace: str, model: LatheModel) -> tuple[np.
     frame = pq.read_table(io.BytesIO(versions.data(str(dataset["version"]))), use_threads=False).to_pandas()
     task = str(card.get("task", "classification"))
     parts = split(frame, str(columns.get("target", "label")), int(card.get("seed", 0)), task=task)
-    return parts.x_test, parts.y_test
+    if not parts.encoding.categorical:
+        return parts.x_test, parts.y_test
+    numbers, strings = decode(parts.x_test, parts.encoding)
+    raw = {name: numbers[:, i].tolist() for i, name in enumerate(parts.encoding.features)}
+    raw.update({name: strings[:, j].tolist() for j, name in enumerate(parts.encoding.categorical)})
+    return raw, parts.y_test

@@ -1,6 +1,7 @@
-"""Small real datasets for examples, tests and the demo, from scikit-learn's bundled files (no download).
+"""Small datasets for examples, tests and the demo: real ones from scikit-learn's bundled files (no download),
+and one seeded synthetic set with text (categorical) columns, which scikit-learn does not bundle.
 
-python -m lathe_pipelines.sample_data digits|diabetes out.csv
+python -m lathe_pipelines.sample_data digits|diabetes|rides out.csv
 """
 
 from __future__ import annotations
@@ -33,7 +34,28 @@ def diabetes() -> pd.DataFrame:
     return frame
 
 
-SETS = {"digits": digits, "diabetes": diabetes}
+def rides(rows: int = 3000, seed: int = 7) -> pd.DataFrame:
+    """Synthetic taxi rides (seeded): city and vehicle (text), distance_km and hour, and whether the ride was
+    late. Lateness follows a logistic rule: rush hours, long rides, some cities and vehicles make it likelier."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    city = rng.choice(["oslo", "lima", "pune", "accra", "quito"], rows, p=[0.3, 0.25, 0.2, 0.15, 0.1])
+    vehicle = rng.choice(["sedan", "van", "bike"], rows, p=[0.5, 0.3, 0.2])
+    distance = rng.gamma(2.0, 3.0, rows).round(2)
+    hour = rng.integers(0, 24, rows)
+    effect = (
+        pd.Series(city).map({"oslo": -1.0, "lima": 1.2, "pune": 0.8, "accra": 0.0, "quito": -0.5}).to_numpy(copy=True)
+    )
+    effect += pd.Series(vehicle).map({"sedan": 0.0, "van": 0.7, "bike": -1.3}).to_numpy()
+    rush = np.isin(hour, [7, 8, 9, 16, 17, 18]) * 1.5
+    score = effect + rush + 0.15 * (distance - 6) + rng.normal(0, 0.5, rows)
+    frame = pd.DataFrame({"city": city, "vehicle": vehicle, "distance_km": distance, "hour": hour})
+    frame["late"] = np.where(score > 0.5, "late", "on-time")
+    return frame
+
+
+SETS = {"digits": digits, "diabetes": diabetes, "rides": rides}
 
 
 def main(argv: list[str]) -> int:

@@ -30,6 +30,7 @@ SCHEMA = pa.schema(
         ("version", pa.int32()),
         ("shadow", pa.bool_()),
         ("features", pa.list_(pa.float32())),
+        ("categories", pa.list_(pa.string())),  # a model's categorical columns, raw, in the card's order
         ("probabilities", pa.list_(pa.float32())),
         ("prediction", pa.string()),
         ("truth", pa.string()),
@@ -43,6 +44,7 @@ def size(record: dict[str, Any]) -> int:
     each), its strings."""
     floats = len(record.get("features") or ()) + len(record.get("probabilities") or ())
     text = sum(len(record.get(k) or "") for k in ("request_id", "prediction", "truth"))
+    text += sum(56 + len(v) for v in record.get("categories") or ())
     return 400 + 32 * floats + text
 
 

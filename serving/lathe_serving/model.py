@@ -23,6 +23,7 @@ MAX_ROWS = 10_000
 
 
 VALUE = "value"  # a regressor's output column
+INPUT, CATEGORIES = "input", "categories"  # the model's numeric and text inputs (pipelines' steps/encoding.py)
 
 
 def value_label(value: float) -> str:
@@ -39,6 +40,16 @@ class ModelError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": {"code": self.status_code, "reason": self.reason, "info": self.message, "status": "FAILURE"}}
+
+
+def _category(value: Any, column: str) -> str:
+    """A categorical column's value as the model's text: strings as they are, whole numbers as digits, null as ""
+    (which encodes as no category, like a category training never saw)."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelError("InvalidInput", f"column {column} takes text; got {type(value).__name__} {str(value)[:40]}")
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
@@ -67,6 +78,8 @@ class LatheModel:
         self.load_seconds = 0.0
         self.features = 0
         self.input_name = "input"
+        self.columns: list[str] = []  # the numeric columns, by name: the ``input`` tensor's
+        self.categorical: list[str] = []  # text columns the graph one-hot encodes: the ``categories`` tensor's
 
     def load(self) -> None:
         started = time.perf_counter()
@@ -82,8 +95,16 @@ class LatheModel:
                     status_code=500,
                 )
         self.session = ort.InferenceSession(data, session_options(self.threads), providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        shape = self.session.get_inputs()[0].shape
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        columns = self.card.get("columns") or {}
+        self.columns = [str(c) for c in columns.get("features") or []]
+        self.categorical = [str(c) for c in columns.get("categorical") or []] if CATEGORIES in inputs else []
+        if CATEGORIES in inputs and len(self.categorical) != (inputs[CATEGORIES].shape[1] or 0):
+            raise ModelError(
+                "InvalidModel", "model.json's categorical columns do not match the model's inputs", status_code=500
+            )
+        self.input_name = next(iter(inputs))
+        shape = inputs[INPUT].shape if INPUT in inputs else [None, 0]
         self.features = int(shape[1]) if len(shape) > 1 and isinstance(shape[1], int) else 0
         self.load_seconds = time.perf_counter() - started
 
@@ -95,10 +116,23 @@ class LatheModel:
     def version(self) -> int:
         return int(self.card.get("version", 0))
 
-    def check(self, X: Any, max_rows: int | None = MAX_ROWS) -> np.ndarray:  # noqa: N803  (Seldon's argument name)
-        """Rows of numbers with the model's feature count, as float32; ModelError otherwise.
+    def check(
+        self,
+        X: Any,
+        max_rows: int | None = MAX_ROWS,
+        names: Any = None,  # noqa: N803  (Seldon's argument name)
+    ) -> np.ndarray:
+        """Rows of numbers with the model's feature count, as float32; ModelError otherwise. A model with
+        categorical columns takes rows of raw values (numbers, then text) and gets an object array.
 
+        ``names``: the columns of ``X`` by name (Seldon's ``data.names``), in any order, extra ones ignored;
+        ``X`` may also be a dict of columns by name (the Open Inference protocol's inputs).
         ``max_rows`` bounds one request; offline scoring passes None for chunks of any size."""
+        if isinstance(X, dict) or names is not None or self.categorical:
+            return self._check_named(X, names, max_rows)
+        return self._check_numbers(X, max_rows)
+
+    def _check_numbers(self, X: Any, max_rows: int | None) -> np.ndarray:  # noqa: N803
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf, refused below
                 array = np.asarray(X, dtype=np.float32)
@@ -116,6 +150,57 @@ class LatheModel:
             raise ModelError("InvalidInput", "inputs contain NaN, infinity or values beyond float32 range")
         return array
 
+    def _check_named(self, X: Any, names: Any, max_rows: int | None) -> np.ndarray:  # noqa: N803
+        """Raw columns by name (or in the card's order: numeric, then categorical) into the model's rows."""
+        wanted = [*self.columns, *self.categorical]
+        if not wanted:  # a card from before columns were kept by name: the rows as they are
+            return self._check_numbers(X, max_rows)
+        if isinstance(X, dict):
+            by_name = X
+        else:
+            rows = X if isinstance(X, list) else np.asarray(X, dtype=object).tolist()
+            if rows and not isinstance(rows[0], list):
+                rows = [rows]
+            if not rows or any(not isinstance(row, list) for row in rows):
+                raise ModelError("InvalidShape", "inputs must be a non-empty list of rows")
+            given = [str(n) for n in names] if isinstance(names, list) else wanted
+            if any(len(row) != len(given) for row in rows):
+                raise ModelError("InvalidShape", f"each row needs {len(given)} values ({', '.join(given[:20])})")
+            by_name = {name: [row[i] for row in rows] for i, name in enumerate(given)}
+        missing = [name for name in wanted if name not in by_name]
+        if missing:
+            raise ModelError("MissingColumns", f"inputs lack the model's columns {missing[:20]}")
+        if not self.categorical:
+            return self._check_numbers(np.asarray([by_name[c] for c in wanted], dtype=object).T.tolist(), max_rows)
+        count = len(by_name[wanted[0]])
+        if any(len(by_name[c]) != count for c in wanted):
+            raise ModelError("InvalidShape", "every column needs the same number of values")
+        numbers = self._check_numbers(
+            [[by_name[c][i] for c in self.columns] for i in range(count)] if self.columns else [[0.0]] * count,
+            max_rows,
+        )
+        rows = np.empty((count, len(wanted)), dtype=object)
+        if self.columns:
+            rows[:, : len(self.columns)] = numbers
+        for j, name in enumerate(self.categorical):
+            rows[:, len(self.columns) + j] = [_category(value, name) for value in by_name[name]]
+        return rows
+
+    def feeds(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The session's inputs for checked rows."""
+        if not self.categorical:
+            return {self.input_name: rows}
+        width = len(self.columns)
+        strings = np.asarray(rows[:, width:], dtype=object)
+        return {**({INPUT: rows[:, :width].astype(np.float32)} if width else {}), CATEGORIES: strings}
+
+    def raw(self, row: np.ndarray) -> tuple[list[float], list[str] | None]:
+        """One checked row as it is logged: its numbers, and its categorical values (None without any)."""
+        if not self.categorical:
+            return row.tolist(), None
+        width = len(self.columns)
+        return [float(v) for v in row[:width]], [str(v) for v in row[width:]]
+
     @property
     def regression(self) -> bool:
         """A regressor's card (task regression): one value per row, in the target's units, not probabilities."""
@@ -129,7 +214,7 @@ class LatheModel:
         """``predict`` for rows already checked (the server checks each request before batching)."""
         if self.session is None:
             raise ModelError("NotReady", "model is not loaded", 503)
-        logits = self.session.run(None, {self.input_name: rows})[0]
+        logits = self.session.run(None, self.feeds(rows))[0]
         if self.regression:
             return logits.reshape(-1, 1)
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -159,7 +244,7 @@ class LatheModel:
             "name": self.name,
             "versions": [str(self.version)],
             "platform": "onnxruntime",
-            "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, self.features]}],
+            "inputs": self._inputs(),
             "outputs": [
                 {
                     "name": VALUE if self.regression else "probabilities",
@@ -168,6 +253,13 @@ class LatheModel:
                 }
             ],
         }
+
+    def _inputs(self) -> list[dict[str, Any]]:
+        """One FP32 tensor of every feature; with categorical columns, one tensor per column, by name."""
+        if not self.categorical:
+            return [{"name": "input", "datatype": "FP32", "shape": [-1, self.features]}]
+        numeric = [{"name": c, "datatype": "FP32", "shape": [-1]} for c in self.columns]
+        return numeric + [{"name": c, "datatype": "BYTES", "shape": [-1]} for c in self.categorical]
 
     def metrics(self) -> list[dict[str, Any]]:
         return [{"type": "GAUGE", "key": "lathe_model_load_seconds", "value": self.load_seconds}]

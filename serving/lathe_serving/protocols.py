@@ -28,6 +28,12 @@ def seldon_inputs(body: Any) -> Any:
     raise ModelError("InvalidRequest", "data needs ndarray or tensor")
 
 
+def seldon_names(body: Any) -> list[str] | None:
+    """The columns of ``data.ndarray`` by name (``data.names``), when the caller gave them."""
+    names = body["data"].get("names") if isinstance(body, dict) and isinstance(body.get("data"), dict) else None
+    return [str(n) for n in names] if isinstance(names, list) and names else None
+
+
 def seldon_puid(body: Any) -> str | None:
     """A request id the caller chose (``meta.puid``), which then names the request in logs and feedback."""
     meta = body.get("meta") if isinstance(body, dict) else None
@@ -86,10 +92,13 @@ def seldon_feedback(body: Any) -> tuple[str, list[str]]:
 
 
 def v2_inputs(body: Any) -> Any:
-    """``{"inputs": [{"name", "shape", "datatype", "data"}]}``: the first input tensor."""
+    """``{"inputs": [{"name", "shape", "datatype", "data"}]}``: one numeric tensor of every feature, or one
+    tensor per column, named by column (``{name: values}``; text columns have datatype BYTES)."""
     inputs = body.get("inputs") if isinstance(body, dict) else None
-    if not isinstance(inputs, list) or not inputs or not isinstance(inputs[0], dict):
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, dict) for i in inputs):
         raise ModelError("InvalidRequest", 'expected {"inputs": [{"name", "shape", "datatype", "data"}]}')
+    if len(inputs) > 1 or inputs[0].get("datatype") == "BYTES":
+        return _v2_columns(inputs)
     tensor = inputs[0]
     if tensor.get("datatype") not in ("FP32", "FP64", "INT32", "INT64"):
         raise ModelError(
@@ -102,6 +111,18 @@ def v2_inputs(body: Any) -> Any:
         return np.asarray(data, dtype=np.float32).reshape(shape)
     except (ValueError, TypeError) as error:
         raise ModelError("InvalidShape", f"data does not fit shape {shape}: {str(error)[:200]}") from error
+
+
+def _v2_columns(inputs: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    columns = {}
+    for tensor in inputs:
+        name, data = tensor.get("name"), tensor.get("data")
+        if not isinstance(name, str) or not isinstance(data, list):
+            raise ModelError("InvalidRequest", "each input needs a name (its column) and a data list")
+        if tensor.get("datatype") not in ("FP32", "FP64", "INT32", "INT64", "BYTES"):
+            raise ModelError("InvalidDatatype", f"input {name}: datatype {tensor.get('datatype')!r} is not supported")
+        columns[name] = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in data]  # [N] or [N, 1]
+    return columns
 
 
 def v2_response(probabilities: np.ndarray, model: str, version: int, request_id: str | None) -> dict[str, Any]:

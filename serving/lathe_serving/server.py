@@ -88,7 +88,7 @@ class Routes:
         return serve
 
     async def seldon_predict(self, _: web.Request, body: Any, model: LatheModel) -> tuple[Any, LatheModel]:
-        rows = model.check(protocols.seldon_inputs(body))
+        rows = model.check(protocols.seldon_inputs(body), names=protocols.seldon_names(body))
         puid = protocols.seldon_puid(body) or uuid.uuid4().hex
         outputs, tag = await self.service.predict(model, rows, puid)
         return protocols.seldon_response(outputs, model.class_names(), model.name, model.version, puid, tag), model

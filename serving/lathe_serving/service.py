@@ -199,13 +199,15 @@ class Service:
             self.metrics.dropped.labels(**self.scope).inc(len(rows))
             return
         for row, probabilities, label in zip(rows, outputs, labels, strict=True):
+            features, categories = model.raw(row)
             self.sink.add(
                 {
                     "kind": "prediction",
                     "request_id": request_id,
                     "version": model.version,
                     "shadow": shadow,
-                    "features": row.tolist(),
+                    "features": features,
+                    "categories": categories,
                     "probabilities": probabilities.tolist(),
                     "prediction": label,
                 }

@@ -170,6 +170,7 @@ def _report(monitor: DriftMonitor, report: dict[str, Any], now: datetime) -> Out
         "drift_share": report.get("driftShare"),
         "features": _features(report),
         "live_accuracy": report.get("liveAccuracy"),
+        "live_mae": report.get("liveMae"),
         "labelled_samples": report.get("labelled"),
         "samples": report.get("samples"),
         "prediction_drifted": (report.get("prediction") or {}).get("drifted"),

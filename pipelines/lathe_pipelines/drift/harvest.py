@@ -36,10 +36,11 @@ class HarvestFailed(Exception):
         self.reason = reason
 
 
-def labelled(table: pa.Table | None, features: int) -> tuple[np.ndarray, list[str]]:
-    """(features of each served row with ground truth, that truth), in feedback order."""
+def labelled(table: pa.Table | None, features: int, categorical: int = 0) -> tuple[np.ndarray, list[str]]:
+    """(features of each served row with ground truth, that truth), in feedback order. With ``categorical``
+    columns, each row's logged text follows its numbers (an object array; no value is None)."""
     if table is None or table.num_rows == 0:
-        return np.empty((0, features)), []
+        return np.empty((0, features + categorical)), []
     kind, shadow = table.column("kind"), pc.fill_null(table.column("shadow"), False)
     served = table.filter(pc.and_(pc.equal(kind, "prediction"), pc.invert(shadow)))
     feedback = table.filter(pc.equal(kind, "feedback"))
@@ -52,7 +53,15 @@ def labelled(table: pa.Table | None, features: int) -> tuple[np.ndarray, list[st
     values = matrix(served.column("features"))
     if values.shape[1] < features:
         raise HarvestFailed("FeaturesMissing", f"logged rows have {values.shape[1]} features, the model {features}")
-    return values[picked, :features], truth
+    if not categorical:
+        return values[picked, :features], truth
+    texts = served.column("categories").to_pylist() if "categories" in served.column_names else []
+    rows = np.empty((len(picked), features + categorical), dtype=object)
+    rows[:, :features] = values[picked, :features]
+    for i, row in enumerate(picked):
+        logged = texts[row] if row < len(texts) and texts[row] else []
+        rows[i, features:] = [(logged[j] or None) if j < len(logged) else None for j in range(categorical)]
+    return rows, truth
 
 
 def _column(values: pa.Array, like: pa.DataType) -> pa.Array:
@@ -65,7 +74,9 @@ def _column(values: pa.Array, like: pa.DataType) -> pa.Array:
 
 def traffic_table(base: pa.Schema, names: list[str], target: str, rows: np.ndarray, truth: list[str]) -> pa.Table:
     """The labelled traffic with the training data's columns: features, the target, nulls for the rest."""
-    given = {name: pa.array(rows[:, i]) for i, name in enumerate(names)}
+    given = {
+        name: pa.array(rows[:, i].tolist() if rows.dtype == object else rows[:, i]) for i, name in enumerate(names)
+    }
     given[target] = pa.array(truth, pa.string())
     columns = {}
     for field in base:
@@ -96,7 +107,9 @@ def run(store: ObjectStore, request: dict[str, Any]) -> dict[str, Any]:
         return _failed("LineageMissing", "the model card names no features, target or training Dataset version")
     start, end = (datetime.fromisoformat(request["window"][k]) for k in ("start", "end"))
     try:
-        rows, truth = labelled(read_logs(store, namespace, request["deployment"], start, end), len(names))
+        logs = read_logs(store, namespace, request["deployment"], start, end)
+        rows, truth = labelled(logs, len(names), len(columns.get("categorical") or []))
+        names += list(columns.get("categorical") or [])
         base = pq.read_table(io.BytesIO(DatasetVersions(store, namespace, lineage["name"]).data(lineage["version"])))
     except HarvestFailed as error:
         return _failed(error.reason, str(error))

@@ -11,6 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from lathe_core import layout
 from lathe_core.datasets import DatasetVersions
 from lathe_core.registry import ModelRegistry
@@ -18,7 +21,7 @@ from lathe_core.store import ObjectNotFound, ObjectStore, get_json
 
 from . import html, statistics, window
 from .check import THRESHOLDS, Column, StatTest, check
-from .reference import Categorical, ProfileUnsupported
+from .reference import Categorical, Numeric, ProfileUnsupported, column
 
 HISTORY = 20  # earlier checks drawn in the report
 
@@ -70,7 +73,8 @@ def _current(store: ObjectStore, request: dict[str, Any], card: dict[str, Any] |
         datetime.fromisoformat(span["start"]),
         datetime.fromisoformat(span["end"]),
     )
-    return window.from_logs(table, list(((card or {}).get("columns") or {}).get("features") or []))
+    columns = (card or {}).get("columns") or {}
+    return window.from_logs(table, list(columns.get("features") or []), list(columns.get("categorical") or []))
 
 
 def _tests(request: dict[str, Any]) -> tuple[dict[str, StatTest], dict[str, StatTest]]:
@@ -88,11 +92,27 @@ def _tests(request: dict[str, Any]) -> tuple[dict[str, StatTest], dict[str, Stat
 
 
 def _prediction_drift(card: dict[str, Any] | None, current: window.Window) -> dict[str, Any] | None:
-    counts = ((card or {}).get("reference") or {}).get("predictions")
-    if not counts or current.predictions.size == 0:
+    """Live predictions against the test split's: class shares, or a regressor's values (Wasserstein, as for
+    a numeric column)."""
+    reference = (card or {}).get("reference") or {}
+    if current.predictions.size == 0:
         return None
-    score = statistics.share_change(Categorical(counts), current.predictions)
+    if _regressor(card) and reference.get("values"):
+        values = reference["values"]
+        ref = column(values, np.asarray(values["quantileLevels"], dtype="float64"))
+        live = np.asarray(pd.to_numeric(pd.Series(current.predictions), errors="coerce"), dtype="float64")
+        if not isinstance(ref, Numeric) or not np.isfinite(live).any():
+            return None
+        score = statistics.wasserstein(ref, live[np.isfinite(live)], THRESHOLDS["wasserstein"])
+    elif reference.get("predictions") and not _regressor(card):
+        score = statistics.share_change(Categorical(reference["predictions"]), current.predictions)
+    else:
+        return None
     return {"test": score.test, "statistic": score.statistic, "threshold": score.threshold, "drifted": score.drifted}
+
+
+def _regressor(card: dict[str, Any] | None) -> bool:
+    return (card or {}).get("task") == "regression"
 
 
 def _column(c: Column) -> dict[str, Any]:
@@ -140,7 +160,10 @@ def run(store: ObjectStore, request: dict[str, Any]) -> dict[str, Any]:
     minimum = int((request.get("window") or {}).get("minSamples", 1))
     enough = current.samples >= minimum
     accuracy = request.get("accuracy") or {}
-    live = current.accuracy if current.labelled >= int(accuracy.get("minLabelled", 1)) else None
+    labelled_enough = current.labelled >= int(accuracy.get("minLabelled", 1))
+    regressor = _regressor(card)  # its answers are values: a mean absolute error, not an accuracy
+    live = current.accuracy if labelled_enough and not regressor else None
+    live_mae = current.mean_absolute_error if labelled_enough and regressor else None
     columns = sorted(result.columns, key=lambda c: (not c.drifted, c.status != "Checked", -(c.statistic or 0)))
     report: dict[str, Any] = {
         "outcome": "Succeeded",
@@ -150,6 +173,7 @@ def run(store: ObjectStore, request: dict[str, Any]) -> dict[str, Any]:
         "minSamples": minimum,
         "labelled": current.labelled,
         "liveAccuracy": live,
+        "liveMae": live_mae,
         "accuracyBelow": live is not None and accuracy.get("min") is not None and live < float(accuracy["min"]),
         "columns": [_column(c) for c in columns],
         "prediction": _prediction_drift(card, current) if enough else None,
@@ -172,6 +196,8 @@ def _message(report: dict[str, Any]) -> str:
     text = f"{len(drifted)} of {checked} columns drifted" + (f" ({head})" if drifted else "")
     if report.get("liveAccuracy") is not None:
         text += f"; live accuracy {report['liveAccuracy']:.3f} on {report['labelled']} labelled samples"
+    if report.get("liveMae") is not None:
+        text += f"; live MAE {report['liveMae']:.4g} on {report['labelled']} labelled samples"
     return text
 
 

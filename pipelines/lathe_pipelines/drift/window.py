@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -41,6 +42,15 @@ class Window:
     @property
     def accuracy(self) -> float | None:
         return float(np.mean(self.truth == self.labelled_predictions)) if self.labelled else None
+
+    @property
+    def mean_absolute_error(self) -> float | None:
+        """A regressor's: truth and answers are numbers as text; pairs where either is not a number are left out."""
+        truth = pd.to_numeric(pd.Series(self.truth), errors="coerce").to_numpy(dtype="float64")
+        answered = pd.to_numeric(pd.Series(self.labelled_predictions), errors="coerce").to_numpy(dtype="float64")
+        errors = np.abs(truth - answered)
+        errors = errors[np.isfinite(errors)]
+        return float(errors.mean()) if errors.size else None
 
 
 def _hours(start: datetime, end: datetime) -> list[datetime]:
@@ -73,7 +83,8 @@ def _ranked(request_ids: list[str]) -> list[tuple[str, int]]:
     return keys
 
 
-def from_logs(table: pa.Table | None, features: list[str]) -> Window:
+def from_logs(table: pa.Table | None, features: list[str], categorical: list[str] | None = None) -> Window:
+    """Served rows as columns by name: ``features`` from the logged numbers, ``categorical`` from the logged text."""
     if table is None or table.num_rows == 0:
         return Window()
     kind, shadow = table.column("kind"), pc.fill_null(table.column("shadow"), False)
@@ -81,7 +92,9 @@ def from_logs(table: pa.Table | None, features: list[str]) -> Window:
     feedback = table.filter(pc.equal(kind, "feedback"))
     matrix = _matrix(served.column("features"))
     width = matrix.shape[1]
-    columns = {name: matrix[:, i] for i, name in enumerate(features[:width])}
+    columns: dict[str, np.ndarray] = {name: matrix[:, i] for i, name in enumerate(features[:width])}
+    if categorical and "categories" in served.column_names:
+        columns.update(_texts(served.column("categories"), categorical))
     predictions = np.asarray(served.column("prediction").to_pylist(), dtype=str)
     answered = dict(zip(_ranked(served.column("request_id").to_pylist()), predictions.tolist()))
     pairs = [
@@ -107,6 +120,15 @@ def _matrix(lists: pa.ChunkedArray) -> np.ndarray:
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     matrix[rows, np.arange(values.size) - np.repeat(starts, lengths)] = values
     return matrix
+
+
+def _texts(lists: pa.ChunkedArray, names: list[str]) -> dict[str, np.ndarray]:
+    """Logged categorical values by column; "" (no value) and rows logged without them are None."""
+    rows = lists.to_pylist()
+    return {
+        name: np.asarray([(row[j] or None) if row and j < len(row) else None for row in rows], dtype=object)
+        for j, name in enumerate(names)
+    }
 
 
 def _numbers(values: pa.ChunkedArray) -> np.ndarray:

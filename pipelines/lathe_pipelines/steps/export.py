@@ -6,15 +6,17 @@ import hashlib
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import torch
 
 from .classifier import Classifier
+from .encoding import INPUT
 from .errors import TrainingFailed
 
-INPUT, OUTPUT = "input", "logits"
+OUTPUT = "logits"
 VALUE = "value"  # a regressor's only output: [batch, 1], in the target's units
 
 
@@ -64,17 +66,22 @@ def export(model: Classifier, features: int, path: Path, dynamo: bool = False) -
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def parity(model: Classifier, path: Path, x: np.ndarray, atol: float = 1e-4) -> dict[str, float | int]:
+def parity(
+    model: Classifier, path: Path, x: np.ndarray, atol: float = 1e-4, encoding: Any = None
+) -> dict[str, float | int]:
     """Max absolute logit difference and argmax agreement on held-out rows; TrainingFailed past ``atol``.
-    A regressor's values are compared relative to the target's scale (``atol`` standard deviations)."""
+    A regressor's values are compared relative to the target's scale (``atol`` standard deviations).
+    ``encoding``: the model takes raw categorical values (``encoding.py``), fed here from the encoded rows."""
+    from .encoding import feeds
+
     with torch.no_grad():
         expected = model(torch.tensor(x)).numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     if model.regressor:
-        actual = session.run([VALUE], {INPUT: x.astype("float32")})[0]
+        actual = session.run([VALUE], feeds(x, encoding))[0]
         diff = float(np.abs(actual - expected).max() / float(model.scale[1]))
         return verdict("PyTorch", "value (in target standard deviations)", diff, 1.0, len(x), atol)
-    actual = session.run([OUTPUT], {INPUT: x.astype("float32")})[0]
+    actual = session.run([OUTPUT], feeds(x, encoding))[0]
     diff = float(np.abs(actual - expected).max())
     agreement = float((actual.argmax(1) == expected.argmax(1)).mean())
     return verdict("PyTorch", "logit", diff, agreement, len(x), atol)

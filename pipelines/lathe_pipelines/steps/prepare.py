@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from lathe_core.datasets import DatasetVersions
 from lathe_core.stores import open_configured_store
 
+from .encoding import save
 from .split import split
 
 
@@ -32,10 +33,12 @@ def run(
             y_val=parts.y_val,
             x_test=parts.x_test,
             y_test=parts.y_test,
+            encoding=save(parts.encoding),
         )
     return json.dumps(
         {
             "features": parts.features,
+            **parts.encoding.card(),
             "classes": parts.classes,
             "target": target,
             "task": task,

@@ -71,6 +71,7 @@ def run(
     registry = ModelRegistry(open_configured_store(), namespace, model_name)
     measured, train_summary, meta = json.loads(evaluation), json.loads(training), json.loads(columns)
     predicted = measured.pop("predicted", {})  # test rows per predicted class index: drift's reference
+    values = measured.pop("predictedValues", None)  # a regressor's: the profile of its values on the test rows
     baseline = baseline_version or patiently(registry.promoted, "read the promoted version")
     baseline_metrics = (  # None: nothing to regress from
         patiently(lambda: registry.card(baseline), "read the baseline's card").get("metrics") if baseline else None
@@ -107,7 +108,10 @@ def run(
             if k in train_summary
         },
         "columns": meta,
-        "reference": {"predictions": prediction_reference(predicted, meta.get("classes") or [])},
+        "reference": {
+            "predictions": prediction_reference(predicted, meta.get("classes") or []),
+            **({"values": values} if values else {}),
+        },
         "libraries": versions(),
         **whole_numbers(lineage),  # dataset, run, code, image, pipeline hash, seed
     }

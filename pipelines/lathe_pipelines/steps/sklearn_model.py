@@ -25,6 +25,8 @@ import numpy as np
 import onnxruntime as ort
 
 from . import boosting
+from . import encoding as encodings
+from .encoding import feeds
 from .errors import TrainingFailed
 from .export import INPUT, OPSET, OUTPUT, VALUE, output_name, verdict
 
@@ -172,20 +174,26 @@ def export(model: Any, features: int, path: Path, task: str = "classification") 
 
 
 def parity(
-    model: Any, path: Path, x: np.ndarray, atol: float = 1e-5, framework: str = "sklearn", task: str = "classification"
+    model: Any,
+    path: Path,
+    x: np.ndarray,
+    atol: float = 1e-5,
+    framework: str = "sklearn",
+    task: str = "classification",
+    encoding: Any = None,
 ) -> dict[str, float | int]:
     """Max absolute probability difference, and agreement on the class wherever scikit-learn's top two differ;
     a regressor's values, relative to their spread (float32 thresholds against the framework's own)."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     if task == "regression":
         expected = model.predict(x).reshape(-1, 1)
-        values = session.run([output_name(task)], {INPUT: x.astype("float32")})[0]
+        values = session.run([output_name(task)], feeds(x, encoding))[0]
         spread = float(expected.std()) or 1.0
         return verdict(
             NAMES[framework], "value / spread", float(np.abs(values - expected).max()) / spread, 1.0, len(x), atol * 10
         )
     expected = model.predict_proba(x)
-    logits = session.run([OUTPUT], {INPUT: x.astype("float32")})[0]
+    logits = session.run([OUTPUT], feeds(x, encoding))[0]
     actual = np.exp(logits - logits.max(axis=1, keepdims=True))
     actual /= actual.sum(axis=1, keepdims=True)
     diff = float(np.abs(actual - expected).max())
@@ -215,8 +223,10 @@ def run(
     model = fit(framework, name, parameters, seed, x_train, y_train, classes, task)
     seconds = time.monotonic() - started
     joblib.dump(model, model_path)
-    sha256 = export(model, int(x_train.shape[1]), Path(onnx_path), task)
-    checked = parity(model, Path(onnx_path), data["x_test"], framework=framework, task=task)
+    export(model, int(x_train.shape[1]), Path(onnx_path), task)
+    encoding = encodings.load(data)
+    sha256 = encodings.wrap_file(Path(onnx_path), encoding)  # categorical columns: one-hot inside the graph
+    checked = parity(model, Path(onnx_path), data["x_test"], framework=framework, task=task, encoding=encoding)
     params = {k: v for k, v in model.get_params().items() if isinstance(v, SCALARS)}
     return {
         "device": "cpu",

@@ -1,4 +1,9 @@
-"""Seeded, stratified train / validation / test split of a Dataset version."""
+"""Seeded, stratified train / validation / test split of a Dataset version, encoded for training.
+
+Numeric columns are features as they are; text (categorical) columns are one-hot encoded
+over the categories of the training rows (``encoding.py``), which the exported model
+repeats inside its graph.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import encoding as encodings
+from .encoding import Encoding
+
 
 @dataclass(frozen=True)
 class Split:
-    features: list[str]
+    features: list[str]  # numeric columns
     classes: list[str]
     x_train: np.ndarray
     y_train: np.ndarray
@@ -18,6 +26,7 @@ class Split:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    encoding: Encoding
 
 
 def split(
@@ -27,44 +36,54 @@ def split(
     target (``task``) is a float32 value per row, split at random: no classes."""
     if target not in frame.columns:
         raise ValueError(f"target column {target!r} is not in the data")
-    features = [c for c in frame.columns if c != target and pd.api.types.is_numeric_dtype(frame[c])]
+    features, categorical = encodings.kinds(frame, target)
     if task == "regression":
-        return _values(frame, target, features, seed, val, test)
-    labels = frame[target].astype("string")
-    classes = sorted(labels.dropna().unique().tolist(), key=lambda v: (len(v), v))
-    index = {c: i for i, c in enumerate(classes)}
-    y = labels.map(index).to_numpy(dtype="int64")
-    x = frame[features].to_numpy(dtype="float32")
+        y, classes = _values(frame, target), []
+        parts = _random(len(frame), seed, val, test)
+    else:
+        labels = frame[target].astype("string")
+        classes = sorted(labels.dropna().unique().tolist(), key=lambda v: (len(v), v))
+        index = {c: i for i, c in enumerate(classes)}
+        y = labels.map(index).to_numpy(dtype="int64")
+        parts = _stratified(y, len(classes), seed, val, test)
+    fitted = encodings.fit(frame.iloc[parts["train"]], categorical)
+    encoding = Encoding(features, fitted.categorical, fitted.categories)
+    x = encodings.encode(frame, encoding)
+    return Split(
+        features,
+        classes,
+        x[parts["train"]],
+        y[parts["train"]],
+        x[parts["val"]],
+        y[parts["val"]],
+        x[parts["test"]],
+        y[parts["test"]],
+        encoding,
+    )
+
+
+def _stratified(y: np.ndarray, classes: int, seed: int, val: float, test: float) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
-    for label in range(len(classes)):
+    for label in range(classes):
         rows = rng.permutation(np.flatnonzero(y == label))
         n_test, n_val = int(round(len(rows) * test)), int(round(len(rows) * val))
         parts["test"].append(rows[:n_test])
         parts["val"].append(rows[n_test : n_test + n_val])
         parts["train"].append(rows[n_test + n_val :])
-    picked = {k: rng.permutation(np.concatenate(v)) for k, v in parts.items()}
-    return Split(
-        features,
-        classes,
-        x[picked["train"]],
-        y[picked["train"]],
-        x[picked["val"]],
-        y[picked["val"]],
-        x[picked["test"]],
-        y[picked["test"]],
-    )
+    return {k: rng.permutation(np.concatenate(v)) for k, v in parts.items()}
 
 
-def _values(frame: pd.DataFrame, target: str, features: list[str], seed: int, val: float, test: float) -> Split:
+def _values(frame: pd.DataFrame, target: str) -> np.ndarray:
     if not pd.api.types.is_numeric_dtype(frame[target]) or pd.api.types.is_bool_dtype(frame[target]):
         raise ValueError(f"a regression target must be numeric; {target!r} is {frame[target].dtype}")
     missing = int(frame[target].isna().sum())
     if missing:
         raise ValueError(f"a regression target needs a value in every row; {target!r} has {missing} missing")
-    y = frame[target].to_numpy(dtype="float32")
-    x = frame[features].to_numpy(dtype="float32")
-    order = np.random.default_rng(seed).permutation(len(frame))
+    return frame[target].to_numpy(dtype="float32")
+
+
+def _random(rows: int, seed: int, val: float, test: float) -> dict[str, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(rows)
     n_test, n_val = int(round(len(order) * test)), int(round(len(order) * val))
-    test_rows, val_rows, train_rows = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
-    return Split(features, [], x[train_rows], y[train_rows], x[val_rows], y[val_rows], x[test_rows], y[test_rows])
+    return {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}

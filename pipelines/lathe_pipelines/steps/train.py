@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import encoding as encodings
 from . import reports, sklearn_model
 from .classifier import Classifier, train
 from .export import export, parity
@@ -67,8 +68,10 @@ def run(
     }
     torch.save({"state": trained.model.state_dict(), "arch": json.dumps(arch)}, model_path)
     with reports.failures(report_key, "train-model"):
-        sha256 = export(trained.model, arch["features"], Path(onnx_path))
-        checked = parity(trained.model, Path(onnx_path), data["x_test"])
+        export(trained.model, arch["features"], Path(onnx_path))
+        encoding = encodings.load(data)
+        sha256 = encodings.wrap_file(Path(onnx_path), encoding)  # categorical columns: one-hot inside the graph
+        checked = parity(trained.model, Path(onnx_path), data["x_test"], encoding=encoding)
     return json.dumps(
         {
             "device": trained.device,

@@ -2,8 +2,9 @@
 has no container of its own for it (local and Job backends), and what Lathe checks of what it leaves.
 
 The contract (docs/training.md):
-  $LATHE_INPUT   train.parquet and validation.parquet (the feature columns, float32, and the target as a class
-                 index 0..k-1, or a float32 value for regression) and schema.json (task, features in order,
+  $LATHE_INPUT   train.parquet and validation.parquet (the feature columns, float32: numeric columns, then
+                 a one-hot ``column=category`` column per category of each text column; and the target as a
+                 class index 0..k-1, or a float32 value for regression) and schema.json (task, features in order,
                  target, class names, seed, dataset version); the test split stays with Lathe, which evaluates on it.
   $LATHE_OUTPUT  model.onnx: one float32 input [batch, features] and, first, float32 scores [batch, classes]
                  that a softmax turns into probabilities (logits or log-probabilities), or for regression
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .encoding import Encoding, feeds, wrap
 from .errors import TrainingFailed
 from .export import INPUT, output_name
 
@@ -42,7 +44,7 @@ def stage(splits_path: str, columns: str, seed: int, dataset_version: str, out_d
 
     data, meta, out = np.load(splits_path), json.loads(columns), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    features, target, task = list(meta["features"]), str(meta["target"]), meta.get("task", "classification")
+    features, target, task = Encoding.of(meta).names(), str(meta["target"]), meta.get("task", "classification")
     for name, part in (("train", "train"), ("validation", "val")):
         x, y = data[f"x_{part}"], data[f"y_{part}"]
         labels = y.astype("float32" if task == "regression" else "int64")
@@ -100,15 +102,18 @@ def check(splits_path: str, columns: str, output_dir: str, onnx_path: str, train
     import onnxruntime as ort
 
     out, meta = Path(output_dir), json.loads(columns)
-    features, classes, task = list(meta["features"]), len(meta["classes"]), meta.get("task", "classification")
+    encoding = Encoding.of(meta)
+    features, classes, task = encoding.names(), len(meta["classes"]), meta.get("task", "classification")
     if not (out / "model.onnx").is_file():
         found = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
         raise TrainingFailed("NoModel", f"the trainer wrote no model.onnx to ${OUTPUT_ENV} (it wrote {found})")
     taken = _features(out, features)
     graph = _normalized(out / "model.onnx", features, taken, task)
+    if encoding.categorical:
+        graph = wrap(graph, encoding)  # the served model takes raw categorical values: one-hot inside
     try:
         session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-        scores = session.run([output_name(task)], {INPUT: np.load(splits_path)["x_val"].astype("float32")})[0]
+        scores = session.run([output_name(task)], feeds(np.load(splits_path)["x_val"], encoding))[0]
     except Exception as error:  # onnxruntime's own kinds: a graph it cannot run on these rows
         raise TrainingFailed("InvalidModel", f"model.onnx does not run on the validation rows: {error}") from error
     _hold(scores, classes, task)

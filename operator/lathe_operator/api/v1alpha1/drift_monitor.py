@@ -188,6 +188,9 @@ class DriftMonitorStatus(CommonStatus):
         default_factory=list, max_length=50, description="Per-column results, drifted first, the largest scores first."
     )
     live_accuracy: float | None = Field(default=None, ge=0, le=1, description="Accuracy on feedback.")
+    live_mae: float | None = Field(
+        default=None, ge=0, description="A regressor's mean absolute error on feedback (it has no accuracy)."
+    )
     labelled_samples: int | None = Field(default=None, description="Feedback joined to logged predictions.")
     samples: int | None = Field(default=None, description="Current samples in the last check.")
     prediction_drifted: bool | None = Field(default=None, description="Whether the model's predictions drifted.")
