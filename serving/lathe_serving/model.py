@@ -207,8 +207,9 @@ class LatheModel:
         return self.card.get("task") == "regression"
 
     def predict(self, X: Any, names: Any = None, meta: Any = None) -> np.ndarray:  # noqa: N803
-        """Class probabilities (a regressor: its value), one row per input row."""
-        return self.infer(self.check(X))
+        """Class probabilities (a regressor: its value), one row per input row. ``names``: Seldon's feature names
+        (the request's ``data.names``; empty when it gave none)."""
+        return self.infer(self.check(X, names=list(names) if names is not None and len(names) else None))
 
     def infer(self, rows: np.ndarray) -> np.ndarray:
         """``predict`` for rows already checked (the server checks each request before batching)."""

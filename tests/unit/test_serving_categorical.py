@@ -45,6 +45,8 @@ def test_raw_values_by_name_give_the_frameworks_probabilities(trained: tuple) ->
     shuffled = [[t, "extra", c, s] for s, c, t in zip(data["size"], data["color"], data["city"])]
     checked = served.check(shuffled, names=["city", "id", "color", "size"])  # any order; extra columns ignored
     assert np.abs(served.infer(checked) - expected).max() < 1e-5
+    seldon = served.predict(np.asarray(shuffled, dtype=object), names=["city", "id", "color", "size"])  # Seldon's call
+    assert np.abs(seldon - expected).max() < 1e-5
     by_column = protocols.v2_inputs(
         {
             "inputs": [
