@@ -98,7 +98,7 @@ def test_text_columns_are_encoded_in_the_model_and_taken_raw_by_name_everywhere(
     classes = answer["data"]["names"]
     predicted = [classes[int(np.argmax(p))] for p in answer["data"]["ndarray"]]
     served = float(np.mean([p == t for p, t in zip(predicted, truth)]))
-    assert abs(served - found["rides-mlp-1"]["metrics"]["accuracy"]) < 1e-9
+    assert abs(served - found["rides-mlp-1"]["metrics"]["accuracy"]) < 1e-4  # status keeps 4 digits
     inputs = [
         {
             "name": c,
@@ -132,7 +132,7 @@ def test_text_columns_are_encoded_in_the_model_and_taken_raw_by_name_everywhere(
 
     def drifted() -> dict[str, Any]:
         checked = kubectl.get("driftmonitor", "rides", "-n", namespace).get("status") or {}
-        assert checked.get("samples") == 2 * len(named), checked
+        assert checked.get("samples") == 2 * len(named) + 3, checked  # both rounds and the V2 request's rows
         return checked
 
     checked = eventually(drifted, timeout=180)
