@@ -1,4 +1,5 @@
-"""The canary's Prometheus queries against a real Prometheus, for both metric families.
+"""The canary's Prometheus queries against a real Prometheus, for both metric families (Lathe's from a real
+model server: a regressor's mean absolute error from feedback).
 
 Seldon's executor cannot run here, so a stand-in exposes the metric names and labels it
 documents (``seldon_api_executor_server_requests_seconds`` with ``deployment_name``,
@@ -8,13 +9,25 @@ documents (``seldon_api_executor_server_requests_seconds`` with ``deployment_nam
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from lathe_operator.backends.prometheus import MetricsUnavailable, PrometheusMetrics
-from tests.conftest import eventually
+from lathe_pipelines.sample_data import diabetes
+from lathe_pipelines.steps.classifier import train
+from lathe_pipelines.steps.export import export
+from lathe_pipelines.steps.split import split
+from tests.conftest import ROOT, eventually
+from tests.integration.test_model_server import call
 from tests.servers.process import free_port
 from tests.servers.prometheus import Prometheus
 
@@ -62,6 +75,7 @@ def test_seldon_family_gives_requests_error_rate_latency_and_accuracy(prometheus
             "error_rate": None,
             "p99_ms": None,
             "accuracy": None,
+            "mae": None,
         }
     finally:
         server.shutdown()
@@ -73,3 +87,68 @@ def test_an_unreachable_prometheus_is_reported_not_guessed() -> None:
     source = PrometheusMetrics(f"http://127.0.0.1:{free_port()}", "lathe", timeout=2)
     with pytest.raises(MetricsUnavailable, match="did not answer"):
         source.version("ml", "digits", 1, "1m")
+
+
+@pytest.fixture
+def regressor(tmp_path: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Lathe's model server over a small PyTorch regressor of the diabetes data: (url, rows, their truth)."""
+    frame = diabetes()
+    parts = split(frame, "progression", 3, task="regression")
+    trained = train(
+        parts.x_train, parts.y_train, parts.x_val, parts.y_val, 0, "mlp", {"epochs": 5}, 3, task="regression"
+    )
+    digest = export(trained.model, parts.x_train.shape[1], tmp_path / "model.onnx")
+    card = {"name": "diabetes", "version": 2, "sha256": digest, "task": "regression", "columns": {"features": []}}
+    (tmp_path / "model.json").write_text(json.dumps(card))
+    port = free_port()
+    with open(tmp_path / "server.log", "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lathe_serving", "--model-dir", str(tmp_path), "--port", str(port)]
+            + ["--host", "127.0.0.1"],
+            stdout=out,
+            stderr=out,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")]),
+            },
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: call(url, "/v2/health/ready")[0] == 200, timeout=60)
+        yield url, parts.x_test[:20], parts.y_test[:20]
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_lathe_family_gives_a_regressors_mae_from_the_model_servers_feedback(
+    prometheus: Prometheus, regressor: tuple[str, np.ndarray, np.ndarray]
+) -> None:
+    url, rows, truth = regressor
+    prometheus.scrape([url.removeprefix("http://")])
+    eventually(lambda: prometheus.query(f'up{{instance="{url.removeprefix("http://")}"}} == 1'), timeout=30)
+    expected = None
+    for round_ in range(24):  # the same rows and truth each round: every round's mean absolute error is the same
+        code, answer = call(
+            url, "/api/v1.0/predictions", {"data": {"ndarray": rows.tolist()}, "meta": {"puid": f"r{round_}"}}
+        )
+        assert code == 200
+        values = np.asarray(answer["data"]["ndarray"])[:, 0]
+        expected = float(np.abs(values - truth).mean())
+        body = {"response": {"meta": {"puid": f"r{round_}"}}, "truth": {"data": {"ndarray": truth.tolist()}}}
+        assert call(url, "/api/v1.0/feedback", body)[0] == 200
+        time.sleep(0.25)
+    metrics = call(url, "/metrics")[1]
+    line = next(x for x in metrics.splitlines() if x.startswith("lathe_model_feedback_absolute_error_count{"))
+    labels = dict(part.split("=", 1) for part in line.split("{", 1)[1].split("}", 1)[0].split(","))
+    namespace, deployment = labels["namespace"].strip('"'), labels["deployment"].strip('"')
+    source = PrometheusMetrics(prometheus.url, "lathe")
+
+    def measured() -> dict[str, float | None]:
+        found = source.version(namespace, deployment, 2, "30s")
+        assert found["mae"] is not None and found["requests"], found
+        return found
+
+    candidate = eventually(measured, timeout=60)
+    assert expected is not None and abs(candidate["mae"] - expected) <= 1e-3 * expected, (candidate, expected)  # type: ignore[operator]
+    assert candidate["accuracy"] is None  # a regressor's feedback counts no right or wrong answers
