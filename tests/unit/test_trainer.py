@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,8 +16,11 @@ import yaml
 from onnx import TensorProto, helper
 
 from lathe_pipelines import training
+from lathe_pipelines.sample_data import digits
 from lathe_pipelines.steps import trainer
 from lathe_pipelines.steps.errors import TrainingFailed
+from lathe_pipelines.steps.split import split
+from tests.conftest import ROOT
 
 FEATURES = ["a", "b", "c"]
 COLUMNS = json.dumps({"features": FEATURES, "classes": ["no", "yes"], "target": "label"})
@@ -130,3 +134,33 @@ def test_on_kfp_the_trainer_is_a_container_step_in_its_own_image_on_the_training
     secrets = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert "exec-trainer-container" not in secrets and "exec-check-trainer-model" in secrets  # no store keys
     assert "exec-train-model" not in ir["deploymentSpec"]["executors"]
+
+
+def test_the_compiled_container_step_runs_the_example_trainer_as_kfps_launcher_would(tmp_path: Path) -> None:
+    """The IR's trainer container (command, args, artifact placeholders resolved to paths, as KFP's launcher does
+    in the pod) trains the example on digits; the check step takes its model. Only the image is not used here."""
+    example = yaml.safe_load((ROOT / "examples/02-training-run/trainingrun-trainer.yaml").read_text())["spec"]
+    spec = {**example["trainer"], "args": ["--epochs", "150", "--lr", "0.5"], "workingDir": str(ROOT)}
+    ir, _ = yaml.safe_load_all(training.compile_yaml(training.build({"trainer": spec})))
+    container = ir["deploymentSpec"]["executors"]["exec-trainer-container"]["container"]
+    parts = split(digits(), "label", 42)
+    splits = tmp_path / "splits.npz"
+    np.savez(splits, x_train=parts.x_train, y_train=parts.y_train, x_val=parts.x_val, y_val=parts.y_val)
+    columns = json.dumps({"features": parts.features, "classes": parts.classes, "target": "label"})
+    trainer.stage(str(splits), columns, 42, "sha256:0", str(tmp_path / "in"))
+    paths = {
+        "{{$.inputs.artifacts['trainer_input'].path}}": str(tmp_path / "in"),
+        "{{$.outputs.artifacts['trainer_output'].path}}": str(tmp_path / "out"),
+    }
+    assert set(paths) <= set(container["args"]), container["args"]
+    command = [*container["command"], *(paths.get(a, a) for a in container["args"])]
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        **{e["name"]: e["value"] for e in container.get("env", [])},
+    }
+    ran = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    summary = trainer.check(str(splits), columns, str(tmp_path / "out"), str(tmp_path / "model.onnx"), spec)
+    assert summary["trainerMetrics"] and 0 < len(summary["features"]) <= 64
+    logits = ort.InferenceSession(str(tmp_path / "model.onnx")).run(["logits"], {"input": parts.x_val})[0]
+    assert float((logits.argmax(1) == parts.y_val).mean()) > 0.9
