@@ -91,12 +91,18 @@ def seldon_feedback(body: Any) -> tuple[str, list[str]]:
     return puid, truth
 
 
-def v2_inputs(body: Any) -> Any:
+def v2_inputs(body: Any, text: bool = False) -> Any:
     """``{"inputs": [{"name", "shape", "datatype", "data"}]}``: one numeric tensor of every feature, or one
-    tensor per column, named by column (``{name: values}``; text columns have datatype BYTES)."""
+    tensor per column, named by column (``{name: values}``; text columns have datatype BYTES, which only a
+    model with text columns takes: ``text``)."""
     inputs = body.get("inputs") if isinstance(body, dict) else None
     if not isinstance(inputs, list) or not inputs or not all(isinstance(i, dict) for i in inputs):
         raise ModelError("InvalidRequest", 'expected {"inputs": [{"name", "shape", "datatype", "data"}]}')
+    if not text and any(i.get("datatype") == "BYTES" for i in inputs):
+        raise ModelError(
+            "InvalidDatatype",
+            "datatype 'BYTES' is not numeric (FP32, FP64, INT32, INT64): this model has no text columns",
+        )
     if len(inputs) > 1 or inputs[0].get("datatype") == "BYTES":
         return _v2_columns(inputs)
     tensor = inputs[0]

@@ -95,7 +95,7 @@ class Routes:
 
     async def v2_infer(self, request: web.Request, body: Any, _: LatheModel) -> tuple[Any, LatheModel]:
         model = self.deployment.by_name(request.match_info["name"])
-        rows = model.check(protocols.v2_inputs(body))
+        rows = model.check(protocols.v2_inputs(body, text=bool(model.categorical)))
         given = body.get("id") if isinstance(body.get("id"), str) and len(body["id"]) <= 128 else None
         outputs, _ = await self.service.predict(model, rows, given or uuid.uuid4().hex)
         return protocols.v2_response(outputs, model.name, model.version, given), model

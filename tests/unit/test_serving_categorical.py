@@ -54,7 +54,8 @@ def test_raw_values_by_name_give_the_frameworks_probabilities(trained: tuple) ->
                 {"name": "size", "datatype": "FP64", "shape": [30, 1], "data": [[v] for v in data["size"]]},
                 {"name": "city", "datatype": "BYTES", "shape": [30], "data": data["city"].tolist()},
             ]
-        }
+        },
+        text=True,
     )
     assert np.abs(served.infer(served.check(by_column)) - expected).max() < 1e-5
     names = [i["name"] for i in served.init_metadata()["inputs"]]
