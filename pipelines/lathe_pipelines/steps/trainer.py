@@ -85,11 +85,12 @@ def run(trainer: dict[str, Any], input_dir: str, output_dir: str) -> float:
         )
     except OSError as error:
         raise TrainingFailed("TrainerFailed", f"cannot start {shlex.join(written)}: {error}") from error
-    assert process.stdout is not None
-    for line in process.stdout:
-        print(line, end="", flush=True)
-        last.append(line.rstrip())
-    code = process.wait()
+    with process:  # closes its pipe, however it ends
+        assert process.stdout is not None
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            last.append(line.rstrip())
+        code = process.wait()
     if code != 0:
         tail = "\n".join(last)
         raise TrainingFailed("TrainerFailed", f"{shlex.join(written)} exited with {code}; its last lines:\n{tail}")
