@@ -81,15 +81,7 @@ def score(
             chunk = table.slice(start, chunk_rows)
             if chunk.num_rows == 0:
                 break
-            if model.categorical:  # raw columns by name: the graph encodes the text ones
-                x: Any = {f: chunk.column(f).to_pylist() for f in [*features, *model.categorical]}
-            elif features:
-                x = np.column_stack(
-                    [chunk.column(f).to_numpy(zero_copy_only=False).astype(np.float32) for f in features]
-                )
-            else:
-                x = np.empty((0, 0), np.float32)
-            probabilities = model.infer(model.check(x, max_rows=None))
+            probabilities = model.infer(model.check(_inputs(chunk, model, features or []), max_rows=None))
             rows_of = pa.array(np.arange(start, start + chunk.num_rows), pa.int64())
             answers = (
                 {"value": pa.array(probabilities[:, 0].astype(np.float32), pa.float32())}
@@ -185,6 +177,15 @@ def bundle(
         "files": sorted(files),
         **report,
     }
+
+
+def _inputs(chunk: pa.Table, model: LatheModel, features: list[str]) -> Any:
+    """A chunk's model inputs: raw columns by name when the graph encodes text ones, else a float32 matrix."""
+    if model.categorical:
+        return {f: chunk.column(f).to_pylist() for f in [*features, *model.categorical]}
+    if not features:
+        return np.empty((0, 0), np.float32)
+    return np.column_stack([chunk.column(f).to_numpy(zero_copy_only=False).astype(np.float32) for f in features])
 
 
 def _quantize(store: ObjectStore, namespace: str, model: LatheModel, folder: Path) -> tuple[bytes, dict[str, Any]]:
