@@ -29,9 +29,9 @@ from .steps.stream import NotStreamable, Sink, Streamed, stream
 from .steps.validate import BackgroundValidator
 from .steps.version import to_arrow
 
-# Sources up to this size are also written to an Arrow stream in memory-backed /dev/shm and
-# validated as one frame, while the Parquet file is written; larger ones are validated from
-# the Parquet file in column groups, after it is written (steps/validate.py).
+# Sources up to this size are also written to an Arrow stream in memory-backed /dev/shm while
+# the Parquet file is written, then validated as one frame and profiled from it; larger ones
+# are validated (in column groups, steps/validate.py) and profiled from the Parquet file.
 VALIDATE_WHOLE_BYTES = 256 * 2**20
 
 
@@ -135,7 +135,10 @@ def _ingest_in(
         }
     rules = (schemas.expectations(schema) if spec.get("schema") else []) + list(spec.get("expectations") or [])
     validator.submit(ipc or parquet, rules)
-    profile = dumps(profiling.profile_parquet(parquet, schema, target))  # meanwhile
+    # meanwhile, from the memory-mapped Arrow stream where there is one (no Parquet decoding)
+    profile = dumps(
+        profiling.profile_arrow(ipc, schema, target) if ipc else profiling.profile_parquet(parquet, schema, target)
+    )
     result = validator.result()
     summary = result["lathe"]
     if summary["failed"]:

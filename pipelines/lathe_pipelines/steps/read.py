@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lathe_core.store import ObjectNotFound, StoreAccessDenied, StoreError, StoreUnavailable
-from lathe_core.store_s3 import S3Store
 
 from .errors import EmptyData, MalformedData, SourceAccessDenied, SourceNotFound, SourceUnavailable
 from .fetch import fetch, local_allowed
@@ -45,6 +44,8 @@ def parse(data: bytes, fmt: str, where: str) -> pd.DataFrame:
 
 def _s3_files(uri: str, fmt: str, access: S3Access, workdir: Path | None = None) -> list[tuple[str, bytes | Path]]:
     """The objects' bytes, or with ``workdir`` the objects downloaded there (streamed: a large source never sits in memory)."""
+    from lathe_core.store_s3 import S3Store  # here: minio's import is a tenth of a second other sources need not pay
+
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     store = S3Store(access.endpoint, access.access_key, access.secret_key, bucket, secure=access.secure)
 
