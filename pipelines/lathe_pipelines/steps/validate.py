@@ -35,8 +35,8 @@ from .errors import InvalidExpectation
 MAX_FAILURES = 10
 MEMORY = 128 * 2**20  # uncompressed column bytes validated as one frame (GX copies each several times)
 # Counts and a sample of unexpected values: all a failure message names. SUMMARY (GX's default) adds the
-# sample's value counts and row indices, and takes 0.35 s instead of 0.20 s for the 25 rules of
-# benchmarks/ingest.py at 1M rows.
+# sample's value counts and row indices, and takes about 0.15 s more for the 25 rules of
+# benchmarks/ingest.py at 1M rows (0.4 s instead of 0.25 s).
 RESULT_FORMAT = "BASIC"
 COLUMN_KWARGS = ("column", "column_A", "column_B")
 DEFERRED = ("scipy.stats", "altair")  # imported by the validator process when first used
@@ -90,7 +90,9 @@ class _Deferred(types.ModuleType):
 
     def __init__(self, name: str, spec: importlib.machinery.ModuleSpec) -> None:
         super().__init__(name)
-        self.__spec__ = spec  # the import system reads it (importlib.util.LazyLoader's modules load right there)
+        # ``import name`` reads __spec__ from the module in sys.modules: set, it imports nothing yet.
+        # (importlib.util.LazyLoader's modules import themselves on that read, so GX would still load them.)
+        self.__spec__ = spec
 
     def __getattr__(self, attribute: str) -> Any:
         if sys.modules.get(self.__name__) is self:
@@ -109,12 +111,16 @@ def _defer(names: tuple[str, ...]) -> None:
 
 def _serve(conn: Any) -> None:
     try:
-        # The slow import, overlapped with the parent's work: 3 s of CPU, half of it scipy.stats
-        # and altair, which a few expectations (KL divergence, KS tests) and GX's charts use
-        # inside their functions; this process imports them when one is used (``_Deferred``).
+        # The slow import, overlapped with the parent's work: 3.3 s of CPU, half of it scipy.stats
+        # and altair, which only the KL divergence expectation, the KS-test metrics and GX's charts
+        # use, inside their functions; this process imports them when one is used (``_Deferred``).
         # The import makes half a million objects and little garbage, so the collector's passes
         # over them are wasted: without them it takes 0.1 to 0.5 s less.
         _defer(DEFERRED)
+        # malloc, not mimalloc, for this process's Arrow buffers: mimalloc's first large
+        # allocations here cost more than the conversion itself (0.6 s against 0.2 s for
+        # 1M x 20), and malloc hands a column group's buffers back to the system at once.
+        pa.set_memory_pool(pa.system_memory_pool())
         gc.disable()
         try:
             import great_expectations  # noqa: F401
