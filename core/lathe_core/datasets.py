@@ -7,6 +7,7 @@ finds the whole version.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from . import layout
@@ -32,9 +33,13 @@ class DatasetVersions:
         """The version's data.parquet."""
         return self.store.get(self.key(version, layout.DATA))
 
-    def publish(self, version: str, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    def publish(self, version: str, files: dict[str, bytes | Path], manifest: dict[str, Any]) -> None:
+        """``files``: bytes, or a local file's path (uploaded from disk: data.parquet may not fit in memory)."""
         for file, data in files.items():
-            self.store.put(self.key(version, file), data)
+            if isinstance(data, Path):
+                self.store.put_file(self.key(version, file), str(data))
+            else:
+                self.store.put(self.key(version, file), data)
         self.store.put(self.key(version, layout.MANIFEST), dumps(manifest))
 
     def versions(self) -> list[str]:

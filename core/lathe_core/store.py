@@ -35,6 +35,9 @@ class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> None:
         """Write an object; readers see all of it or none of it."""
 
+    def put_file(self, key: str, path: str) -> None:
+        """Write an object from a local file without holding it in memory (data.parquet can be GBs)."""
+
     def create(self, key: str, data: bytes) -> bool:
         """Write an object only if there is none under ``key``, atomically: False when one exists (nothing is written).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,14 @@ class LocalStore:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
+
+    def put_file(self, key: str, path: str) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as source:
+            shutil.copyfileobj(source, out, 1 << 20)
+        os.replace(tmp, target)
 
     def create(self, key: str, data: bytes) -> bool:
         path = self._path(key)

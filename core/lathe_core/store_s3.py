@@ -73,6 +73,15 @@ class S3Store:
         self.ensure_bucket()
         self._call(lambda: self.client.put_object(self.bucket, key, io.BytesIO(data), len(data)), key)
 
+    def put_file(self, key: str, path: str) -> None:
+        """A multipart upload from the file: the object never sits in memory whole."""
+        self.ensure_bucket()
+        self._call(lambda: self.client.fput_object(self.bucket, key, path), key)
+
+    def get_file(self, key: str, path: str) -> None:
+        """Download an object to a local file, streamed."""
+        self._call(lambda: self.client.fget_object(self.bucket, key, path), key)
+
     def create(self, key: str, data: bytes) -> bool:
         """A conditional PUT (``If-None-Match: *``: AWS S3, MinIO, S3Proxy 4); 412 means the key is taken.
 
