@@ -10,7 +10,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${LATHE_CACHE:-$HOME/.cache/lathe}/images"
 log() { printf '[build-images] %s\n' "$*" >&2; }
-buildah_() { buildah --root "$CACHE/buildah/root" --runroot "$CACHE/buildah/run" --storage-driver vfs "$@"; }
+# overlay where the kernel has it: each step is a layer holding only its own files, so the
+# dependency layers (pip install: minutes, GBs for pipelines) are built once and reused while
+# only Lathe's code changes. vfs copies the whole tree per layer, so there it builds as one.
+if grep -qw overlay /proc/filesystems; then driver=overlay layers=true; else driver=vfs layers=false; fi
+buildah_() { buildah --root "$CACHE/buildah/$driver" --runroot "$CACHE/buildah/run-$driver" --storage-driver "$driver" "$@"; }
 
 base="$("$ROOT/hack/node-images.sh" base | sed -n 's/^base=//p')"
 
@@ -31,11 +35,18 @@ build() {
     log "Building lathe.local/$name:$tag from images/$name/Dockerfile"
     # The host's CA bundle is mounted for the build only: pip reaches PyPI through the
     # machine's proxy, whose certificate a fresh Debian does not know.
-    buildah_ bud -q --network host --layers=false -v /etc/ssl/certs:/etc/ssl/certs:ro \
+    buildah_ bud -q --network host --layers="$layers" -v /etc/ssl/certs:/etc/ssl/certs:ro \
       --build-arg "BASE_IMAGE=oci-archive:$base" -f "$ROOT/images/$name/Dockerfile" \
       -t "lathe.local/$name:$tag" "$ROOT" >/dev/null
     buildah_ push -q "lathe.local/$name:$tag" "oci-archive:$out.tmp:lathe.local/$name:$tag"
-    buildah_ rmi -f "lathe.local/$name:$tag" >/dev/null
+    if [[ "$layers" == true ]]; then
+      # :latest holds the build's step images (removing the last tag would remove them): the next build's cache
+      buildah_ tag "lathe.local/$name:$tag" "lathe.local/$name:latest"
+      buildah_ rmi "lathe.local/$name:$tag" >/dev/null
+      buildah_ rmi --prune >/dev/null 2>&1 || true  # earlier builds' steps no image uses any more
+    else
+      buildah_ rmi -f "lathe.local/$name:$tag" >/dev/null
+    fi
     mv "$out.tmp" "$out"
     find "$CACHE" -maxdepth 1 -name "$name-*.tar" ! -name "$(basename "$out")" -delete  # older builds
   fi
