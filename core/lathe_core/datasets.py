@@ -33,6 +33,10 @@ class DatasetVersions:
         """The version's data.parquet."""
         return self.store.get(self.key(version, layout.DATA))
 
+    def data_file(self, version: str, path: str) -> None:
+        """The version's data.parquet written to ``path``, streamed (it may not fit in memory)."""
+        self.store.get_file(self.key(version, layout.DATA), path)
+
     def publish(self, version: str, files: dict[str, bytes | Path], manifest: dict[str, Any]) -> None:
         """``files``: bytes, or a local file's path (uploaded from disk: data.parquet may not fit in memory)."""
         for file, data in files.items():

@@ -38,6 +38,9 @@ class ObjectStore(Protocol):
     def put_file(self, key: str, path: str) -> None:
         """Write an object from a local file without holding it in memory (data.parquet can be GBs)."""
 
+    def get_file(self, key: str, path: str) -> None:
+        """Read an object into a local file without holding it in memory; ObjectNotFound if there is none."""
+
     def create(self, key: str, data: bytes) -> bool:
         """Write an object only if there is none under ``key``, atomically: False when one exists (nothing is written).
 

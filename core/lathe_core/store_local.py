@@ -43,6 +43,12 @@ class LocalStore:
             shutil.copyfileobj(source, out, 1 << 20)
         os.replace(tmp, target)
 
+    def get_file(self, key: str, path: str) -> None:
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFound(key)
+        shutil.copyfile(source, path)
+
     def create(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)

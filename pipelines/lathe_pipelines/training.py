@@ -13,6 +13,7 @@ import json
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,59 @@ GPU_RESOURCE = "nvidia.com/gpu"
 ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"  # node label that names the GPU model
 
 
+@dataclass(frozen=True)
+class _Steps:
+    """How the pipeline's tasks are configured: store access, caching, the training step's placement."""
+
+    resources: dict[str, Any]
+    store_secret: str
+    store_env: dict[str, str]
+    caching: bool
+    accelerator_label: str
+    local: bool
+
+    def store_access(self, task: dsl.PipelineTask) -> dsl.PipelineTask:
+        kubernetes.use_secret_as_env(task, secret_name=self.store_secret, secret_key_to_env=SECRET_KEYS)
+        for name, value in self.store_env.items():
+            task.set_env_variable(name, value)
+        return task.set_caching_options(self.caching)
+
+    def built_in(self, prepared: dsl.PipelineTask, **inputs: Any) -> dsl.PipelineTask:
+        """Lathe's own training step (PyTorch, scikit-learn, XGBoost, LightGBM) on the training pool."""
+        trained = self.store_access(train_model(splits=prepared.outputs["splits"], **inputs))
+        place(trained, self.resources, self.accelerator_label)
+        return trained
+
+    def own_trainer(self, prepared: dsl.PipelineTask, seed: Any, version: Any, report_key: Any) -> dsl.PipelineTask:
+        """Stage the input, run the team's trainer on the training pool, check its model: the task whose
+        outputs are the training step's (``onnx`` and the summary). The trainer itself gets no store keys."""
+        trainer = self.resources["trainer"]
+        columns = prepared.outputs["Output"]
+        staged = stage_trainer_input(
+            splits=prepared.outputs["splits"], columns=columns, seed=seed, dataset_version=version
+        ).set_caching_options(self.caching)
+        if self.local:
+            ran = run_trainer(trainer_input=staged.outputs["trainer_input"], trainer=trainer, report_key=report_key)
+            self.store_access(ran)  # for its failure report: the command's own environment is the trainer's alone
+            seconds = ran.outputs["Output"]
+        else:
+            ran = container(trainer)(trainer_input=staged.outputs["trainer_input"]).set_caching_options(self.caching)
+            for name, value in (trainer.get("env") or {}).items():
+                ran.set_env_variable(name, value)
+            seconds = -1.0
+        place(ran, self.resources, self.accelerator_label)
+        return self.store_access(
+            check_trainer_model(
+                splits=prepared.outputs["splits"],
+                columns=columns,
+                trainer_output=ran.outputs["trainer_output"],
+                trainer=trainer,
+                seconds=seconds,
+                report_key=report_key,
+            )
+        )
+
+
 def build(
     resources: dict[str, Any] | None = None,
     store_secret: str = "lathe-store",
@@ -45,42 +99,7 @@ def build(
     a node selector on ``accelerator_label``, as Kubeflow documents for GPU node pools.
     ``local``: for kfp.local, which runs no container of its own: the trainer's command runs as a process.
     """
-    resources = resources or {}
-    trainer = resources.get("trainer")
-
-    def store_access(task: dsl.PipelineTask) -> dsl.PipelineTask:
-        kubernetes.use_secret_as_env(task, secret_name=store_secret, secret_key_to_env=SECRET_KEYS)
-        for name, value in (store_env or {}).items():
-            task.set_env_variable(name, value)
-        return task.set_caching_options(caching)
-
-    def own_trainer(prepared: dsl.PipelineTask, seed: Any, version: Any, report_key: Any) -> dsl.PipelineTask:
-        """Stage the input, run the team's trainer on the training pool, check its model: the task whose
-        outputs are the training step's (``onnx`` and the summary). The trainer itself gets no store keys."""
-        columns = prepared.outputs["Output"]
-        staged = stage_trainer_input(
-            splits=prepared.outputs["splits"], columns=columns, seed=seed, dataset_version=version
-        ).set_caching_options(caching)
-        if local:
-            ran = run_trainer(trainer_input=staged.outputs["trainer_input"], trainer=trainer, report_key=report_key)
-            store_access(ran)  # for its failure report: the command's own environment is the trainer's alone
-            seconds = ran.outputs["Output"]
-        else:
-            ran = container(trainer)(trainer_input=staged.outputs["trainer_input"]).set_caching_options(caching)
-            for name, value in (trainer.get("env") or {}).items():
-                ran.set_env_variable(name, value)
-            seconds = -1.0
-        place(ran, resources, accelerator_label)
-        return store_access(
-            check_trainer_model(
-                splits=prepared.outputs["splits"],
-                columns=columns,
-                trainer_output=ran.outputs["trainer_output"],
-                trainer=trainer,
-                seconds=seconds,
-                report_key=report_key,
-            )
-        )
+    steps = _Steps(resources or {}, store_secret, store_env or {}, caching, accelerator_label, local)
 
     @dsl.pipeline(name="lathe-training", description="Train, evaluate, export to ONNX, gate and register a model")
     def training_pipeline(
@@ -98,29 +117,26 @@ def build(
         report_key: str,
         task: str = "classification",
     ) -> str:
-        prepared = store_access(
+        prepared = steps.store_access(
             prepare_data(
                 namespace=namespace, dataset=dataset, version=dataset_version, target=target, seed=seed, task=task
             )
         )
-        if trainer:
-            trained = own_trainer(prepared, seed, dataset_version, report_key)
+        if steps.resources.get("trainer"):
+            trained = steps.own_trainer(prepared, seed, dataset_version, report_key)
         else:
-            trained = store_access(
-                train_model(
-                    splits=prepared.outputs["splits"],
-                    model_type=model_type,
-                    hyperparameters=hyperparameters,
-                    seed=seed,
-                    report_key=report_key,
-                    task=task,
-                )
+            trained = steps.built_in(
+                prepared,
+                model_type=model_type,
+                hyperparameters=hyperparameters,
+                seed=seed,
+                report_key=report_key,
+                task=task,
             )
-            place(trained, resources, accelerator_label)
         evaluated = evaluate_model(
             splits=prepared.outputs["splits"], onnx=trained.outputs["onnx"], task=task
         ).set_caching_options(caching)
-        registered = store_access(
+        registered = steps.store_access(
             gate_and_register(
                 onnx=trained.outputs["onnx"],
                 evaluation=evaluated.outputs["Output"],

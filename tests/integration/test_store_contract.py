@@ -54,14 +54,15 @@ def test_put_file_uploads_from_disk(store: ObjectStore, tmp_path: Path) -> None:
     store.put_file("datasets/ns/a/1/data.parquet", str(tmp_path / "data.parquet"))
     assert store.get("datasets/ns/a/1/data.parquet") == body
     assert store.list("datasets/ns/a/") == ["datasets/ns/a/1/data.parquet"]  # no temporary file left behind
-    if isinstance(store, S3Store):
-        store.get_file("datasets/ns/a/1/data.parquet", str(tmp_path / "back.parquet"))
-        assert (tmp_path / "back.parquet").read_bytes() == body
+    store.get_file("datasets/ns/a/1/data.parquet", str(tmp_path / "back.parquet"))  # and comes back to a file
+    assert (tmp_path / "back.parquet").read_bytes() == body
 
 
-def test_missing_object_is_not_found(store: ObjectStore) -> None:
+def test_missing_object_is_not_found(store: ObjectStore, tmp_path: Path) -> None:
     with pytest.raises(ObjectNotFound):
         store.get("nothing/here")
+    with pytest.raises(ObjectNotFound):
+        store.get_file("nothing/here", str(tmp_path / "nothing"))
 
 
 def test_s3_wrong_credentials_and_unreachable_endpoint(s3: S3Server) -> None:

@@ -72,14 +72,30 @@ def text(values: Any) -> np.ndarray:
 
 def fit(frame: pd.DataFrame, categorical: list[str]) -> Encoding:
     """Categories of each column from these (training) rows, most frequent first; a column with none is left out."""
-    kept, categories = [], {}
+    return ranked(counts(frame, categorical))
+
+
+def counts(frame: pd.DataFrame, categorical: list[str]) -> dict[str, pd.Series]:
+    """Each column's count of each category in these rows (missing values are none); rows in batches add up."""
+    result = {}
     for name in categorical:
-        counts = pd.Series(text(frame[name])).value_counts()
-        counts = counts[counts.index != ""]
-        ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:MAX_CATEGORIES]
-        if ranked:
+        counted = pd.Series(text(frame[name])).value_counts()
+        result[name] = counted[counted.index != ""]
+    return result
+
+
+def add(total: dict[str, pd.Series], more: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    return {name: total[name].add(more[name], fill_value=0).astype("int64") for name in total}
+
+
+def ranked(counted: dict[str, pd.Series]) -> Encoding:
+    """The ``MAX_CATEGORIES`` most frequent of each column (ties by value); a column with none is left out."""
+    kept, categories = [], {}
+    for name, column in counted.items():
+        top = sorted(column.items(), key=lambda pair: (-pair[1], pair[0]))[:MAX_CATEGORIES]
+        if top:
             kept.append(name)
-            categories[name] = [str(value) for value, _ in ranked]
+            categories[name] = [str(value) for value, _ in top]
     return Encoding([], kept, categories)
 
 

@@ -12,22 +12,23 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from .encoding import feeds, load
-from .export import OUTPUT, VALUE
+from . import splitfile
+from .encoding import load
+from .export import output_name, predict
 from .metrics import metrics, regression
 from .profile import LEVELS, numeric
 
 
 def run(splits_path: str, onnx_path: str, task: str = "classification") -> dict[str, Any]:
     """A regressor (``task``): RMSE, MAE and R2 of its values, and no class counts."""
-    data = np.load(splits_path)
+    data = splitfile.load(splits_path)
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-    rows = feeds(data["x_test"], load(data))  # the served graph, on raw categorical values
+    scores = predict(session, output_name(task), data["x_test"], load(data))  # the served graph, on raw values
     if task == "regression":
-        values = session.run([VALUE], rows)[0]
+        values = scores
         reference = {"quantileLevels": LEVELS.tolist(), **numeric(values.reshape(-1).astype("float64"))}
         return {**regression(values, data["y_test"]), "predicted": {}, "predictedValues": reference}
-    logits = session.run([OUTPUT], rows)[0]
+    logits = scores
     classes = [str(i) for i in range(logits.shape[1])]
     counts = np.bincount(logits.argmax(axis=1), minlength=logits.shape[1])
     return {**metrics(logits, data["y_test"], classes), "predicted": {c: int(n) for c, n in zip(classes, counts)}}

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from .classifier import Classifier
+from .classifier import CHUNK_ROWS, Classifier, scores
 from .encoding import INPUT
 from .errors import TrainingFailed
 
@@ -72,19 +72,28 @@ def parity(
     """Max absolute logit difference and argmax agreement on held-out rows; TrainingFailed past ``atol``.
     A regressor's values are compared relative to the target's scale (``atol`` standard deviations).
     ``encoding``: the model takes raw categorical values (``encoding.py``), fed here from the encoded rows."""
-    from .encoding import feeds
-
     with torch.no_grad():
-        expected = model(torch.tensor(x)).numpy()
+        expected = scores(model, x, "cpu").numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     if model.regressor:
-        actual = session.run([VALUE], feeds(x, encoding))[0]
+        actual = predict(session, VALUE, x, encoding)
         diff = float(np.abs(actual - expected).max() / float(model.scale[1]))
         return verdict("PyTorch", "value (in target standard deviations)", diff, 1.0, len(x), atol)
-    actual = session.run([OUTPUT], feeds(x, encoding))[0]
+    actual = predict(session, OUTPUT, x, encoding)
     diff = float(np.abs(actual - expected).max())
     agreement = float((actual.argmax(1) == expected.argmax(1)).mean())
     return verdict("PyTorch", "logit", diff, agreement, len(x), atol)
+
+
+def predict(session: ort.InferenceSession, output: str, x: np.ndarray, encoding: Any = None) -> np.ndarray:
+    """The exported model's ``output`` for encoded rows, fed as the served graph takes them (``encoding.feeds``),
+    ``CHUNK_ROWS`` at a time: ``x`` may be a memory-mapped split larger than memory."""
+    from .encoding import feeds
+
+    starts = range(0, max(len(x), 1), CHUNK_ROWS)
+    return np.concatenate(
+        [session.run([output], feeds(np.asarray(x[s : s + CHUNK_ROWS]), encoding))[0] for s in starts]
+    )
 
 
 def verdict(

@@ -37,15 +37,7 @@ def split(
     if target not in frame.columns:
         raise ValueError(f"target column {target!r} is not in the data")
     features, categorical = encodings.kinds(frame, target)
-    if task == "regression":
-        y, classes = _values(frame, target), []
-        parts = _random(len(frame), seed, val, test)
-    else:
-        labels = frame[target].astype("string")
-        classes = sorted(labels.dropna().unique().tolist(), key=lambda v: (len(v), v))
-        index = {c: i for i, c in enumerate(classes)}
-        y = labels.map(index).to_numpy(dtype="int64")
-        parts = _stratified(y, len(classes), seed, val, test)
+    y, classes, parts = assign(frame[target], seed, val, test, task)
     fitted = encodings.fit(frame.iloc[parts["train"]], categorical)
     encoding = Encoding(features, fitted.categorical, fitted.categories)
     x = encodings.encode(frame, encoding)
@@ -62,6 +54,19 @@ def split(
     )
 
 
+def assign(
+    target: pd.Series, seed: int, val: float = 0.15, test: float = 0.15, task: str = "classification"
+) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]]:
+    """(the target as class indices or values, the classes, each part's rows in order) from the target column alone."""
+    if task == "regression":
+        return _values(target), [], _random(len(target), seed, val, test)
+    labels = target.astype("string")
+    classes = sorted(labels.dropna().unique().tolist(), key=lambda v: (len(v), v))
+    index = {c: i for i, c in enumerate(classes)}
+    y = labels.map(index).to_numpy(dtype="int64")
+    return y, classes, _stratified(y, len(classes), seed, val, test)
+
+
 def _stratified(y: np.ndarray, classes: int, seed: int, val: float, test: float) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
@@ -74,13 +79,13 @@ def _stratified(y: np.ndarray, classes: int, seed: int, val: float, test: float)
     return {k: rng.permutation(np.concatenate(v)) for k, v in parts.items()}
 
 
-def _values(frame: pd.DataFrame, target: str) -> np.ndarray:
-    if not pd.api.types.is_numeric_dtype(frame[target]) or pd.api.types.is_bool_dtype(frame[target]):
-        raise ValueError(f"a regression target must be numeric; {target!r} is {frame[target].dtype}")
-    missing = int(frame[target].isna().sum())
+def _values(target: pd.Series) -> np.ndarray:
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        raise ValueError(f"a regression target must be numeric; {target.name!r} is {target.dtype}")
+    missing = int(target.isna().sum())
     if missing:
-        raise ValueError(f"a regression target needs a value in every row; {target!r} has {missing} missing")
-    return frame[target].to_numpy(dtype="float32")
+        raise ValueError(f"a regression target needs a value in every row; {target.name!r} has {missing} missing")
+    return target.to_numpy(dtype="float32")
 
 
 def _random(rows: int, seed: int, val: float, test: float) -> dict[str, np.ndarray]:

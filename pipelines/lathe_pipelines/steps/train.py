@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from . import encoding as encodings
-from . import reports, sklearn_model
+from . import reports, sklearn_model, splitfile
 from .classifier import Classifier, train
 from .export import export, parity
 
@@ -38,7 +38,7 @@ def run(
     report_key: str = "",
     task: str = "classification",
 ) -> str:
-    data = np.load(splits_path)
+    data = splitfile.load(splits_path)
     regression = task == "regression"
     classes = 0 if regression else int(max(data["y_train"].max(), data["y_val"].max(), data["y_test"].max()) + 1)
     if sklearn_model.split(model_type):

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import splitfile
 from .encoding import Encoding, feeds, wrap
 from .errors import TrainingFailed
 from .export import INPUT, output_name
@@ -35,6 +36,7 @@ from .export import INPUT, output_name
 INPUT_ENV, OUTPUT_ENV = "LATHE_INPUT", "LATHE_OUTPUT"
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")  # not the store's keys: the trainer gets files
 LOG_LINES = 20
+STAGE_ROWS = 65_536  # rows per row group of the Parquet files the trainer reads
 
 
 def stage(splits_path: str, columns: str, seed: int, dataset_version: str, out_dir: str) -> None:
@@ -42,14 +44,20 @@ def stage(splits_path: str, columns: str, seed: int, dataset_version: str, out_d
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    data, meta, out = np.load(splits_path), json.loads(columns), Path(out_dir)
+    data, meta, out = splitfile.load(splits_path), json.loads(columns), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     features, target, task = Encoding.of(meta).names(), str(meta["target"]), meta.get("task", "classification")
     for name, part in (("train", "train"), ("validation", "val")):
         x, y = data[f"x_{part}"], data[f"y_{part}"]
         labels = y.astype("float32" if task == "regression" else "int64")
-        table = pa.table({**{f: x[:, i] for i, f in enumerate(features)}, target: labels})
-        pq.write_table(table, out / f"{name}.parquet")
+        schema = pa.schema(
+            [*(pa.field(f, pa.float32()) for f in features), pa.field(target, pa.from_numpy_dtype(labels.dtype))]
+        )
+        with pq.ParquetWriter(out / f"{name}.parquet", schema) as writer:
+            for start in range(0, len(y), STAGE_ROWS):  # a part may not fit in memory: row groups in turn
+                rows = slice(start, start + STAGE_ROWS)
+                chunk = np.asarray(x[rows])
+                writer.write_table(pa.table({**{f: chunk[:, i] for i, f in enumerate(features)}, target: labels[rows]}))
     schema = {
         "task": task,
         "features": features,
@@ -114,7 +122,7 @@ def check(splits_path: str, columns: str, output_dir: str, onnx_path: str, train
         graph = wrap(graph, encoding)  # the served model takes raw categorical values: one-hot inside
     try:
         session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-        scores = session.run([output_name(task)], feeds(np.load(splits_path)["x_val"], encoding))[0]
+        scores = session.run([output_name(task)], feeds(splitfile.load(splits_path)["x_val"], encoding))[0]
     except Exception as error:  # onnxruntime's own kinds: a graph it cannot run on these rows
         raise TrainingFailed("InvalidModel", f"model.onnx does not run on the validation rows: {error}") from error
     _hold(scores, classes, task)
