@@ -8,8 +8,8 @@ Sides, each in its own process so its memory is its own:
   whole file into pandas, ``split.split`` encodes and splits it, ``np.savez`` writes it;
 - prepare, batched (``steps/prepare.py``): record batches, rows straight to their parts on disk;
 - a PyTorch epoch (MLP, batch 512, CPU) with the training split copied into memory (what
-  ``classifier.train`` does up to ``IN_MEMORY``), and read minibatch by minibatch from the
-  memory-mapped split file (what it does past ``IN_MEMORY``).
+  ``classifier.train`` does up to ``IN_MEMORY``; here at any size), and read minibatch by
+  minibatch from the memory-mapped split file (what it does past ``IN_MEMORY``; here at any size).
 Memory is sampled every 10 ms from /proc: the peak of anonymous memory (what the process holds
 and the kernel cannot take back) and the peak RSS, which also counts the split file's pages the
 kernel keeps cached for the process while memory is free (it drops them when memory runs short).
@@ -54,8 +54,7 @@ if mode == "whole":
 elif mode == "batched":
     prepare.prepare(__import__("pathlib").Path(source), "label", 7, __import__("pathlib").Path(out))
 else:
-    if mode == "mapped":
-        classifier.IN_MEMORY = 0
+    classifier.IN_MEMORY = 0 if mode == "mapped" else 2**62  # "memory": copied whole, as before this change
     data = splitfile.load(out)
     classifier.train(data["x_train"], data["y_train"], data["x_val"], data["y_val"], 10, "mlp",
                      {{"epochs": 1, "batchSize": 512}}, 7, device="cpu")

@@ -10,9 +10,6 @@ documents (``seldon_api_executor_server_requests_seconds`` with ``deployment_nam
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +23,9 @@ from lathe_pipelines.sample_data import diabetes
 from lathe_pipelines.steps.classifier import train
 from lathe_pipelines.steps.export import export
 from lathe_pipelines.steps.split import split
-from tests.conftest import ROOT, eventually
+from tests.conftest import eventually
 from tests.integration.test_model_server import call
+from tests.servers.model_server import model_server
 from tests.servers.process import free_port
 from tests.servers.prometheus import Prometheus
 
@@ -100,25 +98,8 @@ def regressor(tmp_path: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     digest = export(trained.model, parts.x_train.shape[1], tmp_path / "model.onnx")
     card = {"name": "diabetes", "version": 2, "sha256": digest, "task": "regression", "columns": {"features": []}}
     (tmp_path / "model.json").write_text(json.dumps(card))
-    port = free_port()
-    with open(tmp_path / "server.log", "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lathe_serving", "--model-dir", str(tmp_path), "--port", str(port)]
-            + ["--host", "127.0.0.1"],
-            stdout=out,
-            stderr=out,
-            env={
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join([str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")]),
-            },
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        eventually(lambda: call(url, "/v2/health/ready")[0] == 200, timeout=60)
+    with model_server(tmp_path, tmp_path / "server.log") as (url, _):
         yield url, parts.x_test[:20], parts.y_test[:20]
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def test_lathe_family_gives_a_regressors_mae_from_the_model_servers_feedback(

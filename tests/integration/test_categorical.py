@@ -26,7 +26,7 @@ from tests.integration.test_dataset import raw  # noqa: F401  (fixture)
 from tests.integration.test_model_deployment_local import base, local_operator, status  # noqa: F401
 from tests.integration.test_model_deployment_local import ready as deployment_ready
 from tests.integration.test_model_server import call
-from tests.integration.test_training_frameworks import deployment
+from tests.integration.test_training_frameworks import deploy, deployment
 from tests.integration.test_training_run import ready
 from tests.servers.s3 import S3Server
 
@@ -88,9 +88,7 @@ def test_text_columns_are_encoded_in_the_model_and_taken_raw_by_name_everywhere(
     version = found["rides-mlp-1"]["datasetVersion"]
     frame = pq.read_table(io.BytesIO(DatasetVersions(store, namespace, "rides").data(version))).to_pandas()
     named, truth = raw_rows(frame, 42)
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("rides", "rides-mlp", logging={"sampleRate": 1}))
-    eventually(lambda: deployment_ready(kubectl, namespace, "rides")[0] == "True", timeout=120)
-    url = base(status(kubectl, namespace, "rides")["endpoint"])
+    url = base(deploy(kubectl, namespace, "rides", "rides-mlp", logging={"sampleRate": 1})["endpoint"])
     order = random.Random(0).sample(COLUMNS, len(COLUMNS))
     body = {"data": {"names": order, "ndarray": [[row[c] for c in order] for row in named]}, "meta": {"puid": "t"}}
     code, answer = call(url, "/api/v1.0/predictions", body)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,8 +17,8 @@ import onnxruntime as ort
 import pytest
 
 from lathe_pipelines.sample_data import digits
-from tests.conftest import ROOT, eventually
-from tests.servers.process import free_port
+from tests.conftest import eventually
+from tests.servers.model_server import model_server
 from tests.servers.prometheus import Prometheus
 from tests.unit.test_serving_model import model_dir  # noqa: F401  (fixture: a tiny trained model)
 
@@ -28,37 +27,8 @@ ROWS = digits().drop(columns="label").to_numpy(dtype="float32")
 
 @pytest.fixture(scope="module")
 def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lathe_serving",
-                "--model-dir",
-                str(model_dir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--max-wait-ms",
-                "5",
-            ],
-            stdout=out,
-            stderr=out,
-            env={
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join([str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")]),
-            },
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        eventually(lambda: call(url, "/v2/health/ready")[0] == 200, timeout=60)
+    with model_server(model_dir, tmp_path_factory.mktemp("server") / "server.log", "--max-wait-ms", "5") as (url, _):
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def call(url: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
@@ -200,37 +170,13 @@ def test_workers_share_the_port_add_up_their_metrics_and_are_supervised(
 ) -> None:
     import signal
 
-    port = free_port()
-    with open(tmp_path / "server.log", "wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lathe_serving",
-                "--model-dir",
-                str(model_dir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-            ],
-            stdout=out,
-            stderr=out,
-            env={
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join([str(ROOT / "serving"), os.environ.get("PYTHONPATH", "")]),
-            },
-        )
-    url = f"http://127.0.0.1:{port}"
+    with model_server(model_dir, tmp_path / "server.log", "--workers", "2") as (url, process):
 
-    def workers() -> list[int]:
-        found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
-        return [int(pid) for pid in found]
+        def workers() -> list[int]:
+            found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+            return [int(pid) for pid in found]
 
-    try:
-        eventually(lambda: call(url, "/v2/health/ready")[0] == 200 and len(workers()) == 2, timeout=60)
+        eventually(lambda: len(workers()) == 2, timeout=60)
         with ThreadPoolExecutor(8) as pool:
             codes = list(
                 pool.map(
@@ -249,10 +195,7 @@ def test_workers_share_the_port_add_up_their_metrics_and_are_supervised(
         os.kill(first[0], signal.SIGKILL)
         eventually(lambda: len(workers()) == 2 and first[0] not in workers(), timeout=30)
         eventually(lambda: call(url, "/health/ping") == (200, "pong"), timeout=30)
-    finally:
-        process.terminate()
-        process.wait(30)
-    assert process.returncode == 0 and workers() == []
+    assert process.returncode == 0 and workers() == []  # stopped gracefully, workers and all
 
 
 def test_feedback_grades_only_answers_this_server_gave_and_each_once(server: str) -> None:

@@ -21,9 +21,8 @@ from tests.conftest import ROOT, eventually, load_yaml
 from tests.integration.conftest import Kubectl
 from tests.integration.test_dataset import raw  # noqa: F401  (fixture)
 from tests.integration.test_model_deployment_local import base, local_operator, status  # noqa: F401
-from tests.integration.test_model_deployment_local import ready as deployment_ready
 from tests.integration.test_model_server import call
-from tests.integration.test_training_frameworks import deployment
+from tests.integration.test_training_frameworks import deploy
 from tests.integration.test_training_run import ready
 from tests.servers.s3 import S3Server
 
@@ -61,9 +60,7 @@ def test_a_regressor_is_trained_gated_on_mae_registered_served_and_scored(
     # Served: a value per row. On the test split (same split, same seed) its MAE is the card's.
     frame = pq.read_table(io.BytesIO(DatasetVersions(store, namespace, "diabetes").data(found["datasetVersion"])))
     parts = split(frame.to_pandas(), "progression", 42, task="regression")
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("mlp", "diabetes-mlp"))
-    eventually(lambda: deployment_ready(kubectl, namespace, "mlp")[0] == "True", timeout=120)
-    url = base(status(kubectl, namespace, "mlp")["endpoint"])
+    url = base(deploy(kubectl, namespace, "mlp", "diabetes-mlp")["endpoint"])
     code, answer = call(
         url, "/api/v1.0/predictions", {"data": {"ndarray": parts.x_test.tolist()}, "meta": {"puid": "t"}}
     )
@@ -95,11 +92,8 @@ def test_a_regressor_is_trained_gated_on_mae_registered_served_and_scored(
 
     # Scored in batch: a value column over the whole version, the same values as online.
     batch = {"dataset": {"name": "diabetes", "version": found["datasetVersion"]}, "chunkRows": 200}
-    kubectl.run(
-        "apply", "-n", namespace, "-f", "-", stdin=deployment("mlp-batch", "diabetes-mlp", mode="batch", batch=batch)
-    )
-    eventually(lambda: deployment_ready(kubectl, namespace, "mlp-batch") == ("True", "Scored"), timeout=180)
-    prefix = status(kubectl, namespace, "mlp-batch")["outputUri"].split("/", 3)[3]
+    done = deploy(kubectl, namespace, "mlp-batch", "diabetes-mlp", "Scored", 180, mode="batch", batch=batch)
+    prefix = done["outputUri"].split("/", 3)[3]
     manifest = json.loads(store.get(prefix + "manifest.json"))
     tables = [pq.read_table(io.BytesIO(store.get(key))) for key in manifest["parts"]]
     assert manifest["task"] == "regression" and tables[0].column_names == ["row", "value"]
@@ -107,10 +101,10 @@ def test_a_regressor_is_trained_gated_on_mae_registered_served_and_scored(
     assert len(values) == frame.num_rows
 
     # An edge bundle whose int8 copy is measured by MAE.
-    edge = deployment("mlp-edge", "diabetes-mlp", mode="edge", edge={"quantize": True})
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=edge)
-    eventually(lambda: deployment_ready(kubectl, namespace, "mlp-edge") == ("True", "Bundled"), timeout=180)
-    message = next(c for c in status(kubectl, namespace, "mlp-edge")["conditions"] if c["type"] == "Ready")["message"]
+    bundled = deploy(
+        kubectl, namespace, "mlp-edge", "diabetes-mlp", "Bundled", 180, mode="edge", edge={"quantize": True}
+    )
+    message = next(c for c in bundled["conditions"] if c["type"] == "Ready")["message"]
     assert "int8 MAE delta" in message, message
 
     # The run whose MAE gate no model meets: GateFailed, nothing registered under a second version.

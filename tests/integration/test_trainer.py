@@ -22,9 +22,8 @@ from tests.conftest import ROOT, eventually, load_yaml
 from tests.integration.conftest import Kubectl
 from tests.integration.test_dataset import dataset, raw  # noqa: F401  (fixture)
 from tests.integration.test_model_deployment_local import base, local_operator, status  # noqa: F401
-from tests.integration.test_model_deployment_local import ready as deployment_ready
 from tests.integration.test_model_server import call
-from tests.integration.test_training_frameworks import deployment
+from tests.integration.test_training_frameworks import deploy
 from tests.integration.test_training_run import ready
 from tests.servers.s3 import S3Server
 
@@ -72,10 +71,8 @@ def test_a_teams_trainer_is_evaluated_gated_registered_served_and_scored(
     frame = pq.read_table(io.BytesIO(DatasetVersions(store, namespace, "digits").data(found["datasetVersion"])))
     data = frame.to_pandas()
     rows = data.drop(columns="label").to_numpy(dtype=np.float32)
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("own", "digits-own"))
-    eventually(lambda: deployment_ready(kubectl, namespace, "own")[0] == "True", timeout=120)
     code, answer = call(
-        base(status(kubectl, namespace, "own")["endpoint"]),
+        base(deploy(kubectl, namespace, "own", "digits-own")["endpoint"]),
         "/api/v1.0/predictions",
         {"data": {"ndarray": rows[:300].tolist()}},
     )
@@ -85,11 +82,8 @@ def test_a_teams_trainer_is_evaluated_gated_registered_served_and_scored(
 
     # Scored in batch over the whole version: the same probabilities as online.
     batch = {"dataset": {"name": "digits", "version": found["datasetVersion"]}, "chunkRows": 600}
-    kubectl.run(
-        "apply", "-n", namespace, "-f", "-", stdin=deployment("own-batch", "digits-own", mode="batch", batch=batch)
-    )
-    eventually(lambda: deployment_ready(kubectl, namespace, "own-batch") == ("True", "Scored"), timeout=180)
-    prefix = status(kubectl, namespace, "own-batch")["outputUri"].split("/", 3)[3]
+    done = deploy(kubectl, namespace, "own-batch", "digits-own", "Scored", 180, mode="batch", batch=batch)
+    prefix = done["outputUri"].split("/", 3)[3]
     manifest = json.loads(store.get(prefix + "manifest.json"))
     tables = [pq.read_table(io.BytesIO(store.get(key))) for key in manifest["parts"]]
     scored = np.vstack([np.array(t.column("probabilities").to_pylist()) for t in tables])

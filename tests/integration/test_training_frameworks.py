@@ -61,6 +61,21 @@ def deployment(name: str, model: str, **spec: Any) -> str:
     return yaml.safe_dump(manifest)
 
 
+def deploy(
+    kubectl: Kubectl, namespace: str, name: str, model: str, reason: str = "", timeout: float = 120, **spec: Any
+) -> dict[str, Any]:
+    """Apply a ModelDeployment of ``model`` version 1 and wait until it is Ready (for ``reason`` where given):
+    its status (``endpoint`` online, ``outputUri`` in batch)."""
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment(name, model, **spec))
+
+    def done() -> bool:
+        found = deployment_ready(kubectl, namespace, name)
+        return found == ("True", reason) if reason else found[0] == "True"
+
+    eventually(done, timeout=timeout)
+    return status(kubectl, namespace, name)
+
+
 @pytest.mark.parametrize("framework", list(EXAMPLES))
 def test_a_framework_model_is_trained_gated_registered_served_and_scored(
     kubectl: Kubectl, namespace: str, raw: Any, local_operator: Any, s3: S3Server, framework: str
@@ -104,9 +119,7 @@ def test_a_framework_model_is_trained_gated_registered_served_and_scored(
     expected = own.predict_proba(rows)
 
     # Served online by Lathe's model server.
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("forest", model))
-    eventually(lambda: deployment_ready(kubectl, namespace, "forest")[0] == "True", timeout=120)
-    url = base(status(kubectl, namespace, "forest")["endpoint"])
+    url = base(deploy(kubectl, namespace, "forest", model)["endpoint"])
     code, answer = call(url, "/api/v1.0/predictions", {"data": {"ndarray": rows[:200].tolist()}})
     assert code == 200, answer
     assert np.abs(np.array(answer["data"]["ndarray"]) - expected[:200]).max() <= 1e-5
@@ -114,19 +127,16 @@ def test_a_framework_model_is_trained_gated_registered_served_and_scored(
 
     # Scored in batch over the whole Dataset version.
     batch = {"dataset": {"name": "digits", "version": found["datasetVersion"]}, "chunkRows": 600}
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=deployment("forest-batch", model, mode="batch", batch=batch))
-    eventually(lambda: deployment_ready(kubectl, namespace, "forest-batch") == ("True", "Scored"), timeout=180)
-    prefix = status(kubectl, namespace, "forest-batch")["outputUri"].split("/", 3)[3]
+    scored = deploy(kubectl, namespace, "forest-batch", model, "Scored", 180, mode="batch", batch=batch)
+    prefix = scored["outputUri"].split("/", 3)[3]
     manifest = json.loads(store.get(prefix + "manifest.json"))
     tables = [pq.read_table(io.BytesIO(store.get(key))) for key in manifest["parts"]]
     scored = np.vstack([np.array(t.column("probabilities").to_pylist()) for t in tables])
     assert scored.shape == expected.shape and np.abs(scored - expected).max() <= 1e-5
 
     # An edge bundle with its int8 copy (a tree ensemble has no weights to quantize: the copy matches).
-    edge = deployment("forest-edge", model, mode="edge", edge={"quantize": True})
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=edge)
-    eventually(lambda: deployment_ready(kubectl, namespace, "forest-edge") == ("True", "Bundled"), timeout=180)
-    edge = next(c for c in status(kubectl, namespace, "forest-edge")["conditions"] if c["type"] == "Ready")
+    bundled = deploy(kubectl, namespace, "forest-edge", model, "Bundled", 180, mode="edge", edge={"quantize": True})
+    edge = next(c for c in bundled["conditions"] if c["type"] == "Ready")
     assert "int8 accuracy delta +0.0000" in edge["message"], edge
 
 

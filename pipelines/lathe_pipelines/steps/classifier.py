@@ -199,8 +199,9 @@ def _rows(x: np.ndarray, device: str) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def scores(model: nn.Module, x: np.ndarray, device: str) -> torch.Tensor:
-    """The model's outputs for every row of ``x``: at once, or in chunks past ``IN_MEMORY``."""
-    if x.nbytes <= IN_MEMORY:
+    """The model's outputs for every row of ``x``, ``CHUNK_ROWS`` at a time: the hidden layers' activations
+    for a million rows would take GBs."""
+    if len(x) <= CHUNK_ROWS:
         return model(torch.tensor(np.asarray(x), device=device))
     starts = range(0, len(x), CHUNK_ROWS)
     return torch.cat([model(torch.from_numpy(np.array(x[s : s + CHUNK_ROWS])).to(device)) for s in starts])
