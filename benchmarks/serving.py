@@ -106,6 +106,65 @@ def onnxruntime_floor(model_dir: Path, row: np.ndarray, seconds: float = 3.0) ->
     return calls / (time.perf_counter() - started)
 
 
+Server = tuple[list[str], dict[str, str], int]  # argv, environment, HTTP port
+
+
+def seldon(venv: str, model_dir: Path, env: dict[str, str], workers: int | None) -> Server:
+    """Seldon's own Python microservice wrapping the same model class."""
+    port = free_port()
+    parameters = json.dumps([{"name": "model_dir", "value": str(model_dir), "type": "STRING"}])
+    argv = [f"{venv}/bin/seldon-core-microservice", "lathe_serving.model.LatheModel", "--service-type", "MODEL"]
+    argv += ["--http-port", str(port), "--grpc-port", str(free_port()), "--metrics-port", str(free_port())]
+    argv += ["--parameters", parameters, *(["--workers", str(workers)] if workers else [])]
+    return argv, {**env, "PYTHONPATH": str(ROOT / "serving")}, port
+
+
+def lathe(model_dir: Path, env: dict[str, str], workers: int) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "lathe_serving", "--model-dir", str(model_dir), "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--workers", str(workers)]
+    return argv, {**env, "PYTHONPATH": os.pathsep.join(sys.path[:3])}, port
+
+
+def measure(
+    servers: dict[str, Server], body: str, connections: list[int], seconds: int, work: Path
+) -> dict[str, dict[int, dict[str, float]]]:
+    """Each server in turn, started, warmed up, loaded by wrk at each connection count, stopped."""
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    for name, (argv, server_env, port) in servers.items():
+        with open(work / f"{name.split()[0]}.log", "ab") as log:
+            process = subprocess.Popen(argv, env=server_env, stdout=log, stderr=log, start_new_session=True)
+        try:
+            wait_up(f"http://127.0.0.1:{port}/health/ping")
+            url = f"http://127.0.0.1:{port}/api/v1.0/predictions"
+            wrk(url, body, 8, 2, work)  # warm up
+            results[name] = {c: wrk(url, body, c, seconds, work) for c in connections}
+        finally:
+            os.killpg(process.pid, 15)
+            process.wait(30)
+    return results
+
+
+def report(results: dict[str, dict[int, dict[str, float]]], floor: float, cores: int, seconds: int) -> None:
+    lathe_name = f"lathe (workers={cores})"
+    print(f"\nServing benchmark: {cores} cores, one-row Seldon requests, wrk -t1 for {seconds}s per cell")
+    print(f"{'server':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for name, cells in results.items():
+        for c, r in cells.items():
+            print(f"{name:<22}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['errors']:>9.0f}")
+    print(f"{'onnxruntime in-process':<22}{'':>6}{floor:>10.0f}  calls/s (floor: one row, no HTTP)")
+    lathe8 = results[lathe_name][8]
+    for name, target in (("seldon (defaults)", 10), (f"seldon (workers={cores})", 5)) if len(results) > 2 else ():
+        ratio = lathe8["rps"] / results[name][8]["rps"]
+        print(
+            f"at 8 connections: {lathe_name} / {name} = {ratio:.1f}x (target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
+        )
+    print(
+        f"at 8 connections: {lathe_name} p99 = {lathe8['p99']:.2f} ms (target < 5 ms: {'met' if lathe8['p99'] < 5 else 'NOT met'})"
+    )
+    print(f"lathe at 8 connections reaches {lathe8['rps'] / floor:.2f}x of raw onnxruntime calls/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=8)
@@ -120,88 +179,15 @@ def main() -> None:
     model_dir.mkdir()
     rows = make_model(model_dir)
     body = json.dumps({"data": {"ndarray": [rows[0].tolist()]}})
-    seldon_venv = subprocess.run(
-        [str(ROOT / "hack/serving-venv.sh")], capture_output=True, text=True, check=True
-    ).stdout.strip()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    parameters = json.dumps([{"name": "model_dir", "value": str(model_dir), "type": "STRING"}])
-
-    def seldon(workers: int | None) -> tuple[list[str], dict[str, str], int]:
-        port = free_port()
-        argv = [
-            f"{seldon_venv}/bin/seldon-core-microservice",
-            "lathe_serving.model.LatheModel",
-            "--service-type",
-            "MODEL",
-            "--http-port",
-            str(port),
-            "--grpc-port",
-            str(free_port()),
-            "--metrics-port",
-            str(free_port()),
-            "--parameters",
-            parameters,
-        ]
-        return (
-            argv + (["--workers", str(workers)] if workers else []),
-            {**env, "PYTHONPATH": str(ROOT / "serving")},
-            port,
-        )
-
-    def lathe(workers: int) -> tuple[list[str], dict[str, str], int]:
-        port = free_port()
-        return (
-            [
-                sys.executable,
-                "-m",
-                "lathe_serving",
-                "--model-dir",
-                str(model_dir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            {**env, "PYTHONPATH": os.pathsep.join(sys.path[:3])},
-            port,
-        )
-
-    lathe_name = f"lathe (workers={cores})"
-    servers = {lathe_name: lathe(cores), "lathe (workers=1)": lathe(1)}
+    servers = {f"lathe (workers={cores})": lathe(model_dir, env, cores), "lathe (workers=1)": lathe(model_dir, env, 1)}
     if not args.lathe_only:
-        servers.update({"seldon (defaults)": seldon(None), f"seldon (workers={cores})": seldon(cores)})
-    results: dict[str, dict[int, dict[str, float]]] = {}
-    for name, (argv, server_env, port) in servers.items():
-        with open(work / f"{name.split()[0]}.log", "ab") as log:
-            process = subprocess.Popen(argv, env=server_env, stdout=log, stderr=log, start_new_session=True)
-        try:
-            wait_up(f"http://127.0.0.1:{port}/health/ping")
-            url = f"http://127.0.0.1:{port}/api/v1.0/predictions"
-            wrk(url, body, 8, 2, work)  # warm up
-            results[name] = {c: wrk(url, body, c, args.seconds, work) for c in map(int, args.connections.split(","))}
-        finally:
-            os.killpg(process.pid, 15)
-            process.wait(30)
-    floor = onnxruntime_floor(model_dir, rows[0])
-
-    print(f"\nServing benchmark: {cores} cores, one-row Seldon requests, wrk -t1 for {args.seconds}s per cell")
-    print(f"{'server':<22}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
-    for name, cells in results.items():
-        for c, r in cells.items():
-            print(f"{name:<22}{c:>6}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['errors']:>9.0f}")
-    print(f"{'onnxruntime in-process':<22}{'':>6}{floor:>10.0f}  calls/s (floor: one row, no HTTP)")
-    lathe8 = results[lathe_name][8]
-    for name, target in (("seldon (defaults)", 10), (f"seldon (workers={cores})", 5)) if len(results) > 1 else ():
-        ratio = lathe8["rps"] / results[name][8]["rps"]
-        print(
-            f"at 8 connections: {lathe_name} / {name} = {ratio:.1f}x (target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
-        )
-    print(
-        f"at 8 connections: {lathe_name} p99 = {lathe8['p99']:.2f} ms (target < 5 ms: {'met' if lathe8['p99'] < 5 else 'NOT met'})"
-    )
-    print(f"lathe at 8 connections reaches {lathe8['rps'] / floor:.2f}x of raw onnxruntime calls/s")
+        venv = subprocess.run([str(ROOT / "hack/serving-venv.sh")], capture_output=True, text=True, check=True)
+        seldon_venv = venv.stdout.strip()
+        servers["seldon (defaults)"] = seldon(seldon_venv, model_dir, env, None)
+        servers[f"seldon (workers={cores})"] = seldon(seldon_venv, model_dir, env, cores)
+    results = measure(servers, body, [int(c) for c in args.connections.split(",")], args.seconds, work)
+    report(results, onnxruntime_floor(model_dir, rows[0]), cores, args.seconds)
 
 
 if __name__ == "__main__":

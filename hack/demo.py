@@ -78,11 +78,92 @@ def jsonpath(plane: ControlPlane, kind: str, query: str) -> str:
     return kubectl(plane, "get", kind, "-n", "demo", "-o", f"jsonpath={query}")
 
 
+def operator_env(plane: ControlPlane, s3: S3Server, prometheus: Prometheus, metrics_port: int) -> dict[str, str]:
+    """The local operator's settings: local executor and kfp.local, the demo's store and Prometheus."""
+    return {
+        **os.environ,
+        "KUBECONFIG": str(plane.kubeconfig),
+        "LATHE_METRICS_PORT": str(metrics_port),
+        "LATHE_EXECUTOR": "local",
+        "LATHE_PIPELINE_BACKEND": "local",
+        "LATHE_STORE_URI": "s3://lathe",
+        "LATHE_STORE_ENDPOINT": s3.endpoint,
+        "LATHE_STORE_ACCESS_KEY": s3.access_key,
+        "LATHE_STORE_SECRET_KEY": s3.secret_key,
+        "LATHE_PROMETHEUS_URL": prometheus.url,
+        "LATHE_LOCAL_DIR": str(Path(plane.work) / "serving"),
+    }
+
+
+def ingest(plane: ControlPlane, s3: S3Server) -> DatasetVersions:
+    """CRDs, the namespace and its store Secret, the first examples; the published version."""
+    kubectl(plane, "apply", "--server-side", "-f", str(ROOT / "charts/lathe/crds"))
+    kubectl(plane, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=lathe")
+    kubectl(plane, "create", "namespace", "demo")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        # opted in: Lathe reads a Dataset source's keys only from Secrets with this label
+        "metadata": {"name": "store-creds", "labels": {"lathe.dev/credentials": "true"}},
+        "data": {
+            "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
+            "secretKey": base64.b64encode(s3.secret_key.encode()).decode(),
+        },
+    }
+    kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=yaml.safe_dump(secret))
+    show(plane, "apply", "-n", "demo", *[a for d in FIRST for a in ("-f", str(ROOT / d))])
+    print("\nAn invalid spec is refused by the API server:")
+    bad = (ROOT / "examples/02-training-run/trainingrun.yaml").read_text().replace("min: 0.9}", "min: 0.9, max: 0.5}")
+    print(kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=bad.replace("digits-mlp-1", "bad-run")).rstrip())
+    wait_for(plane, "Published")
+    show(plane, "get", "lathe", "-n", "demo")
+    version = kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", "jsonpath={.status.currentVersion}")
+    versions = DatasetVersions(S3Store(s3.endpoint, s3.access_key, s3.secret_key, "lathe"), "demo", "digits")
+    manifest = versions.manifest(version)
+    print(f"\nStored in s3://lathe/{versions.key(version, '')}: {', '.join(manifest['files'])} + manifest.json")
+    print(json.dumps({k: manifest[k] for k in ("version", "rows", "columns", "validation")}, indent=1))
+    return versions
+
+
+def trained(plane: ControlPlane, versions: DatasetVersions) -> ModelRegistry:
+    print("\nThe TrainingRun pinned that version and runs the kfp pipeline locally (kfp.local):")
+    wait_for(plane, "Registered", "trainingrun/digits-mlp-1")
+    show(plane, "get", "trainingruns", "-n", "demo")
+    registry = ModelRegistry(versions.store, "demo", "digits-classifier")
+    card = registry.card(1)
+    print(f"\nRegistered s3://lathe/{registry.key(1, 'model.onnx')} (sha256 {card['sha256'][:12]}...), model card:")
+    shown = {
+        "metrics": {k: round(v, 4) for k, v in card["metrics"].items() if not k.startswith("recall")},
+        "gates": card["gates"],
+        "dataset": card["dataset"],
+        "seed": card["seed"],
+        "device": card["training"]["device"],
+        "parity": card["parity"],
+        "pipelineSha256": card["pipeline"]["specSha256"][:12],
+    }
+    print(json.dumps(shown, indent=1))
+    return registry
+
+
+def refused(plane: ControlPlane, client: Minio, frame: Any) -> None:
+    """A broken file fails validation; the current version stays."""
+    broken = frame.copy()
+    broken.loc[7, "pixel_0_2"] = 99
+    upload(client, broken.to_csv(index=False).encode())
+    print("\nUploaded a broken file (pixel_0_2 = 99) and changed the spec to re-read it:")
+    kubectl(
+        plane, "patch", "dataset", "digits", "-n", "demo", "--type=merge", "-p", '{"spec":{"retention":{"keep":5}}}'
+    )
+    wait_for(plane, "ValidationFailed")
+    show(plane, "get", "dataset", "digits", "-n", "demo", "-o", "wide")
+    query = "{.status.validation.failures[0]}{'\\n'}current version: {.status.currentVersion}"
+    print(kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", f"jsonpath={query}"))
+
+
 def main() -> int:
     started = time.monotonic()
     plane, s3 = ControlPlane().start(), S3Server().start()
-    serving = Path(plane.work) / "serving"
-    prometheus = Prometheus(file_sd=[str(serving / "prometheus-targets.json")]).start()
+    prometheus = Prometheus(file_sd=[str(Path(plane.work) / "serving" / "prometheus-targets.json")]).start()
     print(
         f"Started kube-apiserver {plane.server}, S3 http://{s3.endpoint} and Prometheus {prometheus.url} "
         f"in {time.monotonic() - started:.1f}s"
@@ -94,87 +175,16 @@ def main() -> int:
     print(f"Uploaded s3://raw/digits/digits.csv ({len(frame)} rows, scikit-learn's digits)")
     metrics_port = free_port()
     prometheus.scrape([f"127.0.0.1:{metrics_port}"])  # the operator's own metrics: drift gauges
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(plane.kubeconfig),
-        "LATHE_METRICS_PORT": str(metrics_port),
-        "LATHE_EXECUTOR": "local",
-        "LATHE_PIPELINE_BACKEND": "local",
-        "LATHE_STORE_URI": "s3://lathe",
-        "LATHE_STORE_ENDPOINT": s3.endpoint,
-        "LATHE_STORE_ACCESS_KEY": s3.access_key,
-        "LATHE_STORE_SECRET_KEY": s3.secret_key,
-        "LATHE_PROMETHEUS_URL": prometheus.url,
-        "LATHE_LOCAL_DIR": str(serving),
-    }
     log = open(Path(plane.work) / "operator.log", "wb")  # noqa: SIM115
     operator = subprocess.Popen(
         [sys.executable, "-m", "lathe_operator", "operator", "-n", "demo", "--liveness", ""],
-        env=env,
+        env=operator_env(plane, s3, prometheus, metrics_port),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
-        kubectl(plane, "apply", "--server-side", "-f", str(ROOT / "charts/lathe/crds"))
-        kubectl(plane, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=lathe")
-        kubectl(plane, "create", "namespace", "demo")
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            # opted in: Lathe reads a Dataset source's keys only from Secrets with this label
-            "metadata": {"name": "store-creds", "labels": {"lathe.dev/credentials": "true"}},
-            "data": {
-                "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
-                "secretKey": base64.b64encode(s3.secret_key.encode()).decode(),
-            },
-        }
-        kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=yaml.safe_dump(secret))
-        show(plane, "apply", "-n", "demo", *[a for d in FIRST for a in ("-f", str(ROOT / d))])
-        print("\nAn invalid spec is refused by the API server:")
-        bad = (
-            (ROOT / "examples/02-training-run/trainingrun.yaml").read_text().replace("min: 0.9}", "min: 0.9, max: 0.5}")
-        )
-        print(kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=bad.replace("digits-mlp-1", "bad-run")).rstrip())
-        wait_for(plane, "Published")
-        show(plane, "get", "lathe", "-n", "demo")
-        version = kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", "jsonpath={.status.currentVersion}")
-        versions = DatasetVersions(S3Store(s3.endpoint, s3.access_key, s3.secret_key, "lathe"), "demo", "digits")
-        manifest = versions.manifest(version)
-        print(f"\nStored in s3://lathe/{versions.key(version, '')}: {', '.join(manifest['files'])} + manifest.json")
-        print(json.dumps({k: manifest[k] for k in ("version", "rows", "columns", "validation")}, indent=1))
-
-        print("\nThe TrainingRun pinned that version and runs the kfp pipeline locally (kfp.local):")
-        wait_for(plane, "Registered", "trainingrun/digits-mlp-1")
-        show(plane, "get", "trainingruns", "-n", "demo")
-        registry = ModelRegistry(versions.store, "demo", "digits-classifier")
-        card = registry.card(1)
-        print(f"\nRegistered s3://lathe/{registry.key(1, 'model.onnx')} (sha256 {card['sha256'][:12]}...), model card:")
-        print(
-            json.dumps(
-                {
-                    "metrics": {k: round(v, 4) for k, v in card["metrics"].items() if not k.startswith("recall")},
-                    "gates": card["gates"],
-                    "dataset": card["dataset"],
-                    "seed": card["seed"],
-                    "device": card["training"]["device"],
-                    "parity": card["parity"],
-                    "pipelineSha256": card["pipeline"]["specSha256"][:12],
-                },
-                indent=1,
-            )
-        )
-
-        broken = frame.copy()
-        broken.loc[7, "pixel_0_2"] = 99
-        upload(client, broken.to_csv(index=False).encode())
-        print("\nUploaded a broken file (pixel_0_2 = 99) and changed the spec to re-read it:")
-        kubectl(
-            plane, "patch", "dataset", "digits", "-n", "demo", "--type=merge", "-p", '{"spec":{"retention":{"keep":5}}}'
-        )
-        wait_for(plane, "ValidationFailed")
-        show(plane, "get", "dataset", "digits", "-n", "demo", "-o", "wide")
-        query = "{.status.validation.failures[0]}{'\\n'}current version: {.status.currentVersion}"
-        print(kubectl(plane, "get", "dataset", "digits", "-n", "demo", "-o", f"jsonpath={query}"))
+        registry = trained(plane, ingest(plane, s3))
+        refused(plane, client, frame)
         serve(plane, frame)
         canary(plane, frame)
         client = drift(plane, frame, registry, prometheus)
