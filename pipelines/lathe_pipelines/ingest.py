@@ -10,7 +10,6 @@ profiled from that file, so memory does not grow with the row count.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from lathe_core.store import ObjectStore, dumps
 
 from .steps import profile as profiling
 from .steps import schema as schemas
+from .steps import scratch
 from .steps.errors import IngestError, SchemaMismatch, ValidationFailed
 from .steps.read import S3Access, read_source, source_files
 from .steps.stream import NotStreamable, Sink, Streamed, stream
@@ -88,7 +88,7 @@ def _in_memory(
 def _ingest(
     request: IngestRequest, versions: DatasetVersions, s3: S3Access | None, validator: BackgroundValidator
 ) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="lathe-ingest-"))
+    workdir = scratch.directory("lathe-ingest-")
     try:
         return _ingest_in(request, versions, s3, validator, workdir)
     finally:

@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import shutil
 import sys
-import tempfile
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import scratch
 from .errors import InvalidExpectation
 
 MAX_FAILURES = 10
@@ -60,7 +60,7 @@ class BackgroundValidator:
         self._process.start()
         child.close()
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        self.scratch = Path(tempfile.mkdtemp(prefix="lathe-validate-", dir=shm))  # where ``submit``'s data may go
+        self.scratch = scratch.directory("lathe-validate-", shm)  # where ``submit``'s data may go
 
     def submit(self, data: Path, rules: list[dict[str, Any]]) -> None:
         self._conn.send((str(data), rules))
