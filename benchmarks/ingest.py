@@ -11,10 +11,10 @@ should stay under ``PEAK_TARGET_MIB`` at any size; the in-memory baseline may no
 10M x 50 (``--skip-baseline`` leaves it out): the output says when it failed or was skipped.
 
 Measured on a 2-CPU, 24 GiB machine with nothing else running (docs/datasets.md):
-1M x 20, best of 3: pandas 1.61 s and 539 MiB, ingest 3.02 to 3.09 s and 831 to 887 MiB
-(1.86 to 1.93x time, 1.54 to 1.65x memory, in three runs); 10M x 50, one run: pandas
-38.3 s and 11,258 MiB, ingest 55.7 s and 1,414 MiB. Ingest uses about 2.4x pandas' CPU
-time, so on a busy machine its ratio grows towards that.
+1M x 20, best of 3: pandas 1.13 to 1.22 s and 539 MiB, ingest 2.09 to 2.10 s and 899 MiB
+(1.79 to 1.85x time, 1.67x memory, in two runs); 10M x 50, one run: pandas 35.2 s and
+11,258 MiB, ingest 45.1 s and 1,421 MiB. Ingest uses about 2.4x pandas' CPU time, so on a
+busy machine its ratio grows towards that.
 """
 
 from __future__ import annotations

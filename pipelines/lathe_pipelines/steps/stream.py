@@ -171,8 +171,9 @@ class Sink:
     """Batches into the version hash, Parquet row groups (zstd; dictionaries only for strings, as before) and,
     for data small enough to validate whole, an Arrow IPC stream file for the validator.
 
-    Writing and hashing run in one background thread (Arrow and hashlib release the GIL)
-    while the caller parses the next chunk; one chunk waits at most."""
+    Writing Parquet and hashing (with the IPC copy) run in two background threads (Arrow and
+    hashlib release the GIL) while the caller parses the next chunk; one chunk waits at most.
+    Each thread takes the chunks in order: the next chunk is handed over when both are done."""
 
     def __init__(self, schema: pa.Schema, path: Path, ipc: Path | None = None) -> None:
         self.schema, self.rows, self.nulls = schema, 0, set[str]()
@@ -180,26 +181,25 @@ class Sink:
         strings = _strings(schema)
         self.writer = pq.ParquetWriter(str(path), schema, compression="zstd", use_dictionary=strings or False)
         self.ipc = pa.ipc.new_stream(str(ipc), schema) if ipc else None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lathe-sink")
-        self._pending: Future[None] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lathe-sink")
+        self._pending: list[Future[None]] = []
 
     def write(self, table: pa.Table) -> None:
         self.rows += table.num_rows
         self.nulls.update(name for name, column in zip(table.column_names, table.columns) if column.null_count)
         self._wait()
-        self._pending = self._pool.submit(self._write, table)
+        self._pending = [self._pool.submit(self.writer.write_table, table), self._pool.submit(self._hash, table)]
 
-    def _write(self, table: pa.Table) -> None:
-        self.writer.write_table(table)
+    def _hash(self, table: pa.Table) -> None:
         if self.ipc:
             self.ipc.write_table(table)
         for batch in table.to_batches():
             self.version.update(batch)
 
     def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def close(self) -> None:
         try:
