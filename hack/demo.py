@@ -16,7 +16,6 @@ the training data, and the new version goes through a canary to 100%.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -100,17 +99,9 @@ def ingest(plane: ControlPlane, s3: S3Server) -> DatasetVersions:
     kubectl(plane, "apply", "--server-side", "-f", str(ROOT / "charts/lathe/crds"))
     kubectl(plane, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=lathe")
     kubectl(plane, "create", "namespace", "demo")
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        # opted in: Lathe reads a Dataset source's keys only from Secrets with this label
-        "metadata": {"name": "store-creds", "labels": {"lathe.dev/credentials": "true"}},
-        "data": {
-            "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
-            "secretKey": base64.b64encode(s3.secret_key.encode()).decode(),
-        },
-    }
-    kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=yaml.safe_dump(secret))
+    # opted in: Lathe reads a Dataset source's keys only from Secrets with this label
+    creds = s3.secret("store-creds", {"lathe.dev/credentials": "true"})
+    kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=creds)
     show(plane, "apply", "-n", "demo", *[a for d in FIRST for a in ("-f", str(ROOT / d))])
     print("\nAn invalid spec is refused by the API server:")
     bad = (ROOT / "examples/02-training-run/trainingrun.yaml").read_text().replace("min: 0.9}", "min: 0.9, max: 0.5}")

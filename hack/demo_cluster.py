@@ -12,7 +12,6 @@ Security Standard. Needs root (the node), like `make test`.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import subprocess
@@ -36,13 +35,6 @@ from tests.servers.s3 import S3Server  # noqa: E402
 from tests.servers.tools import helm  # noqa: E402
 
 SYSTEM = "lathe-system"
-
-
-def secret(name: str, s3: S3Server, labels: dict[str, str] | None = None) -> str:
-    data = {"accessKey": s3.access_key, "secretKey": s3.secret_key}
-    body = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-    metadata = {"name": name, **({"labels": labels} if labels else {})}
-    return yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "data": body})
 
 
 def install(plane: ControlPlane, node: Node, s3: S3Server, prometheus: Prometheus) -> None:
@@ -80,9 +72,9 @@ def prepare(plane: ControlPlane, s3: S3Server) -> None:
     for namespace in (SYSTEM, "demo"):
         kubectl(plane, "create", "namespace", namespace)
         kubectl(plane, "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
-        kubectl(plane, "apply", "-n", namespace, "-f", "-", stdin=secret("lathe-store", s3))
+        kubectl(plane, "apply", "-n", namespace, "-f", "-", stdin=s3.secret("lathe-store"))
     # the example Dataset's source credentials: opted in; lathe-store (the store's own keys) is not
-    kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=secret("store-creds", s3, {"lathe.dev/credentials": "true"}))
+    kubectl(plane, "apply", "-n", "demo", "-f", "-", stdin=s3.secret("store-creds", {"lathe.dev/credentials": "true"}))
     client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
     client.make_bucket("raw")
     data = digits().to_csv(index=False).encode()

@@ -3,7 +3,6 @@ outside its rules, survives restarts."""
 
 from __future__ import annotations
 
-import base64
 import http.server
 import io
 import signal
@@ -38,16 +37,8 @@ def raw(s3: S3Server, namespace: str, kubectl: Kubectl) -> Iterator[Any]:
     client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
     bucket = f"raw-{namespace}"
     client.make_bucket(bucket)
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "store-creds", "labels": {"lathe.dev/credentials": "true"}},
-        "data": {
-            "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
-            "secretKey": base64.b64encode(s3.secret_key.encode()).decode(),
-        },
-    }
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(secret))
+    creds = s3.secret("store-creds", {"lathe.dev/credentials": "true"})
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=creds)
 
     def upload(frame: pd.DataFrame | bytes, key: str = "digits/digits.csv") -> None:
         data = frame if isinstance(frame, bytes) else frame.to_csv(index=False).encode()

@@ -9,14 +9,12 @@ kube-proxy; the namespace enforces the restricted Pod Security Standard.
 
 from __future__ import annotations
 
-import base64
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from lathe_core import layout
 from tests.conftest import eventually
@@ -57,16 +55,7 @@ def operator(
 
 
 def store_secret(kubectl: Kubectl, namespace: str, s3: S3Server) -> None:
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "lathe-store"},
-        "data": {
-            "accessKey": base64.b64encode(s3.access_key.encode()).decode(),
-            "secretKey": base64.b64encode(s3.secret_key.encode()).decode(),
-        },
-    }
-    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(secret))
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=s3.secret("lathe-store"))
 
 
 def test_a_model_deployment_serves_from_pods_and_a_promotion_rolls_them(

@@ -5,6 +5,7 @@ Lathe talks to it with the ``minio`` client exactly as it talks to MinIO in a cl
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import tempfile
@@ -12,6 +13,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from .process import Process, binary, free_port
 
@@ -26,6 +29,14 @@ class S3Server:
     endpoint: str = ""
     process: Process | None = None
     host: str = "127.0.0.1"  # the test node's address, for a server its pods reach
+
+    def secret(self, name: str, labels: dict[str, str] | None = None) -> str:
+        """A Secret (YAML) with this server's keys as ``accessKey`` and ``secretKey``: the store's (``lathe-store``)
+        or a Dataset source's (``store-creds``, opted in with the ``lathe.dev/credentials`` label)."""
+        data = {"accessKey": self.access_key, "secretKey": self.secret_key}
+        body = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        metadata = {"name": name, **({"labels": labels} if labels else {})}
+        return yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "data": body})
 
     def start(self) -> S3Server:
         """Start, on the port of the last start when there was one (a restart keeps its endpoint and data)."""
