@@ -6,13 +6,12 @@ finds the whole version.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from . import layout
 from .runs import read_report, write_report
-from .store import ObjectStore, dumps
+from .store import ObjectStore, dumps, read_json
 
 
 class DatasetVersions:
@@ -27,7 +26,7 @@ class DatasetVersions:
         return self.store.exists(self.key(version, layout.MANIFEST))
 
     def manifest(self, version: str) -> dict[str, Any]:
-        return dict(json.loads(self.store.get(self.key(version, layout.MANIFEST))))
+        return read_json(self.store, self.key(version, layout.MANIFEST))
 
     def data(self, version: str) -> bytes:
         """The version's data.parquet."""

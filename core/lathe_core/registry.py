@@ -9,12 +9,11 @@ one; a number claimed by a run that died before its card stays unused, or is its
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from . import layout
 from .runs import read_report
-from .store import ObjectStore, dumps, get_json
+from .store import ObjectStore, dumps, get_json, read_json
 
 CARD, ONNX, CLAIM = layout.CARD, layout.ONNX, layout.CLAIM
 ATTEMPTS = 100
@@ -48,7 +47,7 @@ class ModelRegistry:
         return sorted({v for v in found if v is not None})
 
     def card(self, version: int) -> dict[str, Any]:
-        return dict(json.loads(self.store.get(self.key(version, CARD))))
+        return read_json(self.store, self.key(version, CARD))
 
     def find_run(self, run_id: str) -> int | None:
         """The version a training run already registered, if any (newest first: runs are recent)."""

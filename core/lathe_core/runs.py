@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import clock
-from .store import ObjectStore, get_json, put_json
+from .store import InvalidObject, ObjectStore, ObjectTooLarge, get_json, put_json
 
 Phase = Literal["Absent", "Running", "Failed", "Done"]
 
@@ -56,4 +56,17 @@ def write_report(store: ObjectStore, key: str, report: dict[str, Any]) -> None:
 
 
 def read_report(store: ObjectStore, key: str) -> dict[str, Any] | None:
-    return get_json(store, key)
+    """The run's report; one past the size bound or not JSON (a tenant's code can write there) ends the run
+    Failed with that reason instead of being read."""
+    try:
+        return get_json(store, key)
+    except (ObjectTooLarge, InvalidObject) as error:
+        return {"outcome": "Failed", "reason": error.reason, "message": f"the run's report was refused: {error}"}
+
+
+def read_progress(store: ObjectStore, key: str) -> dict[str, Any]:
+    """A running step's progress for people watching; one too large or not JSON is ignored ({})."""
+    try:
+        return get_json(store, key, limit=64 << 10) or {}
+    except (ObjectTooLarge, InvalidObject):
+        return {}

@@ -29,6 +29,15 @@ class StoreAccessDenied(StoreError):
     reason = "StoreAccessDenied"
 
 
+class ObjectTooLarge(StoreError):
+    """An object past the size its reader allows (a tenant can write what the operator reads: bounded)."""
+
+    reason = "ObjectTooLarge"
+
+
+MAX_JSON = 4 << 20  # bytes of one JSON object Lathe reads (cards, manifests, reports, progress)
+
+
 class ObjectStore(Protocol):
     """Bytes under keys in one bucket (S3/MinIO) or one directory (local mode)."""
 
@@ -46,8 +55,9 @@ class ObjectStore(Protocol):
 
         What claims a name among racing writers (S3 ``If-None-Match: *``; a hard link locally)."""
 
-    def get(self, key: str) -> bytes:
-        """Read an object; ObjectNotFound when absent."""
+    def get(self, key: str, limit: int | None = None) -> bytes:
+        """Read an object; ObjectNotFound when absent, ObjectTooLarge when it has more than ``limit`` bytes
+        (read no further than that: a reader never holds more than it allows)."""
 
     def exists(self, key: str) -> bool:
         """Whether the object exists."""
@@ -67,10 +77,27 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, indent=1, sort_keys=True, default=str).encode()
 
 
-def get_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
-    """A JSON object from the store, or None when it is not there (yet)."""
+def read_json(store: ObjectStore, key: str, limit: int = MAX_JSON) -> dict[str, Any]:
+    """A JSON object from the store, at most ``limit`` bytes (ObjectTooLarge past it); ObjectNotFound when absent,
+    StoreError (reason InvalidObject) when it is not a JSON object."""
+    raw = store.get(key, limit=limit)
     try:
-        return dict(json.loads(store.get(key)))
+        found = json.loads(raw)
+    except ValueError as error:
+        raise InvalidObject(f"{key} is not JSON: {str(error)[:200]}") from error
+    if not isinstance(found, dict):
+        raise InvalidObject(f"{key} is not a JSON object")
+    return found
+
+
+class InvalidObject(StoreError):
+    reason = "InvalidObject"
+
+
+def get_json(store: ObjectStore, key: str, limit: int = MAX_JSON) -> dict[str, Any] | None:
+    """A JSON object from the store (bounded as ``read_json``), or None when it is not there (yet)."""
+    try:
+        return read_json(store, key, limit)
     except ObjectNotFound:
         return None
 

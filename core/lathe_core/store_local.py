@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .store import ObjectNotFound
+from .store import ObjectNotFound, ObjectTooLarge
 
 
 class LocalStore:
@@ -63,11 +63,15 @@ class LocalStore:
             os.unlink(tmp)
         return True
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, limit: int | None = None) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with open(self._path(key), "rb") as file:
+                data = file.read() if limit is None else file.read(limit + 1)
         except FileNotFoundError as error:
             raise ObjectNotFound(key) from error
+        if limit is not None and len(data) > limit:
+            raise ObjectTooLarge(f"{key} has more than {limit} bytes")
+        return data
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

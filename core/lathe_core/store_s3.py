@@ -10,7 +10,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from .store import ObjectNotFound, StoreAccessDenied, StoreError, StoreUnavailable
+from .store import ObjectNotFound, ObjectTooLarge, StoreAccessDenied, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
@@ -96,11 +96,18 @@ class S3Store:
             raise
         return True
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, limit: int | None = None) -> bytes:
         def read() -> bytes:
             response = self.client.get_object(self.bucket, key)
             try:
-                return bytes(response.read())
+                if limit is None:
+                    return bytes(response.read())
+                data = bytearray()
+                for chunk in response.stream(64 << 10):
+                    data += chunk
+                    if len(data) > limit:  # the rest is never read: the connection is closed, not reused
+                        raise ObjectTooLarge(f"{self.bucket}/{key} has more than {limit} bytes")
+                return bytes(data)
             finally:
                 response.close()
                 response.release_conn()

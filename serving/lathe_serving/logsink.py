@@ -4,8 +4,14 @@
 
 One Parquet file per flush (every ``max_records`` records or ``max_age`` seconds). Rows are
 either predictions (``kind=prediction``: features, probabilities, predicted class,
-version, shadow flag) or feedback (``kind=feedback``: the true class for a request id,
-and whether the served prediction was right). DriftMonitor reads these files.
+version, shadow flag, and the answer's signature tag) or feedback (``kind=feedback``: the
+true class of one row of an answer this server gave, the answer's tag, and the client
+address it came from). DriftMonitor reads these files.
+
+Bounded: the records pending and being written hold at most ``max_bytes`` (counted per row
+as it is added; beyond it a row is refused and the caller counts the loss), one write runs at
+a time, and the id, tag and source columns are dictionary-encoded in memory and in the file,
+so a reader holds each distinct id once however many rows repeat it.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ import pyarrow.parquet as pq
 
 from lathe_core import layout
 
+TEXT = pa.dictionary(pa.int32(), pa.string())
+MAX_BYTES = 64 << 20  # pending and in-flight records; beyond it new rows are refused (and counted by the caller)
+
 SCHEMA = pa.schema(
     [
         ("kind", pa.string()),
-        ("request_id", pa.string()),
+        ("request_id", TEXT),
         ("time", pa.timestamp("ms", tz="UTC")),
         ("version", pa.int32()),
         ("shadow", pa.bool_()),
@@ -35,6 +44,8 @@ SCHEMA = pa.schema(
         ("prediction", pa.string()),
         ("truth", pa.string()),
         ("correct", pa.bool_()),
+        ("answer", TEXT),  # the signature tag of the served answer (answers.Answers.sign) a row belongs to
+        ("source", TEXT),  # feedback: the client address it came from
     ]
 )
 
@@ -43,7 +54,7 @@ def size(record: dict[str, Any]) -> int:
     """Roughly what a pending record holds in memory: the dict, its float lists (a float object and a pointer
     each), its strings."""
     floats = len(record.get("features") or ()) + len(record.get("probabilities") or ())
-    text = sum(len(record.get(k) or "") for k in ("request_id", "prediction", "truth"))
+    text = sum(len(record.get(k) or "") for k in ("request_id", "prediction", "truth", "answer", "source"))
     text += sum(56 + len(v) for v in record.get("categories") or ())
     return 400 + 32 * floats + text
 
@@ -58,20 +69,27 @@ class LogSink:
         deployment: str,
         max_records: int = 1000,
         max_age: float = 5.0,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         self.put, self.namespace, self.deployment = put, namespace, deployment
-        self.max_records, self.max_age = max_records, max_age
+        self.max_records, self.max_age, self.max_bytes = max_records, max_age, max_bytes
         self.records: list[dict[str, Any]] = []
         self.held = 0  # approximate bytes the pending records take in memory
+        self.writing = 0  # and the records taken for the write in progress
         self.oldest = 0.0
         self.sequence = 0
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: dict[str, Any]) -> bool:
+        """Keep one row for the next write; False (nothing kept) when the bound is reached."""
+        weight = size(record)
+        if self.held + self.writing + weight > self.max_bytes:
+            return False
         if not self.records:
             self.oldest = time.monotonic()
         record.setdefault("time", datetime.now(UTC))
         self.records.append(record)
-        self.held += size(record)
+        self.held += weight
+        return True
 
     def due(self) -> bool:
         return bool(self.records) and (
@@ -79,8 +97,14 @@ class LogSink:
         )
 
     def take(self) -> list[dict[str, Any]]:
-        records, self.records, self.held = self.records, [], 0
+        """The pending records, for one write; their bytes count against the bound until ``written``."""
+        records, self.records = self.records, []
+        self.writing, self.held = self.writing + self.held, 0
         return records
+
+    def written(self, records: list[dict[str, Any]]) -> None:
+        """A write taken by ``take`` ended (stored or dropped): its bytes no longer count."""
+        self.writing = max(0, self.writing - sum(size(r) for r in records))
 
     def write(self, records: list[dict[str, Any]]) -> str | None:
         """One Parquet object per hour partition the records fall in; returns the last key."""

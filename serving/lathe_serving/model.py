@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 MAX_ROWS = 10_000
+MAX_TEXT = 1024  # characters in one categorical value; a longer one is refused (400), never logged
 
 
 VALUE = "value"  # a regressor's output column
@@ -46,6 +47,8 @@ def _category(value: Any, column: str) -> str:
     """A categorical column's value as the model's text: strings as they are, whole numbers as digits, null as ""
     (which encodes as no category, like a category training never saw)."""
     if value is None or isinstance(value, str):
+        if value and len(value) > MAX_TEXT:
+            raise ModelError("TextTooLong", f"column {column}: a value of {len(value)} characters; at most {MAX_TEXT}")
         return value or ""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ModelError("InvalidInput", f"column {column} takes text; got {type(value).__name__} {str(value)[:40]}")

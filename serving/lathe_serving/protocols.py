@@ -10,6 +10,7 @@ from .answers import TAG, Answer
 from .model import MAX_ROWS, VALUE, ModelError, value_label
 
 MAX_CLASS = 256  # characters in one class of feedback's truth
+MAX_ID = 128  # characters in a request id a client chooses (Seldon's meta.puid, V2's id), in requests and feedback
 
 
 def seldon_inputs(body: Any) -> Any:
@@ -38,7 +39,13 @@ def seldon_puid(body: Any) -> str | None:
     """A request id the caller chose (``meta.puid``), which then names the request in logs and feedback."""
     meta = body.get("meta") if isinstance(body, dict) else None
     puid = meta.get("puid") if isinstance(meta, dict) else None
-    return puid if isinstance(puid, str) and 0 < len(puid) <= 128 else None
+    return puid if isinstance(puid, str) and 0 < len(puid) <= MAX_ID else None
+
+
+def v2_id(body: Any) -> str | None:
+    """The request id a V2 caller chose (``id``), kept when it is short enough to log."""
+    given = body.get("id") if isinstance(body, dict) else None
+    return given if isinstance(given, str) and 0 < len(given) <= MAX_ID else None
 
 
 def seldon_response(
@@ -75,6 +82,8 @@ def seldon_feedback(body: Any) -> tuple[str, list[str]]:
     puid = meta.get("puid") if isinstance(meta, dict) else None
     if not isinstance(puid, str) or not puid:
         raise ModelError("InvalidRequest", "feedback needs response.meta.puid, the id of the answered request")
+    if len(puid) > MAX_ID:
+        raise ModelError("InvalidRequest", f"response.meta.puid has {len(puid)} characters; at most {MAX_ID}")
     truth = body.get("truth")
     data = truth.get("data") if isinstance(truth, dict) else None
     values = data.get("ndarray") if isinstance(data, dict) else None

@@ -61,6 +61,9 @@ class Routes:
         async def serve(request: web.Request) -> web.Response:
             started = time.perf_counter()
             model = deployment.route()
+            # A V2 request that names its version (name:version) chose where it goes: counted apart, so the
+            # canary's analysis (which leaves out "pinned", as it does "shadow") never sees traffic a client steered.
+            counted = "pinned" if ":" in request.match_info.get("name", "") else protocol
             in_flight.inc()
             code = 200
             try:
@@ -83,7 +86,7 @@ class Routes:
                 return failed(protocol, model, error)
             finally:
                 in_flight.dec()
-                service.count(model, protocol, code, time.perf_counter() - started)
+                service.count(model, counted, code, time.perf_counter() - started)
 
         return serve
 
@@ -96,8 +99,9 @@ class Routes:
     async def v2_infer(self, request: web.Request, body: Any, _: LatheModel) -> tuple[Any, LatheModel]:
         model = self.deployment.by_name(request.match_info["name"])
         rows = model.check(protocols.v2_inputs(body, text=bool(model.categorical)))
-        given = body.get("id") if isinstance(body.get("id"), str) and len(body["id"]) <= 128 else None
-        outputs, _ = await self.service.predict(model, rows, given or uuid.uuid4().hex)
+        given = protocols.v2_id(body)
+        pinned = ":" in request.match_info["name"]
+        outputs, _ = await self.service.predict(model, rows, given or uuid.uuid4().hex, pinned=pinned)
         return protocols.v2_response(outputs, model.name, model.version, given), model
 
     async def feedback(self, request: web.Request) -> web.Response:
@@ -109,7 +113,7 @@ class Routes:
         except ModelError as error:
             return json_response(error.to_dict(), error.status_code)
         try:
-            result = self.service.feedback(request_id, truth, body.get("response"))
+            result = self.service.feedback(request_id, truth, body.get("response"), source=request.remote or "")
         except ModelError as error:
             return json_response(error.to_dict(), error.status_code)
         return json_response({"data": {"ndarray": []}, "meta": {"puid": request_id, "tags": result}})

@@ -23,7 +23,6 @@ from .deployment import Deployment, Settings
 from .logsink import LogSink
 from .model import LatheModel, ModelError
 
-MAX_PENDING_LOG_BYTES = 64 << 20  # log records waiting for the store; beyond it new ones are dropped (and counted)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 LABELS = ["namespace", "deployment", "model", "version"]
 log = logging.getLogger("lathe_serving")
@@ -109,6 +108,7 @@ class Service:
         s = deployment.settings
         self.answers = answers or Answers(configured_key(s.namespace, s.deployment or deployment.name))
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.flushing = asyncio.Lock()
         self.children: dict[tuple[int, str, int], tuple[Any, Any]] = {}
         self.scope = {"namespace": s.namespace, "deployment": s.deployment}
 
@@ -160,25 +160,33 @@ class Service:
                 self.tasks.add(asyncio.get_running_loop().create_task(batcher.stop()))
         self.start()
 
-    async def predict(self, model: LatheModel, rows: np.ndarray, request_id: str) -> tuple[np.ndarray, str]:
-        """The model's outputs and the answer's signature (which feedback may carry back)."""
+    async def predict(
+        self, model: LatheModel, rows: np.ndarray, request_id: str, pinned: bool = False
+    ) -> tuple[np.ndarray, str]:
+        """The model's outputs and the answer's signature (which feedback may carry back).
+
+        ``pinned``: the client chose the version (V2's ``name:version``). Such an answer is served and counted
+        apart, but neither remembered for grading nor logged: a client that steers its traffic must not grade
+        a canary or feed the closed loop."""
         batcher = self.batchers.get(model.version)
         if batcher is None:  # routed just before a reload dropped this version: take the current split
             model = self.deployment.route()
             batcher = self.batchers[model.version]
         outputs = await batcher.submit(rows)
+        if pinned:
+            return outputs, ""
         sampled = self.sink is not None and random.random() < self.deployment.settings.sample_rate
         answer = Answer(model.version, model.labels(outputs))
         self.answers.remember(request_id, answer)
-        labels = answer.labels
+        tag = self.answers.sign(request_id, answer)
         if sampled:
-            self.record(model, rows, outputs, labels, request_id, shadow=False)
+            self.record(model, rows, outputs, answer.labels, request_id, tag, shadow=False)
         shadow = self.deployment.shadow
         if shadow is not None and shadow.version in self.batchers:
             task = asyncio.get_running_loop().create_task(self.mirror(shadow, rows, request_id, sampled))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        return outputs, self.answers.sign(request_id, answer)
+        return outputs, tag
 
     async def mirror(self, shadow: LatheModel, rows: np.ndarray, request_id: str, sampled: bool) -> None:
         """A shadow answers every request too; its answers are counted and logged, never returned."""
@@ -186,24 +194,30 @@ class Service:
         try:
             outputs = await self.batchers[shadow.version].submit(rows)
             if sampled:
-                self.record(shadow, rows, outputs, shadow.labels(outputs), request_id, shadow=True)
+                self.record(shadow, rows, outputs, shadow.labels(outputs), request_id, None, shadow=True)
         except Exception:  # noqa: BLE001  (the shadow's failures are its own: counted, never surfaced)
             code = 500
         self.count(shadow, "shadow", code, time.perf_counter() - started)
 
     def record(
-        self, model: LatheModel, rows: np.ndarray, outputs: np.ndarray, labels: list[str], request_id: str, shadow: bool
+        self,
+        model: LatheModel,
+        rows: np.ndarray,
+        outputs: np.ndarray,
+        labels: list[str],
+        request_id: str,
+        tag: str | None,
+        shadow: bool,
     ) -> None:
+        """Log each served row; a row the sink's bound refuses is counted as dropped (the store is slow or down)."""
         assert self.sink is not None
-        if self.sink.held >= MAX_PENDING_LOG_BYTES:  # the store is slow or down: keep serving, count the loss
-            self.metrics.dropped.labels(**self.scope).inc(len(rows))
-            return
-        for row, probabilities, label in zip(rows, outputs, labels, strict=True):
+        for i, (row, probabilities, label) in enumerate(zip(rows, outputs, labels, strict=True)):
             features, categories = model.raw(row)
-            self.sink.add(
+            kept = self.sink.add(
                 {
                     "kind": "prediction",
                     "request_id": request_id,
+                    "answer": tag,
                     "version": model.version,
                     "shadow": shadow,
                     "features": features,
@@ -212,56 +226,68 @@ class Service:
                     "prediction": label,
                 }
             )
+            if not kept:
+                self.metrics.dropped.labels(**self.scope).inc(len(rows) - i)
+                return
 
-    def feedback(self, request_id: str, truth: list[str], response: Any = None) -> dict[str, Any]:
+    def feedback(self, request_id: str, truth: list[str], response: Any = None, source: str = "") -> dict[str, Any]:
         """Grade ground truth against the answer this deployment gave (remembered, or carried back signed),
-        once; count it; log it. Truth for an answer not found here is logged ungraded: the drift monitor
-        joins it to the logged prediction, if any replica logged one."""
+        once; count it; log it bound to that answer's tag. Truth bound to no answer is counted and dropped:
+        live accuracy and the closed loop's harvest use only truth bound to an answer this deployment gave."""
         carried = protocols.seldon_answer(response)
         answer = self.answers.find(request_id, *(carried or (None, None)))
-        if answer is not None and len(answer.labels) != len(truth):
-            raise ModelError(
-                "InvalidRequest",
-                f"truth has {len(truth)} classes; request {request_id[:128]} was answered with {len(answer.labels)} rows",
-            )
         if answer is None:
             reason = "graded" if self.answers.was_graded(request_id) else "unknown"
             self.metrics.unmatched.labels(**self.scope, reason=reason).inc()
             if reason == "graded":
                 return {"matched": False, "reason": "this answer was graded already"}
+            return {"matched": False, "reason": "no answer this deployment gave has this request id"}
+        if len(answer.labels) != len(truth):
+            raise ModelError(
+                "InvalidRequest",
+                f"truth has {len(truth)} classes; request {request_id[:128]} was answered with {len(answer.labels)} rows",
+            )
+        model = self.deployment.models.get(answer.version)
         corrects: list[bool | None] = [None] * len(truth)
-        model = self.deployment.models.get(answer.version) if answer is not None else None
-        if answer is not None and model is not None and model.regression:
+        if model is not None and model.regression:
             errors = regression_errors(truth, answer.labels)
             self.answers.graded_now(request_id)
             for error in errors:
                 self.metrics.error.labels(**self.labels(model)).observe(error)
-        elif answer is not None:
+        else:
+            if model is not None:
+                refuse_unknown_classes(truth, model.class_names())
             self.answers.graded_now(request_id)
             corrects = [t == p for t, p in zip(truth, answer.labels, strict=True)]
             if model is not None:
                 for correct in corrects:
                     self.metrics.feedback.labels(**self.labels(model), correct=str(correct).lower()).inc()
-        if self.sink is not None:
-            if self.sink.held >= MAX_PENDING_LOG_BYTES:
-                self.metrics.dropped.labels(**self.scope).inc(len(truth))
-            else:
-                for value, correct in zip(truth, corrects, strict=True):
-                    self.sink.add(
-                        {
-                            "kind": "feedback",
-                            "request_id": request_id,
-                            "version": answer.version if answer else None,
-                            "shadow": False,
-                            "truth": value,
-                            "correct": correct,
-                        }
-                    )
-        if answer is None:
-            return {"matched": False, "reason": "no answer this deployment gave has this request id"}
+        self.log_truth(request_id, self.answers.sign(request_id, answer), answer.version, truth, corrects, source)
         if model is not None and model.regression:
             return {"matched": True, "version": answer.version, "absoluteError": sum(errors) / len(errors)}
         return {"matched": True, "version": answer.version, "correct": sum(bool(c) for c in corrects)}
+
+    def log_truth(
+        self, request_id: str, tag: str, version: int, truth: list[str], corrects: list[bool | None], source: str
+    ) -> None:
+        if self.sink is None:
+            return
+        for i, (value, correct) in enumerate(zip(truth, corrects, strict=True)):
+            kept = self.sink.add(
+                {
+                    "kind": "feedback",
+                    "request_id": request_id,
+                    "answer": tag,
+                    "source": source,
+                    "version": version,
+                    "shadow": False,
+                    "truth": value,
+                    "correct": correct,
+                }
+            )
+            if not kept:
+                self.metrics.dropped.labels(**self.scope).inc(len(truth) - i)
+                return
 
     async def flush_forever(self) -> None:
         while True:
@@ -269,13 +295,31 @@ class Service:
             await self.flush(force=False)
 
     async def flush(self, force: bool) -> None:
-        if self.sink is not None and (force or self.sink.due()):
-            records = self.sink.take()
-            if records:
+        """One write at a time (the periodic flusher and the last flush at shutdown share the lock)."""
+        async with self.flushing:
+            if self.sink is not None and (force or self.sink.due()):
+                records = self.sink.take()
+                if not records:
+                    return
                 try:
                     await asyncio.get_running_loop().run_in_executor(None, self.sink.write, records)
                 except Exception:  # noqa: BLE001  (a store outage must not stop serving; the batch is dropped)
                     log.exception("Dropped %d request log records: the store refused them", len(records))
+                finally:
+                    self.sink.written(records)
+
+
+def refuse_unknown_classes(truth: list[str], classes: list[str]) -> None:
+    """A classifier's truth must name classes the model was trained on: anything else would teach it nothing
+    but what a client made up."""
+    known = set(classes)
+    unknown = sorted({t for t in truth if t not in known})
+    if known and unknown:
+        raise ModelError(
+            "UnknownClass",
+            f"truth names {len(unknown)} class(es) the model does not have, e.g. {unknown[0][:64]!r}; "
+            f"its classes are {', '.join(classes[:20])}",
+        )
 
 
 def regression_errors(truth: list[str], answered: list[str]) -> list[float]:

@@ -212,7 +212,7 @@ def test_feedback_grades_only_answers_this_server_gave_and_each_once(server: str
     assert code == 200 and len(answer["meta"]["tags"]["lathe.dev/answer"]) == 32
     names = answer["data"]["names"]
     predicted = [names[int(np.argmax(row))] for row in answer["data"]["ndarray"]]
-    # A made-up answer for a request never made: logged as truth, graded against nothing.
+    # A made-up answer for a request never made: graded against nothing, and not logged.
     forged = {**answer, "meta": {**answer["meta"], "puid": "fb-made-up"}}
     code, body = call(server, "/api/v1.0/feedback", {"response": forged, "truth": {"data": {"ndarray": predicted}}})
     assert code == 200 and body["meta"]["tags"]["matched"] is False
@@ -224,3 +224,28 @@ def test_feedback_grades_only_answers_this_server_gave_and_each_once(server: str
     code, body = call(server, "/api/v1.0/feedback", {"response": answer, "truth": {"data": {"ndarray": predicted}}})
     assert code == 200 and body["meta"]["tags"]["reason"] == "this answer was graded already"
     assert graded() == before + 2
+
+
+def test_clients_cannot_inflate_feedback_or_steer_a_version_into_the_analysis(server: str) -> None:
+    """A feedback body with a 100,000-character id is refused (it grew a server by 5 GB before); truth naming a
+    class the model lacks is refused; a V2 request pinned to a version is answered, counted as ``pinned`` (which
+    the canary's queries leave out) and cannot be graded."""
+    flood = {"response": {"meta": {"puid": "x" * 100_000}}, "truth": {"data": {"ndarray": [1] * 10_000}}}
+    code, body = call(server, "/api/v1.0/feedback", flood)
+    assert code == 400 and "at most 128" in body["status"]["info"], body
+    code, answer = call(server, "/api/v1.0/predictions", {"data": {"ndarray": ROWS[:1].tolist()}})
+    code, body = call(server, "/api/v1.0/feedback", {"response": answer, "truth": {"data": {"ndarray": ["cat"]}}})
+    assert code == 400 and body["status"]["reason"] == "UnknownClass", body
+    pinned = {
+        "id": "pinned-1",
+        "inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": ROWS[0].tolist()}],
+    }
+    code, body = call(server, "/v2/models/digits:3/infer", pinned)
+    assert code == 200 and body["model_version"] == "3"
+    metrics = call(server, "/metrics")[1]
+    assert any(
+        line.startswith("lathe_model_requests_total{") and 'protocol="pinned"' in line for line in metrics.splitlines()
+    )
+    feedback = {"response": {"meta": {"puid": "pinned-1"}}, "truth": {"data": {"ndarray": ["1"]}}}
+    code, body = call(server, "/api/v1.0/feedback", feedback)
+    assert code == 200 and body["meta"]["tags"]["matched"] is False

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lathe_core.registry import ModelRegistry
-from lathe_core.store import ObjectNotFound, ObjectStore, StoreAccessDenied, StoreUnavailable
+from lathe_core.store import ObjectNotFound, ObjectStore, ObjectTooLarge, StoreAccessDenied, StoreUnavailable
 from lathe_core.store_local import LocalStore
 from lathe_core.store_s3 import S3Store
 from tests.servers.s3 import S3Server
@@ -45,6 +45,16 @@ def test_put_get_exists_list_delete(store: ObjectStore) -> None:
     store.delete("datasets/ns/a/1/data.parquet")
     store.delete("datasets/ns/a/1/data.parquet")  # absent is fine
     assert store.list("datasets/ns/a/") == ["datasets/ns/a/1/manifest.json"]
+
+
+def test_a_read_with_a_limit_stops_past_it(store: ObjectStore) -> None:
+    """What a tenant can write, the operator reads bounded: the limit holds on every adapter."""
+    body = secrets.token_bytes(300_000)  # several of the S3 reader's 64 KiB chunks
+    store.put("models/ns/m/1/model.json", body)
+    assert store.get("models/ns/m/1/model.json", limit=300_000) == body
+    with pytest.raises(ObjectTooLarge):
+        store.get("models/ns/m/1/model.json", limit=299_999)
+    assert store.get("models/ns/m/1/model.json", limit=300_000) == body  # the refused read left no bad state
 
 
 def test_put_file_uploads_from_disk(store: ObjectStore, tmp_path: Path) -> None:

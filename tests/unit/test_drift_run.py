@@ -49,6 +49,7 @@ def log(store: LocalStore, rows: np.ndarray, predictions: list[str], truths: lis
             {
                 "kind": "prediction",
                 "request_id": f"r{i}",
+                "answer": f"tag-r{i}",  # the server's signature of its answer, which bound feedback carries
                 "version": 1,
                 "shadow": False,
                 "features": row.tolist(),
@@ -68,7 +69,7 @@ def log(store: LocalStore, rows: np.ndarray, predictions: list[str], truths: lis
             }
         )  # shadow: never counted
         if truth is not None:
-            sink.add({"kind": "feedback", "request_id": f"r{i}", "truth": truth, "time": when})
+            sink.add({"kind": "feedback", "request_id": f"r{i}", "answer": f"tag-r{i}", "truth": truth, "time": when})
     sink.write(sink.take())
 
 

@@ -105,9 +105,9 @@ class CountingStore(LocalStore):
         super().__init__(root)
         self.gets: list[str] = []
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, limit: int | None = None) -> bytes:
         self.gets.append(key)
-        return super().get(key)
+        return super().get(key, limit)
 
 
 def test_the_handler_keeps_what_a_model_card_names_and_reads_each_card_and_manifest_once(tmp_path: Path) -> None:

@@ -93,9 +93,10 @@ def test_logged_text_reaches_drift_windows_and_retrain_rows(trained: tuple) -> N
     logged = [served.raw(row) for row in rows]
     assert logged == [([0.5], ["red", "oslo"]), ([1.5], ["blue", ""])]
     records = [
-        {"kind": "prediction", "request_id": "r", "version": 1, "shadow": False, "features": f, "categories": c}
+        {"kind": "prediction", "request_id": "r", "answer": "t", "version": 1, "shadow": False}
+        | {"features": f, "categories": c}
         for f, c in logged
-    ] + [{"kind": "feedback", "request_id": "r", "truth": t} for t in ("yes", "no")]
+    ] + [{"kind": "feedback", "request_id": "r", "answer": "t", "truth": t} for t in ("yes", "no")]
     table = pa.Table.from_pylist([{n: r.get(n) for n in SCHEMA.names} for r in records], SCHEMA)
     seen = window.from_logs(table, ["size"], ["color", "city"])
     assert list(seen.columns["color"]) == ["red", "blue"] and list(seen.columns["city"]) == ["oslo", None]

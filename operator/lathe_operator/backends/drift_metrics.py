@@ -82,10 +82,9 @@ class DriftGauges:
                     gauge.labels(*scope, *extra).set(float(value))
                     sets.append((gauge, (*scope, *extra)))
 
-            for c in report.get("columns", []):
-                if c.get("status") == "Checked":
-                    put(self.score, c.get("statistic"), c["name"], c.get("test") or "")
-                    put(self.column, int(bool(c.get("drifted"))), c["name"])
+            for c in exported_columns(report):
+                put(self.score, c.get("statistic"), label(c["name"]), label(c.get("test") or ""))
+                put(self.column, int(bool(c.get("drifted"))), label(c["name"]))
             for verdict in VERDICTS:
                 put(self.verdict, int(report.get("verdict") == verdict), verdict)
             prediction = report.get("prediction")
@@ -125,3 +124,24 @@ class DriftGauges:
             gauge.remove(*labels)
         except KeyError:
             pass
+
+
+MAX_COLUMN_SERIES = 200  # per monitor: a report is written where a tenant can write, so its columns are bounded
+MAX_LABEL = 128  # characters of a label value taken from a report
+
+
+def label(value: Any) -> str:
+    return str(value)[:MAX_LABEL]
+
+
+def exported_columns(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checked columns whose series are exported: drifted ones first, then the others in the report's order,
+    at most ``MAX_COLUMN_SERIES`` (status and the report keep every column; lathe_drift_share counts them all)."""
+    columns = report.get("columns")
+    checked = [
+        c
+        for c in (columns if isinstance(columns, list) else [])
+        if isinstance(c, dict) and c.get("status") == "Checked" and isinstance(c.get("name"), str)
+    ]
+    ordered = [c for c in checked if c.get("drifted")] + [c for c in checked if not c.get("drifted")]
+    return ordered[:MAX_COLUMN_SERIES]

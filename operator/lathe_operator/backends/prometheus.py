@@ -22,7 +22,7 @@ class MetricsUnavailable(Exception):
 
 def _lathe(namespace: str, deployment: str, version: int) -> dict[str, str]:
     base = f'namespace="{namespace}",deployment="{deployment}",version="{version}"'
-    selector = base + ',protocol!="shadow"'
+    selector = base + ',protocol!~"shadow|pinned"'
     return {
         "requests": f"sum(increase(lathe_model_requests_total{{{selector}}}[W]))",
         "errors": f'sum(increase(lathe_model_requests_total{{{selector},code=~"5.."}}[W]))',

@@ -10,8 +10,8 @@ import kopf
 
 from lathe_core import layout
 from lathe_core.registry import ModelRegistry
-from lathe_core.runs import RunState, read_report
-from lathe_core.store import StoreError, get_json
+from lathe_core.runs import RunState, read_progress, read_report
+from lathe_core.store import StoreError
 
 from .. import failpoints
 from ..api.v1alpha1 import GROUP, VERSION, ModelDeployment
@@ -124,7 +124,7 @@ def _run(memo: kopf.Memo, md: ModelDeployment) -> RunState:
     if report is not None:
         return RunState("Done", report)
     state = memo.executor.state(md.namespace, run)
-    progress = get_json(memo.store, layout.deployment_progress(md.namespace, md.name, run)) or {}
+    progress = read_progress(memo.store, layout.deployment_progress(md.namespace, md.name, run))
     return RunState(state.phase, message=state.message, progress=progress)
 
 

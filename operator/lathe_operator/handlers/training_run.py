@@ -10,8 +10,8 @@ import kopf
 
 from lathe_core import layout
 from lathe_core.registry import ModelRegistry
-from lathe_core.runs import RunState
-from lathe_core.store import StoreError, get_json
+from lathe_core.runs import RunState, read_progress
+from lathe_core.store import StoreError
 from lathe_pipelines import training
 
 from .. import __version__, failpoints
@@ -49,7 +49,7 @@ def _pipeline(backend: Any, run: TrainingRun, registry: ModelRegistry) -> RunSta
     run_id = state.run_id or run.status.run_id
     progress = {}
     if state.phase == "Running":  # the epoch it has reached, for people watching
-        progress = get_json(registry.store, layout.training_progress(run.namespace, run.spec.model.name, name)) or {}
+        progress = read_progress(registry.store, layout.training_progress(run.namespace, run.spec.model.name, name))
     return RunState(
         state.phase,
         None,

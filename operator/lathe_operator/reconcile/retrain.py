@@ -230,6 +230,8 @@ def harvest_request(monitor: DriftMonitor, observed: LoopObserved, record: Retra
         "window": {"start": (record.time - timedelta(seconds=span)).isoformat(), "end": record.time.isoformat()},
         "merge": data.merge,
         "minLabelled": data.min_labelled,
+        "maxLabelled": data.max_labelled,
+        "maxSourceShare": data.max_source_share,
     }
     name = f"{record.name}-data"
     return RunRequest(

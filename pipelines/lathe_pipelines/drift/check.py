@@ -104,7 +104,7 @@ def _categories(raw: Any) -> tuple[np.ndarray, int]:
     """Values as text, and how many were missing: None, NaN, pd.NA and NaT are missing, not a category."""
     values = raw if isinstance(raw, np.ndarray) else np.asarray(raw, dtype=object)
     missing = pd.isna(values)
-    return np.asarray(values[~missing], dtype=str), int(missing.sum())
+    return statistics.texts(values[~missing]), int(missing.sum())
 
 
 def _numbers(raw: Any) -> tuple[np.ndarray, int, int]:

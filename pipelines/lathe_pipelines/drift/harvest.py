@@ -1,7 +1,9 @@
 """A retrain's data (``lathe harvest``): the labelled requests a deployment served, merged with the training data.
 
-Each served row whose ground truth came back as feedback (joined by request id and row,
-as live accuracy is) becomes a training row: the logged features under the model card's
+Each served row whose ground truth came back as feedback bound to the server's answer (joined
+by the answer's tag and row, first truth wins, as live accuracy is: ``window.truths``) becomes a
+training row; ``maxLabelled`` keeps the newest rows only, and ``maxSourceShare`` bounds the share
+of the rows any one feedback source (client address) contributes (``capped``). Each row is the logged features under the model card's
 feature names and the truth as the target, cast to the training data's column types.
 ``append`` puts these rows after the rows the served model was trained on (its card's
 Dataset version); ``replace`` keeps them alone. The result is one Parquet file in the
@@ -17,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lathe_core import layout
@@ -26,8 +27,7 @@ from lathe_core.registry import ModelRegistry
 from lathe_core.store import ObjectNotFound, ObjectStore
 
 from .window import _matrix as matrix
-from .window import _ranked as ranked
-from .window import read_logs
+from .window import read_logs, served_and_truth, truths
 
 
 class HarvestFailed(Exception):
@@ -36,20 +36,23 @@ class HarvestFailed(Exception):
         self.reason = reason
 
 
-def labelled(table: pa.Table | None, features: int, categorical: int = 0) -> tuple[np.ndarray, list[str]]:
+def labelled(
+    table: pa.Table | None,
+    features: int,
+    categorical: int = 0,
+    classes: list[str] | None = None,
+    max_rows: int | None = None,
+    max_share: float | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """(features of each served row with ground truth, that truth), in feedback order. With ``categorical``
-    columns, each row's logged text follows its numbers (an object array; no value is None)."""
+    columns, each row's logged text follows its numbers (an object array; no value is None). ``classes``:
+    a classifier's known classes (truth naming another is left out); then the caps of ``capped``."""
     if table is None or table.num_rows == 0:
         return np.empty((0, features + categorical)), []
-    kind, shadow = table.column("kind"), pc.fill_null(table.column("shadow"), False)
-    served = table.filter(pc.and_(pc.equal(kind, "prediction"), pc.invert(shadow)))
-    feedback = table.filter(pc.equal(kind, "feedback"))
-    rows = {key: i for i, key in enumerate(ranked(served.column("request_id").to_pylist()))}
-    picked, truth = [], []
-    for key, value in zip(ranked(feedback.column("request_id").to_pylist()), feedback.column("truth").to_pylist()):
-        if key in rows and value is not None:
-            picked.append(rows[key])
-            truth.append(str(value))
+    served, feedback = served_and_truth(table)
+    found = [(row, value, source) for row, value, source in truths(served, feedback) if not classes or value in classes]
+    found = capped(found, max_rows, max_share)
+    picked, truth = [row for row, _, _ in found], [value for _, value, _ in found]
     values = matrix(served.column("features"))
     if values.shape[1] < features:
         raise HarvestFailed("FeaturesMissing", f"logged rows have {values.shape[1]} features, the model {features}")
@@ -62,6 +65,36 @@ def labelled(table: pa.Table | None, features: int, categorical: int = 0) -> tup
         logged = texts[row] if row < len(texts) and texts[row] else []
         rows[i, features:] = [(logged[j] or None) if j < len(logged) else None for j in range(categorical)]
     return rows, truth
+
+
+def capped(
+    found: list[tuple[int, str, str]], max_rows: int | None, max_share: float | None
+) -> list[tuple[int, str, str]]:
+    """The newest ``max_rows`` labelled rows, then at most ``max_share`` of them from any one source: the largest
+    per-source count ``c`` with c <= share x (rows kept when every source keeps at most c, its newest), so no
+    source's share of the result exceeds the cap. One source alone with a share under 1 keeps nothing."""
+    if max_rows is not None:
+        found = found[-max_rows:] if max_rows > 0 else []
+    if max_share is None or max_share >= 1 or not found:
+        return found
+    counts: dict[str, int] = {}
+    for _, _, source in found:
+        counts[source] = counts.get(source, 0) + 1
+
+    def fits(c: int) -> bool:
+        return c <= max_share * sum(min(n, c) for n in counts.values())
+
+    low, high = 0, max(counts.values())  # c - share x kept(c) is convex and 0 at c = 0: the fitting c are 0..c*
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    kept: dict[str, int] = {}
+    newest_first = []
+    for item in reversed(found):
+        if kept.get(item[2], 0) < low:
+            kept[item[2]] = kept.get(item[2], 0) + 1
+            newest_first.append(item)
+    return newest_first[::-1]
 
 
 def _column(values: pa.Array, like: pa.DataType) -> pa.Array:
@@ -108,7 +141,15 @@ def run(store: ObjectStore, request: dict[str, Any]) -> dict[str, Any]:
     start, end = (datetime.fromisoformat(request["window"][k]) for k in ("start", "end"))
     try:
         logs = read_logs(store, namespace, request["deployment"], start, end)
-        rows, truth = labelled(logs, len(names), len(columns.get("categorical") or []))
+        classes = None if card.get("task") == "regression" else [str(c) for c in columns.get("classes") or []]
+        rows, truth = labelled(
+            logs,
+            len(names),
+            len(columns.get("categorical") or []),
+            classes=classes,
+            max_rows=request.get("maxLabelled"),
+            max_share=request.get("maxSourceShare"),
+        )
         names += list(columns.get("categorical") or [])
         base = pq.read_table(io.BytesIO(DatasetVersions(store, namespace, lineage["name"]).data(lineage["version"])))
     except HarvestFailed as error:

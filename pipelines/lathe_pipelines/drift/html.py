@@ -79,7 +79,7 @@ def render(
                 values = np.asarray(values, dtype="float64")
                 values = values[np.isfinite(values)]
             else:
-                values = np.asarray([v for v in values if v is not None and v == v], dtype=str)
+                values = statistics.texts([v for v in values if v is not None and v == v])
             expected, observed, _ = statistics.shares(ref, values)
             chart = _bars(expected, observed)
         rows.append(

@@ -9,9 +9,12 @@ profile holds, instead of rereading the reference data.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
@@ -21,6 +24,20 @@ from .reference import Categorical, Numeric
 EPSILON = 1e-4  # PSI: an empty bin's share (Evidently's rule, ``_filled``)
 BINS = 20  # equal-mass reference bins for PSI and Jensen-Shannon on numeric columns
 MIN_STD = 0.001  # Wasserstein: the reference's standard deviation is at least this (Evidently's floor)
+MAX_CATEGORY = 1024  # characters of a category kept as it is; a longer one is counted by its hash
+
+
+def texts(values: Any) -> np.ndarray:
+    """Categorical values as text of variable width (objects, never a fixed-width array sized by the longest
+    value): one 4 MB value costs its own 4 MB, not 4 MB for every row. A value longer than ``MAX_CATEGORY``
+    characters is replaced by its hash, so a check and its report stay bounded however long it is."""
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        text = value if isinstance(value, str) else str(value)
+        if len(text) > MAX_CATEGORY:
+            text = "sha256:" + hashlib.sha256(text.encode(errors="replace")).hexdigest()[:16]
+        out[i] = text
+    return out
 
 
 @dataclass(frozen=True)
@@ -100,9 +117,9 @@ def shares(ref: Numeric | Categorical, current: np.ndarray) -> tuple[np.ndarray,
         counts = np.bincount(np.searchsorted(edges, current, side="left"), minlength=edges.size + 1)
         labels = [f"<= {e:g}" for e in edges] + [f"> {edges[-1]:g}" if edges.size else "all"]
         return ref.bin_shares(edges), counts / max(counts.sum(), 1), labels
-    values, counts = np.unique(np.asarray(current, dtype=str), return_counts=True)
+    counted = pd.Series(texts(current), dtype=object).value_counts(sort=False)
     seen: dict[str, int] = {}
-    for value, count in zip(values.tolist(), counts.tolist()):
+    for value, count in zip(counted.index.tolist(), counted.tolist()):
         if OTHER in ref.counts and value not in ref.counts:  # the profile kept only the top categories
             value = OTHER
         seen[value] = seen.get(value, 0) + count
@@ -150,7 +167,7 @@ def _chisquare(expected: np.ndarray, observed: np.ndarray, n: int, threshold: fl
 
 def ztest(ref: Categorical, current: np.ndarray, threshold: float = 0.05) -> Score:
     """Two-proportion z-test (pooled, two-sided) on the share of the first value of the sorted union (Evidently's)."""
-    text = np.asarray(current, dtype=str)
+    text = texts(current)
     union = sorted(set(ref.counts) | set(text.tolist()))
     if len(union) <= 1:
         return Score("z", 0.0, 1.0, threshold)

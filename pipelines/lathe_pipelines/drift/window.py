@@ -3,7 +3,9 @@
 Logs are the Parquet files the model server writes (``lathe_core.layout.log_partition``):
 only served predictions count (not shadow ones), their feature lists are named with the
 model card's feature names, and ground truth is joined to the prediction the server
-itself logged, by request id and row, so live accuracy never trusts what a client echoes.
+itself logged by the answer's signature tag and row (``truths``), so live accuracy never
+trusts what a client echoes: truth the server did not bind to one of its answers is never
+used, and an answer's first truth wins over any later one.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ class Window:
     """Columns by name, the served predictions, and the labelled pairs among them."""
 
     columns: dict[str, np.ndarray] = field(default_factory=dict)
-    predictions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
-    truth: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))  # for labelled rows only
-    labelled_predictions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
+    # Text as objects, not fixed-width: one long value must not widen every row.
+    predictions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    truth: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # for labelled rows only
+    labelled_predictions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     samples: int = 0
     unnamed: int = 0  # feature positions the model card does not name
 
@@ -67,10 +70,50 @@ def read_logs(store: ObjectStore, namespace: str, deployment: str, start: dateti
                 tables.append(pq.read_table(io.BytesIO(store.get(key)), use_threads=False))
     if not tables:
         return None
-    table = pa.concat_tables(tables, promote_options="default")
+    table = pa.concat_tables([_current(t) for t in tables], promote_options="default")
     times = table.column("time")
     keep = pc.and_(pc.greater_equal(times, pa.scalar(start, times.type)), pc.less(times, pa.scalar(end, times.type)))
     return table.filter(keep)
+
+
+TEXT = pa.dictionary(pa.int32(), pa.string())
+IDS = ("request_id", "answer", "source")
+
+
+def _current(table: pa.Table) -> pa.Table:
+    """A log file in today's shape: ids dictionary-encoded, and an older file's missing tag and source null
+    (so its truth, bound to no tag, is never used)."""
+    for name in IDS:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, TEXT))
+        elif table.schema.field(name).type != TEXT:
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, pc.dictionary_encode(table.column(name).cast(pa.string())))
+    return table
+
+
+def served_and_truth(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The served (not shadow) predictions, and the feedback rows bound to an answer (a tag the server wrote)."""
+    table = _current(table)
+    kind, shadow = table.column("kind"), pc.fill_null(table.column("shadow"), False)
+    served = table.filter(pc.and_(pc.equal(kind, "prediction"), pc.invert(shadow)))
+    feedback = table.filter(pc.and_(pc.equal(kind, "feedback"), pc.is_valid(table.column("answer"))))
+    return served, feedback
+
+
+def truths(served: pa.Table, feedback: pa.Table) -> list[tuple[int, str, str]]:
+    """(served row, its truth, the feedback's source) for each served row whose answer got truth: joined by the
+    answer's tag and the row within it; the first truth of an answer's row wins, later ones are ignored."""
+    rows = {key: i for i, key in enumerate(_ranked(served.column("answer").to_pylist())) if key[0] is not None}
+    sources = feedback.column("source").to_pylist()
+    found, used = [], set()
+    keys = _ranked(feedback.column("answer").to_pylist())
+    for key, value, source in zip(keys, feedback.column("truth").to_pylist(), sources, strict=True):
+        row = rows.get(key)
+        if row is not None and value is not None and row not in used:
+            used.add(row)
+            found.append((row, str(value), source or ""))
+    return found
 
 
 def _ranked(request_ids: list[str]) -> list[tuple[str, int]]:
@@ -87,23 +130,16 @@ def from_logs(table: pa.Table | None, features: list[str], categorical: list[str
     """Served rows as columns by name: ``features`` from the logged numbers, ``categorical`` from the logged text."""
     if table is None or table.num_rows == 0:
         return Window()
-    kind, shadow = table.column("kind"), pc.fill_null(table.column("shadow"), False)
-    served = table.filter(pc.and_(pc.equal(kind, "prediction"), pc.invert(shadow)))
-    feedback = table.filter(pc.equal(kind, "feedback"))
+    served, feedback = served_and_truth(table)
     matrix = _matrix(served.column("features"))
     width = matrix.shape[1]
     columns: dict[str, np.ndarray] = {name: matrix[:, i] for i, name in enumerate(features[:width])}
     if categorical and "categories" in served.column_names:
         columns.update(_texts(served.column("categories"), categorical))
-    predictions = np.asarray(served.column("prediction").to_pylist(), dtype=str)
-    answered = dict(zip(_ranked(served.column("request_id").to_pylist()), predictions.tolist()))
-    pairs = [
-        (truth, answered[key])
-        for key, truth in zip(_ranked(feedback.column("request_id").to_pylist()), feedback.column("truth").to_pylist())
-        if key in answered and truth is not None
-    ]
-    truth = np.asarray([t for t, _ in pairs], dtype=str)
-    labelled = np.asarray([p for _, p in pairs], dtype=str)
+    predictions = np.asarray(served.column("prediction").to_pylist(), dtype=object)
+    pairs = truths(served, feedback)
+    truth = np.asarray([t for _, t, _ in pairs], dtype=object)
+    labelled = np.asarray([predictions[row] for row, _, _ in pairs], dtype=object)
     return Window(columns, predictions, truth, labelled, served.num_rows, max(0, width - len(features)))
 
 
@@ -111,6 +147,8 @@ def _matrix(lists: pa.ChunkedArray) -> np.ndarray:
     """Rows of feature lists as a float matrix; ragged rows (a changed model) are padded with NaN."""
     lists = lists.combine_chunks()
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+    if not lengths.size:  # no served rows in the window (feedback alone)
+        return np.empty((0, 0))
     width = int(lengths.max()) if lengths.size else 0
     values = np.asarray(pc.list_flatten(lists).to_numpy(zero_copy_only=False), dtype="float64")
     if lengths.size and (lengths == width).all():

@@ -82,6 +82,19 @@ class RetrainData(ApiModel):
     min_labelled: int = Field(
         default=100, ge=1, description="Labelled requests the last check must have seen before a retrain starts."
     )
+    max_labelled: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Most labelled rows of traffic one retrain takes (the newest are kept); no cap when omitted.",
+    )
+    max_source_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Largest share of the harvested rows one feedback source (client address) may contribute; "
+        "a source's rows beyond it are left out (its newest kept). No cap when omitted.",
+    )
 
 
 class Retrain(ApiModel):
