@@ -59,6 +59,12 @@ class Config:
         executor = env.get("LATHE_EXECUTOR", "job")
         if executor not in ("job", "local"):
             raise ValueError(f"LATHE_EXECUTOR must be job or local, not {executor!r}")
+        if executor == "local" and env.get("KUBERNETES_SERVICE_HOST"):
+            raise ValueError(
+                "LATHE_EXECUTOR=local is refused in a pod: local runs are processes of the operator, with its"
+                " service account token and Secrets access, so any TrainingRun author's spec.trainer would run"
+                " with them. It is for the local demo only; in a cluster use LATHE_EXECUTOR=job"
+            )
         serving = env.get("LATHE_SERVING", "local" if executor == "local" else "seldon")
         if serving not in ("seldon", "kubernetes", "local"):
             raise ValueError(f"LATHE_SERVING must be seldon, kubernetes or local, not {serving!r}")

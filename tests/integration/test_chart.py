@@ -55,7 +55,9 @@ def test_renders_operator_with_all_namespaces_by_default() -> None:
 
 
 def test_rbac_is_a_role_per_watched_namespace_with_secret_reads_there_only() -> None:
-    for executor in ("job", "local"):
+    refused = run_helm("template", "lathe", str(CHART), "--set", "executor=local", check=False)
+    assert refused.returncode != 0 and "executor" in refused.stderr  # runs inside the operator pod: never
+    for executor in ("job",):
         docs = render("--set", "watchNamespaces={team-a,team-b}", "--set", f"executor={executor}")
         roles = {(d["kind"], d["metadata"].get("namespace")): d for d in docs if d["kind"] in ("Role", "RoleBinding")}
         assert set(roles) == {(k, ns) for k in ("Role", "RoleBinding") for ns in ("team-a", "team-b")}

@@ -7,6 +7,7 @@ import sys
 
 from ..reconcile.schedule import seconds
 from .cluster import Cluster, PluginError, plural
+from .show import clean
 
 COMMANDS = ("status", "get", "promote", "abort", "undo", "models", "datasets", "logs", "report", "wait")
 
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None, prog: str = "kubectl lathe") -> int:
     try:
         return run(args)
     except PluginError as error:
-        print(str(error), file=sys.stderr)
+        print(clean(str(error)), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -51,7 +51,7 @@ def logs(cluster: Cluster, printer: Printer, kind_word: str, name: str, kfp_name
         return _print_pods(cluster, printer, namespace, pods)
     path = runs_dir(Config.from_env()) / f"{namespace}-{run}.log"
     if path.is_file():
-        printer.out.write(path.read_text(errors="replace"))
+        printer.write(path.read_text(errors="replace"))
         return 0
     raise PluginError(
         f"error: no logs found for run {run}: no pod of Job {run} in namespace {namespace}, "
@@ -64,7 +64,7 @@ def _print_pods(cluster: Cluster, printer: Printer, namespace: str, pods: list[d
         containers = [c["name"] for c in pod["spec"]["containers"]]
         container = "main" if "main" in containers else containers[0]
         printer.line(printer.paint(f"==> pod/{pod['metadata']['name']} ({container}) <==", "bold"))
-        printer.out.write(cluster.pod_log(namespace, pod["metadata"]["name"], container))
+        printer.write(cluster.pod_log(namespace, pod["metadata"]["name"], container))
     return 0
 
 

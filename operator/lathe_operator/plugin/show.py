@@ -13,6 +13,22 @@ import yaml
 
 COLOURS = {"green": "32", "red": "31", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Terminal control a log line or a status message may carry (a trainer writes them): escape sequences (CSI, OSC
+# and the rest) and control characters other than newline and tab. Cursor moves, screen clears, window titles
+# and hyperlinks from a tenant's output never reach the reader's terminal.
+CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[PX^_][^\x1b]*(?:\x1b\\)?|\x1b.?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def clean(text: str, colour: bool = False) -> str:
+    """``text`` without terminal control; with ``colour``, colour codes (SGR) stay: they only paint."""
+    if not colour:
+        return CONTROL.sub("", text)
+    kept = ANSI.split(text)
+    codes = ANSI.findall(text)
+    return "".join(CONTROL.sub("", part) + (codes[i] if i < len(codes) else "") for i, part in enumerate(kept))
 
 
 class Printer:
@@ -34,7 +50,11 @@ class Printer:
         return self.paint(text if text is not None else status or "Unknown", colour)
 
     def line(self, text: str = "") -> None:
-        print(text, file=self.out)
+        print(clean(text, colour=True), file=self.out)
+
+    def write(self, text: str) -> None:
+        """Text from elsewhere (a pod's log, a local run's log), as it is but for terminal control."""
+        self.out.write(clean(text))
 
 
 def width(text: str) -> int:

@@ -19,7 +19,7 @@ from lathe_core.runs import RunRequest, RunState
 from ..api.v1alpha1 import MESSAGE_MAX, Dataset
 from ..api.v1alpha1.dataset import IngestRun, ValidationSummary, VersionRecord
 from . import conditions as cond
-from . import schedule, sources
+from . import names, schedule, sources
 from .plan import MANAGED_BY, Event, Observed, Plan, owner_reference, transition_events
 
 REASON_MAX, FAILURES, FAILURE_MAX = 128, 20, 1024  # IngestRun.reason, ValidationSummary.failures and its items
@@ -75,7 +75,7 @@ def _slot(dataset: Dataset, now: datetime) -> int:
 
 def current_run(dataset: Dataset, now: datetime) -> tuple[str, int]:
     """The run the spec and refresh schedule call for now, and its attempt number."""
-    base = f"{dataset.name[:30]}-{spec_hash(dataset)}-{_slot(dataset, now)}"
+    base = names.child(dataset.name, 30, spec_hash(dataset), _slot(dataset, now))
     last = dataset.status.last_run
     if last is not None and last.outcome == "Running" and last.name.startswith(base.rsplit("-", 1)[0] + "-"):
         return last.name, last.attempt  # finish the run in flight before the next refresh starts

@@ -21,6 +21,7 @@ from lathe_core.runs import RunRequest, RunState
 from ..api.v1alpha1 import DriftMonitor
 from ..api.v1alpha1.drift_monitor import DriftMonitorStatus, FeatureDrift
 from . import conditions as cond
+from . import names
 from . import retrain as loop
 from .plan import MANAGED_BY, DatasetView, Observed, Outcome, Plan, owner_reference, transition_events
 from .schedule import seconds
@@ -71,7 +72,7 @@ def slot(monitor: DriftMonitor, now: datetime) -> int:
 
 
 def run_name(monitor: DriftMonitor, now: datetime) -> str:
-    return f"{monitor.name[:36]}-{monitor.uid[:8]}-{monitor.generation}-{slot(monitor, now)}"
+    return names.child(monitor.name, 36, monitor.uid[:8], monitor.generation, slot(monitor, now))
 
 
 def window(monitor: DriftMonitor, now: datetime) -> tuple[datetime, datetime]:

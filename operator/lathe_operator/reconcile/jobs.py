@@ -37,7 +37,8 @@ def manifest(
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     if request.source_file is not None:
         config_map, key = request.source_file
-        volumes.append({"name": "source", "configMap": {"name": config_map}})
+        # only that key, at its own name: the schema allows no '/' in a key, and nothing else of the ConfigMap is there
+        volumes.append({"name": "source", "configMap": {"name": config_map, "items": [{"key": key, "path": key}]}})
         mounts.append({"name": "source", "mountPath": SOURCE_MOUNT, "readOnly": True})
         args += ["--source-path", f"{SOURCE_MOUNT}/{key}"]
     env = [{"name": k, "value": v} for k, v in request.env.items()] + store_env_vars(store)

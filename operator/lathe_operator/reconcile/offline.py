@@ -14,6 +14,7 @@ from lathe_core.runs import RunRequest, RunState
 
 from ..api.v1alpha1.model_deployment import ModelDeployment
 from . import conditions as cond
+from . import names
 from .plan import MANAGED_BY, DatasetView, Event, Outcome, owner_reference
 
 POLL = 5.0
@@ -25,7 +26,7 @@ class OfflineOutcome(Outcome):
 
 
 def run_name(md: ModelDeployment) -> str:
-    return f"{md.name[:40]}-{md.uid[:8]}-{md.generation}"
+    return names.child(md.name, 40, md.uid[:8], md.generation)
 
 
 def run_request(md: ModelDeployment, dataset_version: str | None, recorded: str | None = None) -> RunRequest:

@@ -31,6 +31,7 @@ from lathe_core.runs import RunRequest, RunState
 
 from ..api.v1alpha1 import API_VERSION, DriftMonitor
 from ..api.v1alpha1.drift_monitor import Episode, RetrainRecord
+from . import names
 from .plan import MANAGED_BY, Event, owner_reference
 from .schedule import seconds
 
@@ -109,7 +110,7 @@ class LoopStep:
 
 
 def dataset_name(monitor: DriftMonitor) -> str:
-    return f"{monitor.name[:52]}-retrain"
+    return names.child(monitor.name, 52, "retrain")
 
 
 def _number(record: RetrainRecord) -> int:
@@ -177,7 +178,7 @@ def _begin(
         step.note = "waits: the served model's card names no training Dataset version"
         return None
     number = (_number(records[-1]) if records else 0) + 1
-    name = f"{monitor.name[:40]}-retrain-{number}"
+    name = names.child(monitor.name, 40, "retrain", number)
     return RetrainRecord(name=name, episode=episode.check, time=now, reason=episode.reason, phase="Harvesting")
 
 

@@ -17,6 +17,7 @@ from lathe_core.runs import RunState
 from ..api.v1alpha1 import TrainingRun
 from ..api.v1alpha1.training_run import GateResult, ModelSpec, RegisteredModel
 from . import conditions as cond
+from . import names
 from .plan import DatasetView, Event, Observed, Outcome, Plan, transition_events
 
 POLL = 10.0
@@ -47,7 +48,7 @@ class TrainingRunPlan(Plan):
 
 
 def run_name(run: TrainingRun) -> str:
-    return f"{run.name[:40]}-{run.uid[:8]}-{run.generation}"
+    return names.child(run.name, 40, run.uid[:8], run.generation)
 
 
 def pinned(run: TrainingRun, dataset: DatasetView) -> bool:

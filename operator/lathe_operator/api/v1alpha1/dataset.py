@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .common import (
     DATASET_VERSION,
@@ -26,8 +26,28 @@ ColumnType = Literal["int", "float", "string", "bool", "category", "datetime"]
 class ConfigMapSource(ApiModel):
     """Small data kept inline in a ConfigMap key; handy for examples and tests."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule("self.key != '.' && self.key != '..'", "source.configMap.key may not be . or ..", fieldPath=".key")
+            ]
+        }
+    }
+
     name: str = Field(min_length=1, max_length=253, description="ConfigMap in the Dataset's namespace.")
-    key: str = Field(min_length=1, max_length=253, description="Key whose value is the file content.")
+    key: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key whose value is the file content (a ConfigMap key: letters, digits, '-', '_' and '.').",
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _not_a_directory(cls, key: str) -> str:
+        if key in (".", ".."):
+            raise ValueError("source.configMap.key may not be . or ..")
+        return key
 
 
 class DatasetSource(ApiModel):
