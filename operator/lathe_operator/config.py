@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tempfile
@@ -11,6 +12,20 @@ from typing import Literal
 from lathe_core.settings import StoreSettings
 
 ENDPOINT = re.compile(r"^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$")  # as a Dataset's spec.source.endpoint
+
+
+def cidrs(value: str) -> tuple[str, ...]:
+    """``LATHE_CLUSTER_CIDRS``: comma-separated networks (IPv4 or IPv6), each checked here, at start-up."""
+    found = []
+    for entry in (e.strip() for e in value.split(",")):
+        if entry:
+            try:
+                found.append(str(ipaddress.ip_network(entry, strict=False)))
+            except ValueError as error:
+                raise ValueError(
+                    f"LATHE_CLUSTER_CIDRS entries must be networks such as 10.96.0.0/12: {error}"
+                ) from error
+    return tuple(found)
 
 
 def source_endpoints(value: str) -> tuple[str, ...]:
@@ -44,6 +59,7 @@ class Config:
     local_dir: str = ""  # local mode: model servers' folders; a fixed place so a restarted operator finds them
     # S3 endpoints a Dataset's source may name besides the store's own (reconcile.sources)
     source_endpoints: tuple[str, ...] = ()
+    cluster_cidrs: tuple[str, ...] = ()  # the pod and Service CIDRs, which Dataset sources may never reach
     store: StoreSettings = StoreSettings()
     # shared: every namespace's store Secret is made by an administrator (one identity, the whole
     # bucket); namespace: the operator gives each namespace an identity confined to its own
@@ -103,6 +119,7 @@ class Config:
             request_logger_url=env.get("LATHE_REQUEST_LOGGER_URL", ""),
             local_dir=env.get("LATHE_LOCAL_DIR") or os.path.join(tempfile.gettempdir(), f"lathe-local-{os.getuid()}"),
             source_endpoints=source_endpoints(env.get("LATHE_SOURCE_ENDPOINTS", "")),
+            cluster_cidrs=cidrs(env.get("LATHE_CLUSTER_CIDRS", "")),
             store=store,
             store_isolation=isolation,  # type: ignore[arg-type]
             store_iam_endpoint=env.get("LATHE_STORE_IAM_ENDPOINT") or f"{scheme}://{store.endpoint}",

@@ -79,3 +79,19 @@ def test_terminal_control_from_a_trainer_never_reaches_the_terminal() -> None:
     text = out.getvalue()
     assert "\x1b[2J" not in text and "\x1b]" not in text and "\x07" not in text
     assert "\x1b[32mReady\x1b[0m" in text  # the plugin's own colours stay
+
+
+def test_the_clusters_cidrs_reach_every_job_and_a_bad_one_stops_the_operator() -> None:
+    from lathe_core.runs import RunRequest
+    from lathe_core.settings import StoreSettings
+
+    config = Config.from_env({"LATHE_CLUSTER_CIDRS": "10.244.0.0/16, fd00:10:244::/56"})
+    assert config.cluster_cidrs == ("10.244.0.0/16", "fd00:10:244::/56")
+    request = RunRequest(namespace="ml", name="d-1", component="ingest", args=("ingest",))
+    job = jobs.manifest(
+        request, image="jobs:1", service_account="j", store=StoreSettings(), denied_cidrs=config.cluster_cidrs
+    )
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["LATHE_SOURCES_DENIED_CIDRS"] == "10.244.0.0/16,fd00:10:244::/56"
+    with pytest.raises(ValueError, match="LATHE_CLUSTER_CIDRS"):
+        Config.from_env({"LATHE_CLUSTER_CIDRS": "10.244.0.0/16,pods"})

@@ -112,6 +112,7 @@ def _job_executor(memo: kopf.Memo, image: str) -> JobExecutor:
         service_account=config.job_service_account,
         store=config.store,
         deadline=config.job_deadline_seconds,
+        denied_cidrs=config.cluster_cidrs,
     )
     return JobExecutor(
         memo.kube, render, pods.blocked, service_account=config.job_service_account, store_access=memo.access.ensure

@@ -28,7 +28,13 @@ def store_env_vars(store: StoreSettings) -> list[dict[str, Any]]:
 
 
 def manifest(
-    request: RunRequest, *, image: str, service_account: str, store: StoreSettings, deadline: int = 6 * 3600
+    request: RunRequest,
+    *,
+    image: str,
+    service_account: str,
+    store: StoreSettings,
+    deadline: int = 6 * 3600,
+    denied_cidrs: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The Job for one run, named after it: admitted by the restricted Pod Security Standard, a
     read-only root file system with scratch space in /tmp, no API token."""
@@ -43,6 +49,8 @@ def manifest(
         args += ["--source-path", f"{SOURCE_MOUNT}/{key}"]
     env = [{"name": k, "value": v} for k, v in request.env.items()] + store_env_vars(store)
     env.append({"name": "HOME", "value": "/tmp"})  # libraries that keep a cache in $HOME write to scratch
+    if denied_cidrs:  # what a Dataset's http(s) source may never reach, IPv6 global unicast pod addresses included
+        env.append({"name": "LATHE_SOURCES_DENIED_CIDRS", "value": ",".join(denied_cidrs)})
     env += [secret_env(name, secret, key) for name, (secret, key) in request.secret_env.items()]
     container: dict[str, Any] = {
         "name": request.component,

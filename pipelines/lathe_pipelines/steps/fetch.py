@@ -41,6 +41,7 @@ ALLOW_PRIVATE = "LATHE_SOURCES_ALLOW_PRIVATE"
 ALLOW_LOCAL = "LATHE_SOURCES_ALLOW_LOCAL"
 MAX_BYTES = "LATHE_SOURCES_MAX_BYTES"
 DEADLINE = "LATHE_SOURCES_DEADLINE_SECONDS"
+DENIED = "LATHE_SOURCES_DENIED_CIDRS"  # the cluster's pod and Service CIDRs: refused even where addresses are global
 
 CEILING_BYTES = 2 << 30  # the body is held in memory: no setting goes above this
 DEFAULT_DEADLINE = 300.0
@@ -85,6 +86,7 @@ class Policy:
     allow_local: bool = False
     max_bytes: int = CEILING_BYTES
     deadline: float = DEFAULT_DEADLINE
+    denied: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Policy:
@@ -94,7 +96,30 @@ class Policy:
             allow_local=_flag(environ, ALLOW_LOCAL),
             max_bytes=min(int(_number(environ, MAX_BYTES, CEILING_BYTES)), CEILING_BYTES),
             deadline=_number(environ, DEADLINE, DEFAULT_DEADLINE),
+            denied=networks(environ.get(DENIED, "")),
         )
+
+    def refuses(self, address: str) -> bool:
+        """Whether a source may not connect to ``address``: inside a denied network (the cluster's own, IPv6
+        global unicast included), or not public where private addresses are not allowed."""
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return True
+        if any(ip in network for network in self.denied if network.version == ip.version):
+            return True
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        if mapped is not None and any(mapped in n for n in self.denied if n.version == 4):
+            return True
+        return not self.allow_private and refused(address)
+
+
+def networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated CIDRs (``10.96.0.0/12,fd00:10:96::/112``); a malformed one stops the run, never ignored."""
+    try:
+        return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip())
+    except ValueError as error:
+        raise IngestError(f"{DENIED}={text!r}: {error}") from error
 
 
 def _not_public(ip: IPAddress) -> bool:
@@ -258,10 +283,10 @@ def _vet(url: str, policy: Policy) -> tuple[urllib.parse.SplitResult, str, int, 
         raise SourceUnavailable(f"{url} could not be fetched") from error
     if not addresses:
         raise SourceUnavailable(f"{url} could not be fetched")
-    if not policy.allow_private and any(refused(a) for a in addresses):
+    if any(policy.refuses(a) for a in addresses):
         raise SourceRefused(
-            f"{url}: {host} resolves to a private, loopback, link-local or otherwise non-public address,"
-            f" which sources may not reach ({ALLOW_PRIVATE} is for local mode)"
+            f"{url}: {host} resolves to a private, loopback, link-local, cluster ({DENIED}) or otherwise"
+            f" non-public address, which sources may not reach ({ALLOW_PRIVATE} is for local mode)"
         )
     return parts, host, port, addresses
 
