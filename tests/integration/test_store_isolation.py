@@ -32,7 +32,12 @@ from lathe_core.store import StoreAccessDenied
 from lathe_core.store_s3 import S3Store
 from lathe_operator.backends import store_identity
 from lathe_operator.backends.kube import KubeClient
-from lathe_operator.backends.store_access import NamespaceAccess, StoreSecretConflict, store_access
+from lathe_operator.backends.store_access import (
+    NamespaceAccess,
+    StoreIdentityConflict,
+    StoreSecretConflict,
+    store_access,
+)
 from lathe_operator.backends.store_iam import IamClient
 from lathe_pipelines.sample_data import digits
 from tests.conftest import eventually
@@ -155,6 +160,33 @@ def test_a_secret_lathe_did_not_write_is_left_alone(
     with pytest.raises(StoreSecretConflict, match=f"Secret {SECRET} in {namespace} was not written by Lathe"):
         access.ensure(namespace)
     assert core.read_namespaced_secret(SECRET, namespace).data == theirs
+
+
+def test_an_iam_user_lathe_did_not_create_is_not_taken_over(
+    api: kube_client.ApiClient, namespace: str, seaweedfs: SeaweedServer
+) -> None:
+    """A user named as Lathe names the namespace's, made by someone else with other powers, is refused with the
+    reason (before: adopted, its keys rewritten and its other policies handed to the namespace). An empty user
+    (what an operator killed between creating and tagging leaves) is taken and tagged."""
+    iam = IamClient(seaweedfs.url, seaweedfs.access_key, seaweedfs.secret_key)
+    user = store_identity.user_name(namespace)
+    assert iam.create_user(user)
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"]}]}
+    iam.put_user_policy(user, "admin", admin)
+    theirs = iam.create_access_key(user)[0]
+    access = store_access(KubeClient(api), settings(seaweedfs, f"iso-{namespace}"), "namespace", seaweedfs.url)
+    with pytest.raises(StoreIdentityConflict, match=f"IAM user {user} exists without the tag"):
+        access.ensure(namespace)
+    assert iam.user_policies(user) == ["admin"] and iam.all_access_keys(user) == [theirs]  # left as it was
+    iam.delete_access_key(user, theirs)
+    iam.call("DeleteUserPolicy", UserName=user, PolicyName="admin")
+    access.ensure(namespace)  # empty now: taken, tagged, given Lathe's policy and a key
+    assert iam.user_tags(user) == store_identity.USER_TAGS and iam.user_policies(user) == [store_identity.POLICY]
+    assert held(api, namespace)["accessKey"] in iam.access_keys(user)
+    iam.call("UntagUser", UserName=user, **{"TagKeys.member.1": store_identity.OWNER_TAG})
+    restarted = store_access(KubeClient(api), settings(seaweedfs, f"iso-{namespace}"), "namespace", seaweedfs.url)
+    restarted.ensure(namespace)  # made by an earlier Lathe, before users were tagged: its Secret proves it
+    assert iam.user_tags(user) == store_identity.USER_TAGS
 
 
 PROBE = """

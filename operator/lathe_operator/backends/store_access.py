@@ -5,7 +5,8 @@ namespace's prefixes (``store_identity``), and writes its keys into the namespac
 store Secret (and Seldon's storage Secret), which run Jobs, pipeline steps and model servers
 read. The operator keeps its own keys; no workload ever gets them.
 
-Restart-safe: the user and its policy are put every time (both idempotent); a key is minted
+Restart-safe: the user and its policy are put every time (both idempotent); the user carries Lathe's tag,
+and an existing user without it is refused unless it holds nothing yet (``_adopt``); a key is minted
 only when the Secret does not hold one of the user's live keys, and then every other key of the
 user is deleted first, so a key minted by an operator killed before it wrote the Secret does
 not live on.
@@ -32,6 +33,12 @@ class StoreSecretConflict(StoreError):
     """A Secret of the name Lathe writes exists and is not Lathe's: it is left alone."""
 
     reason = "StoreSecretConflict"
+
+
+class StoreIdentityConflict(StoreError):
+    """An IAM user of the name Lathe gives a namespace exists and is not Lathe's: it is neither adopted nor changed."""
+
+    reason = "StoreIdentityConflict"
 
 
 class StoreAccess(Protocol):
@@ -77,7 +84,10 @@ class NamespaceAccess:
     def _ensure(self, namespace: str) -> None:
         self.bucket.ensure_bucket()  # once per operator
         user = identity.user_name(namespace)
-        self.iam.create_user(user)
+        if self.iam.create_user(user, identity.USER_TAGS):
+            self.iam.tag_user(user, identity.USER_TAGS)  # again: some IAM servers (SeaweedFS) drop CreateUser's tags
+        else:
+            self._adopt(user, namespace)
         self.iam.put_user_policy(user, identity.POLICY, identity.policy(self.store.bucket, namespace))
         names = [self.store.secret_name] + ([self.seldon_secret] if self.seldon_secret else [])
         for name in names:
@@ -98,6 +108,32 @@ class NamespaceAccess:
             seldon = self.kube.data("Secret", namespace, self.seldon_secret) or {}
             if seldon.get(identity.SELDON_KEY) != access:  # written after the store Secret: catch up with it
                 self.kube.apply(identity.seldon_secret(namespace, self.seldon_secret, user, access, secret, self.store))
+
+    def _adopt(self, user: str, namespace: str) -> None:
+        """An existing user is Lathe's when it carries Lathe's tag. One without it is taken only when it can do
+        nothing yet (no policy and no key: what an operator killed between creating and tagging it leaves);
+        any other is refused, so Lathe never hands a namespace someone else's user and its other powers."""
+        if self.iam.user_tags(user).get(identity.OWNER_TAG) == identity.USER_TAGS[identity.OWNER_TAG]:
+            return
+        powers, keys = self.iam.user_policies(user), self.iam.all_access_keys(user)
+        if (powers or keys) and not self._made_before_tags(user, namespace, powers, keys):
+            raise StoreIdentityConflict(
+                f"IAM user {user} exists without the tag {identity.OWNER_TAG}={identity.USER_TAGS[identity.OWNER_TAG]}"
+                f" (policies: {', '.join(powers[:5]) or 'none'}): Lathe did not create it and will not take it over"
+                f" for namespace {namespace}; delete or rename it, or tag it to hand it to Lathe"
+            )
+        self.iam.tag_user(user, identity.USER_TAGS)
+
+    def _made_before_tags(self, user: str, namespace: str, powers: list[str], keys: list[str]) -> bool:
+        """A user an earlier Lathe made (before it tagged them): Lathe's policy alone, and a key of it in the
+        namespace's store Secret that Lathe wrote for this very user."""
+        if powers != [identity.POLICY]:
+            return False
+        metadata = self.kube.metadata("v1", "Secret", namespace, self.store.secret_name) or {}
+        if ((metadata.get("annotations") or {}).get(identity.IDENTITY)) != user:
+            return False
+        held = self.kube.data("Secret", namespace, self.store.secret_name) or {}
+        return bool(held.get("accessKey")) and held.get("accessKey") in keys
 
 
 def store_access(

@@ -129,15 +129,28 @@ class IamClient:
             raise IamError(code, message)
         return root
 
-    def create_user(self, user: str) -> bool:
-        """False when the user exists already."""
+    def create_user(self, user: str, tags: dict[str, str] | None = None) -> bool:
+        """False when the user exists already (its tags are then left as they are)."""
         try:
-            self.call("CreateUser", UserName=user)
+            self.call("CreateUser", UserName=user, **_tags(tags or {}))
         except IamError as error:
             if error.code == "EntityAlreadyExists":
                 return False
             raise
         return True
+
+    def tag_user(self, user: str, tags: dict[str, str]) -> None:
+        self.call("TagUser", UserName=user, **_tags(tags))
+
+    def user_tags(self, user: str) -> dict[str, str]:
+        found = self.call("ListUserTags", UserName=user).iter("member")
+        return {m.findtext("Key") or "": m.findtext("Value") or "" for m in found}
+
+    def user_policies(self, user: str) -> list[str]:
+        """Inline policy names, then attached managed policies' ARNs: everything that gives the user power."""
+        inline = [e.text or "" for e in self.call("ListUserPolicies", UserName=user).iter("member")]
+        attached = self.call("ListAttachedUserPolicies", UserName=user).iter("PolicyArn")
+        return inline + [e.text or "" for e in attached]
 
     def put_user_policy(self, user: str, name: str, document: dict[str, Any]) -> None:
         self.call("PutUserPolicy", UserName=user, PolicyName=name, PolicyDocument=json.dumps(document))
@@ -156,6 +169,14 @@ class IamClient:
 
     def delete_access_key(self, user: str, key: str) -> None:
         self.call("DeleteAccessKey", UserName=user, AccessKeyId=key)
+
+
+def _tags(tags: dict[str, str]) -> dict[str, str]:
+    """AWS's query form of a tag list: Tags.member.N.Key / .Value."""
+    form = {}
+    for n, (key, value) in enumerate(sorted(tags.items()), start=1):
+        form[f"Tags.member.{n}.Key"], form[f"Tags.member.{n}.Value"] = key, value
+    return form
 
 
 def _strip(element: ET.Element) -> ET.Element:

@@ -19,6 +19,8 @@ from lathe_core.settings import StoreSettings
 POLICY = "lathe-namespace"  # the inline policy's name
 IDENTITY = "lathe.dev/store-identity"  # annotation on the Secrets: the user their keys belong to
 MANAGED = {"app.kubernetes.io/managed-by": "lathe"}
+OWNER_TAG = "lathe.dev/managed-by"  # on the IAM users Lathe creates: only those are adopted on a restart
+USER_TAGS = {OWNER_TAG: "lathe"}
 SELDON_KEY = "RCLONE_CONFIG_S3_ACCESS_KEY_ID"
 OBJECT_ACTIONS = [
     "s3:GetObject",
