@@ -48,6 +48,9 @@ class RunRequest:
     owner: dict[str, Any] = field(default_factory=dict)  # the ownerReference of the object it runs for
     generation: int = 0  # of that object, recorded on the Job
     keep_seconds: int = 86400  # how long a finished Job stays for people to read
+    # spec.trainer (training with the job backend): a container of its own in the Job's pod, in the team's image,
+    # without the store's keys or the API token (lathe_core.handover); the GPUs in ``resources`` go to it
+    trainer: dict[str, Any] | None = None
 
 
 def write_report(store: ObjectStore, key: str, report: dict[str, Any]) -> None:

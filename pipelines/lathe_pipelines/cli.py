@@ -53,12 +53,14 @@ def _train(_: argparse.Namespace) -> int:
     from lathe_core.stores import open_configured_store
 
     from . import training
+    from .steps import handover
 
     request = json.loads(os.environ["LATHE_TRAINING_REQUEST"])
     arguments = request["arguments"]
     try:
         result = training.run_local(arguments, request["pipelineRoot"], request.get("resources"))
     except Exception as error:  # a failing step has usually written the reason already
+        handover.cancel()  # a trainer container still waiting for its input ends too
         store = open_configured_store()
         if not store.exists(arguments["report_key"]):
             write_report(

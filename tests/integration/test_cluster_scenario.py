@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import os
 import re
 import subprocess
@@ -62,6 +63,37 @@ def kfp() -> Iterator[FakeKfp]:
     fake = FakeKfp(host=node_address()).start()
     yield fake
     fake.stop()
+
+
+# What a hostile trainer tries before it trains: the store's keys in any process's environment it can read, the
+# API token, and the held-out split anywhere it can look. It prints what it found, then runs the example trainer.
+PROBE = """
+import glob, json, os, sys
+found = {"keys": [k for k in os.environ if k.startswith("LATHE_STORE")], "token": False, "splits": [], "pids": 0}
+for path in glob.glob("/proc/[0-9]*/environ"):
+    found["pids"] += 1
+    try:
+        if b"LATHE_STORE_SECRET_KEY" in open(path, "rb").read():
+            found["keys"].append(path)
+    except OSError:
+        pass
+found["token"] = os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token")
+for top in ("/tmp", "/lathe", "/var/run", "/home", "/proc/1/root/tmp"):
+    for folder, _, files in os.walk(top):
+        found["splits"] += [os.path.join(folder, f) for f in files if f.endswith(".npz") or "x_test" in f]
+print("PROBE " + json.dumps(found), flush=True)
+source, sys.argv = sys.argv[1], [sys.argv[0], *sys.argv[2:]]
+exec(compile(source, "train.py", "exec"), {"__name__": "__main__"})
+"""
+
+
+def own_trainer(image: str) -> dict[str, Any]:
+    """The example's own-trainer run with the pipelines image standing in for the team's, and ``PROBE`` first."""
+    run = load_yaml(ROOT / "examples/02-training-run/trainingrun-trainer.yaml")
+    script = (ROOT / "examples/02-training-run/trainer/train.py").read_text()
+    run["spec"]["trainer"] = {"image": image, "command": ["python", "-c", PROBE], "args": [script, "--epochs", "300"]}
+    run["spec"]["pipeline"] = {"backend": "job"}
+    return run
 
 
 def condition(kubectl: Kubectl, kind: str, name: str, namespace: str) -> dict[str, Any]:
@@ -204,6 +236,23 @@ def test_the_scenario_runs_in_pods_under_the_charts_rbac(
         assert logs.returncode == 0 and "==> pod/" in logs.stdout and said in logs.stdout, (
             logs.stdout[-2000:] + logs.stderr
         )
+    # The team's own trainer with the job backend: a container of its own in its image, which finds no store
+    # keys, no API token and no test split (before: /proc/1/environ held the keys, the split lay beside it).
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(own_trainer(pipelines)))
+    eventually(
+        lambda: condition(kubectl, "trainingrun", "digits-own-1", namespace).get("status") == "True", timeout=420
+    )
+    [pod] = [
+        p["metadata"]["name"]
+        for p in kubectl.get("pods", "-n", namespace)["items"]
+        if p["metadata"]["name"].startswith("digits-own-1-")
+    ]
+    log = kubectl.run("logs", pod, "-c", "trainer", "-n", namespace).stdout
+    probe = json.loads(next(line for line in log.splitlines() if line.startswith("PROBE "))[6:])
+    assert probe["keys"] == [] and probe["token"] is False and probe["splits"] == [] and probe["pids"] >= 1, probe
+    own = kubectl.get("trainingrun", "digits-own-1", "-n", namespace)["status"]
+    assert own["model"]["version"] == 1 and own["metrics"]["accuracy"] > 0.9, own
+    print(f"{time.monotonic() - started:.0f}s: the team's trainer in its own container done")
     online["spec"]["canary"] = {
         "version": 2,
         "steps": [50, 100],

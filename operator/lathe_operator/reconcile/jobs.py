@@ -11,10 +11,64 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lathe_core import handover
 from lathe_core.runs import RunRequest
 from lathe_core.settings import SECRET_KEYS, StoreSettings
 
 SOURCE_MOUNT = "/var/run/lathe/source"
+
+
+RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+
+
+def trainer_container(trainer: dict[str, Any], resources: dict[str, Any] | None) -> dict[str, Any]:
+    """The team's trainer in its own image: its command under ``handover.WRAPPER``, its env and the contract's
+    two, the GPUs; no store Secret, no token (the pod mounts none), and of the pod's volumes only the two it
+    shares with the pipeline and a /tmp of its own."""
+    env = [{"name": k, "value": str(v)} for k, v in (trainer.get("env") or {}).items()]
+    env += [
+        {"name": "LATHE_INPUT", "value": handover.INPUT},
+        {"name": "LATHE_OUTPUT", "value": handover.OUTPUT},
+        {"name": "LATHE_WORKING_DIR", "value": trainer.get("workingDir") or ""},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    found: dict[str, Any] = {
+        "name": "trainer",
+        "image": trainer["image"],
+        "command": ["sh", "-c", handover.WRAPPER, "lathe-trainer"],
+        "args": [*trainer["command"], *trainer.get("args", [])],
+        "env": env,
+        "volumeMounts": [
+            {"name": "trainer-input", "mountPath": handover.INPUT, "readOnly": True},
+            {"name": "trainer-output", "mountPath": handover.OUTPUT},
+            {"name": "trainer-tmp", "mountPath": "/tmp"},
+        ],
+    }
+    if resources is not None:
+        found["resources"] = resources
+    return found
+
+
+def with_trainer(pipeline: dict[str, Any], request: RunRequest, volumes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pipeline's container and the trainer's, sharing the handover's two volumes; the GPUs go to the trainer."""
+    assert request.trainer is not None
+    limits = dict((request.resources or {}).get("limits") or {})
+    limits.pop(GPU_RESOURCE, None)
+    pipeline.pop("resources", None)
+    if limits:
+        pipeline["resources"] = {"limits": limits}
+    pipeline["env"] = [
+        *pipeline["env"],
+        {"name": handover.INPUT_ENV, "value": handover.INPUT},
+        {"name": handover.OUTPUT_ENV, "value": handover.OUTPUT},
+    ]
+    pipeline["volumeMounts"] = [
+        *pipeline["volumeMounts"],
+        {"name": "trainer-input", "mountPath": handover.INPUT},
+        {"name": "trainer-output", "mountPath": handover.OUTPUT, "readOnly": True},
+    ]
+    volumes += [{"name": n, "emptyDir": {}} for n in ("trainer-input", "trainer-output", "trainer-tmp")]
+    return [pipeline, trainer_container(request.trainer, request.resources)]
 
 
 def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -61,6 +115,7 @@ def manifest(
     }
     if request.resources is not None:
         container["resources"] = request.resources
+    containers = [container] if request.trainer is None else with_trainer(container, request, volumes)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -89,16 +144,7 @@ def manifest(
                     "volumes": volumes,
                     **({"nodeSelector": request.node_selector} if request.node_selector else {}),
                     **({"tolerations": request.tolerations} if request.tolerations else {}),
-                    "containers": [
-                        {
-                            **container,
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                        }
-                    ],
+                    "containers": [{**c, "securityContext": RESTRICTED} for c in containers],
                 },
             },
         },
@@ -122,6 +168,7 @@ def training_request(
         selector[ACCELERATOR_LABEL] = resources["acceleratorType"]
     request = {"arguments": arguments, "resources": resources, "caching": caching, "pipelineRoot": "/tmp/pipeline"}
     return RunRequest(
+        trainer=resources.get("trainer"),
         namespace=namespace,
         name=run,
         component="train",

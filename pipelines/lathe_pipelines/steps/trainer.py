@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from . import splitfile
+from . import handover, splitfile
 from .encoding import Encoding, feeds, wrap
 from .errors import TrainingFailed
 from .export import INPUT, output_name
@@ -73,8 +73,11 @@ def stage(splits_path: str, columns: str, seed: int, dataset_version: str, out_d
 
 
 def run(trainer: dict[str, Any], input_dir: str, output_dir: str) -> float:
-    """Run the trainer's command as a process (the local and Job backends: no image of its own); its log goes
-    to this step's. Returns the seconds it took; a non-zero exit ends the run with the log's last lines."""
+    """Run the trainer: in its own container with the Job backend (``handover``), else its command as a process
+    (local mode: no image of its own); its log goes to this step's. Returns the seconds it took; a non-zero
+    exit ends the run with the log's last lines."""
+    if handover.active():
+        return handover.run(input_dir, output_dir)
     written = [*trainer["command"], *trainer.get("args", [])]
     command = [sys.executable if written[0] in ("python", "python3") else written[0], *written[1:]]
     env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
