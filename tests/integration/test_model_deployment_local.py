@@ -150,7 +150,7 @@ def test_traffic_split_shadow_request_logs_and_feedback(
         code, body = call(
             url,
             "/api/v1.0/feedback",
-            {"response": {"meta": {"puid": f"r{i}"}}, "truth": {"data": {"ndarray": [label if i % 5 else "x"]}}},
+            {"response": {"meta": {"puid": f"r{i}"}}, "truth": {"data": {"ndarray": [label if i % 5 else ("1" if label != "1" else "2")]}}},
         )
         assert code == 200 and body["meta"]["tags"]["matched"] is True
     feedback = {

@@ -37,7 +37,8 @@ def run(input_dir: str, output_dir: str, poll: float = 1.0) -> float:
     """Give the trainer container its input, wait for its exit status, copy its output to ``output_dir``.
     No deadline of its own: the Job's ``activeDeadlineSeconds`` ends a trainer that never finishes."""
     inbox, outbox = Path(os.environ[INPUT_ENV]), Path(os.environ[OUTPUT_ENV])
-    shutil.copytree(input_dir, inbox, dirs_exist_ok=True)
+    for path in Path(input_dir).iterdir():  # file by file: the volume's own folder is not ours to chmod
+        (shutil.copytree if path.is_dir() else shutil.copyfile)(path, inbox / path.name)
     started = time.monotonic()
     (inbox / READY).write_text("")
     while not (outbox / EXIT).exists():
