@@ -105,6 +105,11 @@ def training_progress(namespace: str, model: str, run: str) -> str:
     return progress_of(training_report(namespace, model, run))
 
 
+def logs_prefix(namespace: str, deployment: str) -> str:
+    """Every day folder of a deployment's request logs and feedback."""
+    return f"logs/{namespace}/{deployment}/"
+
+
 def log_partition(namespace: str, deployment: str, when: datetime) -> str:
     """The hour folder sampled requests and feedback logged at ``when`` go to."""
     return f"logs/{namespace}/{deployment}/{when:%Y-%m-%d}/{when:%H}/"

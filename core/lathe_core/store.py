@@ -65,6 +65,9 @@ class ObjectStore(Protocol):
     def list(self, prefix: str) -> list[str]:
         """Keys under a prefix, recursively, sorted."""
 
+    def folders(self, prefix: str) -> list[str]:
+        """The folders directly under ``prefix`` (which ends with '/'), each ending with '/', sorted."""
+
     def delete(self, key: str) -> None:
         """Remove an object; absent is fine."""
 

@@ -84,5 +84,11 @@ class LocalStore:
         keys = (p.relative_to(self.root).as_posix() for p in start.rglob("*") if p.is_file())
         return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith(".tmp-"))
 
+    def folders(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(f"{prefix}{p.name}/" for p in base.iterdir() if p.is_dir())
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

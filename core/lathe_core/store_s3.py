@@ -130,5 +130,13 @@ class S3Store:
             return []
         return sorted(str(k) for k in found)
 
+    def folders(self, prefix: str) -> list[str]:
+        """One delimited listing: S3's common prefixes under ``prefix``."""
+        try:
+            found = self._call(lambda: list(self.client.list_objects(self.bucket, prefix, recursive=False)))
+        except ObjectNotFound:
+            return []
+        return sorted(str(o.object_name) for o in found if o.is_dir)
+
     def delete(self, key: str) -> None:
         self._call(lambda: self.client.remove_object(self.bucket, key), key)

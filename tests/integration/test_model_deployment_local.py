@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from lathe_core import layout
 from lathe_core.registry import ModelRegistry
 from tests.conftest import eventually
 from tests.integration.conftest import Kubectl, OperatorProcess, stop_local_servers
@@ -113,6 +115,8 @@ def test_traffic_split_shadow_request_logs_and_feedback(
     kubectl: Kubectl, namespace: str, s3: S3Server, local_operator: Any
 ) -> None:
     models = registry(s3, namespace)
+    old = layout.log_object(layout.log_partition(namespace, "digits", datetime.now(UTC) - timedelta(days=40)), 1, 2, 3)
+    models["store"].put(old, b"a request logged 40 days ago")
     local_operator()
     apply(
         kubectl,
@@ -121,9 +125,10 @@ def test_traffic_split_shadow_request_logs_and_feedback(
         canary={"version": 2},
         traffic=[{"version": 1, "percent": 100}],
         shadow={"version": 3},
-        logging={"sampleRate": 1.0},
+        logging={"sampleRate": 1.0, "retention": "30d"},
     )
     eventually(lambda: ready(kubectl, namespace, "digits") == ("True", "TrafficOverride"), timeout=90)
+    eventually(lambda: not models["store"].exists(old), timeout=30)  # past spec.logging.retention: pruned
     url = base(status(kubectl, namespace, "digits")["endpoint"])
     rows = models["rows"]
     answers = [
@@ -150,7 +155,10 @@ def test_traffic_split_shadow_request_logs_and_feedback(
         code, body = call(
             url,
             "/api/v1.0/feedback",
-            {"response": {"meta": {"puid": f"r{i}"}}, "truth": {"data": {"ndarray": [label if i % 5 else ("1" if label != "1" else "2")]}}},
+            {
+                "response": {"meta": {"puid": f"r{i}"}},
+                "truth": {"data": {"ndarray": [label if i % 5 else ("1" if label != "1" else "2")]}},
+            },
         )
         assert code == 200 and body["meta"]["tags"]["matched"] is True
     feedback = {

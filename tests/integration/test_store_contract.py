@@ -47,6 +47,19 @@ def test_put_get_exists_list_delete(store: ObjectStore) -> None:
     assert store.list("datasets/ns/a/") == ["datasets/ns/a/1/manifest.json"]
 
 
+def test_folders_are_the_next_level_only(store: ObjectStore) -> None:
+    for key in (
+        "logs/ns/web/2026-12-01/07/a.parquet",
+        "logs/ns/web/2026-12-01/08/b.parquet",
+        "logs/ns/web/2026-12-02/00/c",
+    ):
+        store.put(key, b"x")
+    store.put("logs/ns/web/loose.txt", b"x")  # an object, not a folder
+    assert store.folders("logs/ns/web/") == ["logs/ns/web/2026-12-01/", "logs/ns/web/2026-12-02/"]
+    assert store.folders("logs/ns/web/2026-12-01/") == ["logs/ns/web/2026-12-01/07/", "logs/ns/web/2026-12-01/08/"]
+    assert store.folders("logs/ns/none/") == []
+
+
 def test_a_read_with_a_limit_stops_past_it(store: ObjectStore) -> None:
     """What a tenant can write, the operator reads bounded: the limit holds on every adapter."""
     body = secrets.token_bytes(300_000)  # several of the S3 reader's 64 KiB chunks

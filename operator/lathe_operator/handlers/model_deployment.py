@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
 
-from lathe_core import layout
+from lathe_core import layout, log_retention
 from lathe_core.registry import ModelRegistry
 from lathe_core.runs import RunState, read_progress, read_report
 from lathe_core.store import StoreError
@@ -18,6 +20,7 @@ from ..api.v1alpha1 import GROUP, VERSION, ModelDeployment
 from ..backends.prometheus import MetricsUnavailable, PrometheusMetrics
 from ..reconcile import canary, offline, seldon, serving_kubernetes
 from ..reconcile import model_deployment as reconcile
+from ..reconcile.schedule import seconds
 from .apply import TICK, apply, exclusive, forget, now, parse, poll, reconciler, unavailable
 from .views import dataset_view
 
@@ -117,6 +120,26 @@ def _serve(
     return reconcile.ServingView(state, message, endpoint, restarts)  # type: ignore[arg-type]
 
 
+PRUNE_EVERY = 3600.0  # seconds between two prunings of one deployment's logs (a restart prunes again: harmless)
+
+
+def _prune_logs(memo: kopf.Memo, md: ModelDeployment, moment: datetime, logger: logging.Logger) -> None:
+    """``spec.logging.retention``: delete the deployment's logged requests and feedback older than it, hourly.
+    A store that refuses is logged and tried again next hour: serving never waits on it."""
+    retention = md.spec.logging.retention if md.spec.logging else None
+    pruned: dict[str, float] = memo.pruned_logs
+    if retention is None or time.monotonic() - pruned.get(md.uid, -PRUNE_EVERY) < PRUNE_EVERY:
+        return
+    pruned[md.uid] = time.monotonic()
+    try:
+        deleted = log_retention.prune(memo.store, md.namespace, md.name, timedelta(seconds=seconds(retention)), moment)
+    except StoreError as error:
+        logger.warning("Kept request logs past their retention: the store refused: %s", error)
+        return
+    if deleted:
+        logger.info("Deleted %d request log objects older than %s", deleted, retention)
+
+
 def _run(memo: kopf.Memo, md: ModelDeployment) -> RunState:
     """This generation's batch or edge run: its report once written, else the executor's view and progress."""
     run = offline.run_name(md)
@@ -153,6 +176,7 @@ def _reconcile_locked(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logge
             serve = reconcile.desired(md, observed)
             observed.serving = _serve(memo, md, serve, observed.checksums)
             failpoints.hit("model-deployment.served")
+            _prune_logs(memo, md, observed.now, logger)
         elif not observed.missing:
             observed.run = _run(memo, md)
             if md.spec.batch is not None:

@@ -81,6 +81,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.dependents = Dependents()  # TrainingRuns waiting for a Dataset's first version
     memo.store_facts = StoreFacts()  # manifests' and model cards' contents, which never change
     memo.drift_gauges = DriftGauges()
+    memo.pruned_logs = {}  # ModelDeployment uid: when its request logs were last pruned (spec.logging.retention)
     memo.local_serving = LocalServing(memo.store, Path(config.local_dir), {**os.environ, **config.store.env()})
     # Local runs are processes of the operator with its environment: only in local mode, never
     # something a TrainingRun in a cluster can ask for.

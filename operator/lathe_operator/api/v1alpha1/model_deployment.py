@@ -99,6 +99,11 @@ class RequestLogging(ApiModel):
     """Sampled request/response logging to the object store."""
 
     sample_rate: float = Field(default=0.1, ge=0, le=1, description="Fraction of requests logged.")
+    retention: Duration | None = Field(
+        default=None,
+        description="How long logged requests and feedback are kept (hour folders older than this are deleted, "
+        "checked hourly); kept forever when omitted. Keep it longer than any DriftMonitor window that reads them.",
+    )
 
 
 class BatchSpec(ApiModel):
