@@ -2,54 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
 from lathe_pipelines.sample_data import digits
-from lathe_pipelines.steps.classifier import train
-from lathe_pipelines.steps.export import export
-from lathe_pipelines.steps.split import split
 from lathe_serving import protocols
 from lathe_serving.answers import Answer, Answers, configured_key
-from lathe_serving.deployment import Deployment
 from lathe_serving.logsink import LogSink
-from lathe_serving.model import LatheModel, ModelError
-from lathe_serving.service import Metrics, Service
+from lathe_serving.model import ModelError
+from lathe_serving.service import Service
+from tests.unit.conftest import RunService
 
 ROWS = digits().drop(columns=["label"]).to_numpy(np.float32)
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> LatheModel:
-    directory = tmp_path_factory.mktemp("model")
-    parts = split(digits().iloc[:300], "label", 5)
-    trained = train(parts.x_train, parts.y_train, parts.x_val, parts.y_val, 10, "mlp", {"epochs": 1, "hidden": [8]}, 5)
-    digest = export(trained.model, 64, directory / "model.onnx")
-    card = {"name": "digits", "version": 3, "sha256": digest, "columns": {"classes": parts.classes}}
-    (directory / "model.json").write_text(json.dumps(card))
-    loaded = LatheModel(str(directory), threads=1)
-    loaded.load()
-    return loaded
-
-
-def serve(model: LatheModel, work: Callable[[Service], Any], sink: LogSink | None = None) -> Any:
-    """Run ``work`` against a started Service (its batchers need a running loop)."""
-
-    async def run() -> Any:
-        metrics = Metrics()
-        served = Service(Deployment.of(model), metrics, sink, 64, 0.0, Answers(b"k" * 32))
-        served.start()
-        try:
-            return await work(served)
-        finally:
-            await served.stop()
-
-    return asyncio.run(run())
 
 
 def graded(served: Service, correct: str) -> float:
@@ -65,7 +31,7 @@ def response(served: Service, request_id: str, outputs: np.ndarray, tag: str, ve
     return protocols.seldon_response(outputs, model.class_names(), "digits", version, request_id, tag)
 
 
-def test_a_made_up_answer_grades_nothing_and_a_real_one_grades_once(model: LatheModel) -> None:
+def test_a_made_up_answer_grades_nothing_and_a_real_one_grades_once(run_service: RunService) -> None:
     async def work(served: Service) -> None:
         outputs, tag = await served.predict(served.deployment.route(), ROWS[:2], "r1")
         predicted = served.deployment.route().labels(outputs)
@@ -79,10 +45,10 @@ def test_a_made_up_answer_grades_nothing_and_a_real_one_grades_once(model: Lathe
         assert served.feedback("r1", predicted)["reason"] == "this answer was graded already"
         assert graded(served, "true") == 2
 
-    serve(model, work)
+    run_service(work)
 
 
-def test_a_carried_answer_is_checked_by_its_tag_in_another_worker(model: LatheModel) -> None:
+def test_a_carried_answer_is_checked_by_its_tag_in_another_worker(run_service: RunService) -> None:
     async def work(served: Service) -> None:
         outputs, tag = await served.predict(served.deployment.route(), ROWS[:1], "r1")
         served.answers = Answers(b"k" * 32)  # another worker: same key, nothing remembered
@@ -95,10 +61,10 @@ def test_a_carried_answer_is_checked_by_its_tag_in_another_worker(model: LatheMo
         assert served.feedback("r1", truth, response(served, "r1", outputs, tag))["correct"] == 1
         assert graded(served, "true") == 1 and graded(served, "false") == 0
 
-    serve(model, work)
+    run_service(work)
 
 
-def test_truth_that_does_not_fit_the_answer_is_refused_and_loses_nothing(model: LatheModel) -> None:
+def test_truth_that_does_not_fit_the_answer_is_refused_and_loses_nothing(run_service: RunService) -> None:
     async def work(served: Service) -> None:
         outputs, _ = await served.predict(served.deployment.route(), ROWS[:3], "r1")
         with pytest.raises(ModelError) as error:
@@ -106,7 +72,7 @@ def test_truth_that_does_not_fit_the_answer_is_refused_and_loses_nothing(model: 
         assert error.value.status_code == 400 and "answered with 3 rows" in error.value.message
         assert served.feedback("r1", served.deployment.route().labels(outputs))["correct"] == 3
 
-    serve(model, work)
+    run_service(work)
 
 
 def test_remembered_answers_are_bounded_by_classes_not_requests() -> None:
@@ -130,7 +96,7 @@ def test_replicas_share_a_key_derived_from_the_store_secret(monkeypatch: pytest.
     assert configured_key("ml", "digits") == b"given"
 
 
-def test_pending_log_is_capped_by_bytes_per_row_and_the_loss_counted(model: LatheModel) -> None:
+def test_pending_log_is_capped_by_bytes_per_row_and_the_loss_counted(run_service: RunService) -> None:
     sink = LogSink(lambda key, data: None, "ml", "digits", max_bytes=20_000)
 
     async def work(served: Service) -> float:
@@ -144,6 +110,6 @@ def test_pending_log_is_capped_by_bytes_per_row_and_the_loss_counted(model: Lath
         )
         return found or 0.0
 
-    dropped = serve(model, work, sink)
+    dropped = run_service(work, sink)
     assert 20_000 - 3_000 <= sink.held <= 20_000  # a record of 64 features and 10 classes holds ~2.8 kB
     assert dropped == 2 * 20 + 2 - len(sink.records) and len(sink.records) < 40

@@ -495,18 +495,3 @@ def test_local_ingest_runs_get_the_allowances_and_jobs_do_not(monkeypatch: pytes
     executor.start(request("ingest", "ingest-2"))
     assert processes.env["team/ingest-2"]["LATHE_SOURCES_ALLOW_PRIVATE"] == "false"
     assert os.environ["LATHE_SOURCES_ALLOW_PRIVATE"] == "false"
-
-
-def test_the_clusters_own_networks_are_refused_even_where_addresses_are_global(net: Net) -> None:
-    """An IPv6 cluster's pod and Service addresses are global unicast: only the configured CIDRs refuse them."""
-    pod = "2600:1f18:42:7::15"  # global unicast, as an EKS IPv6 cluster's pod addresses are
-    policy = Policy.from_env({fetch.DENIED: "10.96.0.0/12, 2600:1f18:42::/48"})
-    assert not policy.refuses("2600:1f18:43::1") and policy.refuses(pod) and policy.refuses("::ffff:10.96.0.10")
-    net.names["pod.example"] = [pod]
-    with pytest.raises(SourceRefused, match="cluster"):
-        fetch.fetch("http://pod.example/digits.csv", policy)
-    with pytest.raises(SourceRefused):  # allowing private addresses (local mode) never opens the cluster's
-        fetch.fetch("http://pod.example/digits.csv", Policy(allow_private=True, denied=policy.denied))
-    assert net.connects == []
-    with pytest.raises(fetch.IngestError, match="LATHE_SOURCES_DENIED_CIDRS"):
-        Policy.from_env({fetch.DENIED: "10.96.0.0/33"})

@@ -95,3 +95,20 @@ def test_the_clusters_cidrs_reach_every_job_and_a_bad_one_stops_the_operator() -
     assert env["LATHE_SOURCES_DENIED_CIDRS"] == "10.244.0.0/16,fd00:10:244::/56"
     with pytest.raises(ValueError, match="LATHE_CLUSTER_CIDRS"):
         Config.from_env({"LATHE_CLUSTER_CIDRS": "10.244.0.0/16,pods"})
+
+
+def test_the_clusters_own_networks_are_refused_even_where_addresses_are_global(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IPv6 cluster's pod and Service addresses are global unicast: only the configured CIDRs refuse them."""
+    from lathe_pipelines.steps import fetch
+
+    pod = "2600:1f18:42:7::15"  # global unicast, as an EKS IPv6 cluster's pod addresses are
+    policy = fetch.Policy.from_env({fetch.DENIED: "10.96.0.0/12, 2600:1f18:42::/48"})
+    assert not policy.refuses("2600:1f18:43::1") and policy.refuses(pod) and policy.refuses("::ffff:10.96.0.10")
+    monkeypatch.setattr(fetch, "resolve", lambda host, port: [pod])
+    monkeypatch.setattr(fetch, "connect", lambda *_: pytest.fail("connected to a refused address"))
+    with pytest.raises(fetch.SourceRefused, match="cluster"):
+        fetch.fetch("http://pod.example/digits.csv", policy)
+    with pytest.raises(fetch.SourceRefused):  # allowing private addresses (local mode) never opens the cluster's
+        fetch.fetch("http://pod.example/digits.csv", fetch.Policy(allow_private=True, denied=policy.denied))
+    with pytest.raises(fetch.IngestError, match="LATHE_SOURCES_DENIED_CIDRS"):
+        fetch.Policy.from_env({fetch.DENIED: "10.96.0.0/33"})
