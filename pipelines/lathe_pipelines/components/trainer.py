@@ -1,7 +1,8 @@
 """A team's own trainer (TrainingRun ``spec.trainer``): stage its input, run it, hold its model.onnx to the contract.
 
-On the KFP backend the trainer is a container step on the training pool, in the team's image; with kfp.local
-(the local and Job backends) the same command runs as a process of the step (no image of its own).
+On the KFP backend the trainer is a container step on the training pool, in the team's image. With kfp.local,
+``run_trainer`` hands it to a container of its own in the Job's pod (the Job backend, ``steps.handover``) or,
+in local mode, runs the command as a process of the step (no image of its own).
 """
 
 import shlex

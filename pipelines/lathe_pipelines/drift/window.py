@@ -149,9 +149,9 @@ def _matrix(lists: pa.ChunkedArray) -> np.ndarray:
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
     if not lengths.size:  # no served rows in the window (feedback alone)
         return np.empty((0, 0))
-    width = int(lengths.max()) if lengths.size else 0
+    width = int(lengths.max())
     values = np.asarray(pc.list_flatten(lists).to_numpy(zero_copy_only=False), dtype="float64")
-    if lengths.size and (lengths == width).all():
+    if (lengths == width).all():
         return values.reshape(len(lengths), width)
     matrix = np.full((len(lengths), width), np.nan)
     rows = np.repeat(np.arange(len(lengths)), lengths)

@@ -1,5 +1,6 @@
-"""A team's own training code (TrainingRun ``spec.trainer``): what it is given, how it runs where the pipeline
-has no container of its own for it (local and Job backends), and what Lathe checks of what it leaves.
+"""A team's own training code (TrainingRun ``spec.trainer``): what it is given, how it runs where kfp.local
+runs the pipeline (a container of its own with the Job backend, ``handover``; a process in local mode), and what
+Lathe checks of what it leaves.
 
 The contract (docs/training.md):
   $LATHE_INPUT   train.parquet and validation.parquet (the feature columns, float32: numeric columns, then
